@@ -1,0 +1,89 @@
+//! Pure kernels: the arithmetic of the loss over a block of rows whose targets were already
+//! checked. No FFI types, no threads, no allocation; the only `unsafe` allowed here is in SIMD
+//! backends.
+//!
+//! Every kernel reproduces PyTorch 2.x CPU's arithmetic to the bit (see `reference`): per row,
+//! terms accumulated in the working precision in increasing class order, `z = (margin - x[y]) +
+//! x[j]`, a strict hinge `z > 0` (so a NaN `z` contributes nothing), the weight applied after
+//! the power, `sum / c` in the working precision, and no fused multiply-add anywhere.
+
+mod real;
+pub mod reference;
+
+pub use real::Real;
+
+/// The exponent of the hinge term: PyTorch's `p`, which only admits 1 and 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Power {
+    /// `max(0, z)`.
+    One,
+    /// `max(0, z)^2`.
+    Two,
+}
+
+/// Loss parameters in the working precision `T`.
+#[derive(Clone, Copy, Debug)]
+pub struct Params<'a, T> {
+    pub power: Power,
+    /// `margin` already converted to `T`, as PyTorch does with its `Scalar` argument.
+    pub margin: T,
+    /// Per-class weights, `c` of them, or `None`.
+    pub weight: Option<&'a [T]>,
+}
+
+/// The upstream gradient (`grad_output`), applied as the very last multiplication.
+#[derive(Clone, Copy, Debug)]
+pub enum Upstream<'a, T> {
+    /// One value for the whole batch (reductions `mean` and `sum`).
+    Scalar(T),
+    /// One value per row (reduction `none`), as many as the rows of the task.
+    PerRow(&'a [T]),
+}
+
+impl<T: Copy> Upstream<'_, T> {
+    #[inline(always)]
+    pub fn at(&self, row: usize) -> T {
+        match self {
+            Upstream::Scalar(v) => *v,
+            Upstream::PerRow(v) => v[row],
+        }
+    }
+}
+
+/// Where a task writes its loss.
+#[derive(Debug)]
+pub enum LossOut<'a, T> {
+    /// The task computes no loss (backward only).
+    Skip,
+    /// One loss per row (reduction `none`).
+    PerRow(&'a mut [T]),
+    /// The row losses summed in a float64 accumulator, in row order, starting from 0.
+    Sum(&'a mut f64),
+}
+
+/// The gradient part of a task.
+#[derive(Debug)]
+pub struct GradOut<'a, T> {
+    /// `1/(n·c)` for `mean`, `1/c` otherwise, computed in float64 and cast to `T`.
+    pub g: T,
+    pub upstream: Upstream<'a, T>,
+    /// `rows·c` entries, row-major, every one written.
+    pub grad: &'a mut [T],
+}
+
+/// One unit of work: a block of whole rows and what to compute for them.
+#[derive(Debug)]
+pub struct Task<'a, T> {
+    /// `rows·c` scores, row-major.
+    pub input: &'a [T],
+    /// `rows` targets, each in `[0, c)`.
+    pub target: &'a [i64],
+    pub loss: LossOut<'a, T>,
+    pub grad: Option<GradOut<'a, T>>,
+}
+
+/// Runs one task with the kernels of this build. Panics (caught at the FFI boundary) only on a
+/// task whose lengths disagree or whose targets were not checked, which the callers rule out.
+pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
+    reference::run(params, c, task)
+}

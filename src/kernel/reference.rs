@@ -1,0 +1,165 @@
+//! The scalar reference: PyTorch 2.x CPU's `multi_margin_loss` loops
+//! (`aten/src/ATen/native/LossMultiMargin.cpp`) transcribed operation for operation.
+//!
+//! Every faster kernel must give the same bits as this one; tests compare them.
+
+use super::{GradOut, LossOut, Params, Power, Real, Task, Upstream};
+
+/// The loss of one row: `(Σ_{j≠y, z>0} w[y]·z^p) / c`, summed in `T` in increasing `j`.
+#[inline(always)]
+pub fn row_loss<T: Real>(params: &Params<T>, row: &[T], y: usize) -> T {
+    // PyTorch evaluates `margin - input_target + input_data[d]` left to right.
+    let base = params.margin - row[y];
+    let weight = params.weight.map(|w| w[y]);
+    let mut sum = T::ZERO;
+    for (j, &x) in row.iter().enumerate() {
+        if j == y {
+            continue;
+        }
+        let z = base + x;
+        // Strict, and false for NaN: a NaN term contributes nothing.
+        if z > T::ZERO {
+            let mut h = match params.power {
+                Power::One => z,
+                Power::Two => z * z,
+            };
+            if let Some(w) = weight {
+                h = h * w;
+            }
+            sum = sum + h;
+        }
+    }
+    sum / T::from_usize(row.len())
+}
+
+/// The gradient of one row, `upstream` applied last: `grad[j] = (h·w[y])·up` for active terms,
+/// `0·up` for inactive ones (which keeps PyTorch's `-0` and NaN), `grad[y] = (−Σ h·w[y])·up`.
+#[inline(always)]
+pub fn row_grad<T: Real>(params: &Params<T>, row: &[T], y: usize, g: T, up: T, grad: &mut [T]) {
+    let base = params.margin - row[y];
+    let weight = params.weight.map(|w| w[y]);
+    // PyTorch writes `2 * g * z`, i.e. `(2·g)·z`.
+    let g2 = T::TWO * g;
+    let mut target_grad = T::ZERO;
+    for (j, (&x, out)) in row.iter().zip(grad.iter_mut()).enumerate() {
+        if j == y {
+            continue;
+        }
+        let z = base + x;
+        *out = if z > T::ZERO {
+            let mut h = match params.power {
+                Power::One => g,
+                Power::Two => g2 * z,
+            };
+            if let Some(w) = weight {
+                h = h * w;
+            }
+            target_grad = target_grad - h;
+            h * up
+        } else {
+            T::ZERO * up
+        };
+    }
+    grad[y] = target_grad * up;
+}
+
+/// Loss and gradient of one row in a single pass; each is bit-identical to the separate calls.
+#[inline(always)]
+pub fn row_loss_grad<T: Real>(
+    params: &Params<T>,
+    row: &[T],
+    y: usize,
+    g: T,
+    up: T,
+    grad: &mut [T],
+) -> T {
+    let base = params.margin - row[y];
+    let weight = params.weight.map(|w| w[y]);
+    let g2 = T::TWO * g;
+    let mut sum = T::ZERO;
+    let mut target_grad = T::ZERO;
+    for (j, (&x, out)) in row.iter().zip(grad.iter_mut()).enumerate() {
+        if j == y {
+            continue;
+        }
+        let z = base + x;
+        *out = if z > T::ZERO {
+            let (mut term, mut h) = match params.power {
+                Power::One => (z, g),
+                Power::Two => (z * z, g2 * z),
+            };
+            if let Some(w) = weight {
+                term = term * w;
+                h = h * w;
+            }
+            sum = sum + term;
+            target_grad = target_grad - h;
+            h * up
+        } else {
+            T::ZERO * up
+        };
+    }
+    grad[y] = target_grad * up;
+    sum / T::from_usize(row.len())
+}
+
+#[inline(always)]
+fn class(target: i64) -> usize {
+    // Targets were checked to lie in [0, c) before any kernel runs.
+    target as usize
+}
+
+/// Runs a task row by row.
+pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
+    let Task {
+        input,
+        target,
+        loss,
+        grad,
+    } = task;
+    assert_eq!(input.len(), target.len() * c, "task input/target lengths disagree");
+    let rows = input.chunks_exact(c).zip(target.iter().map(|&t| class(t)));
+    match (loss, grad) {
+        (LossOut::Skip, None) => {}
+        (LossOut::PerRow(out), None) => {
+            assert_eq!(out.len(), target.len());
+            for ((row, y), o) in rows.zip(out.iter_mut()) {
+                *o = row_loss(params, row, y);
+            }
+        }
+        (LossOut::Sum(acc), None) => {
+            let mut sum = 0.0f64;
+            for (row, y) in rows {
+                sum += row_loss(params, row, y).to_f64();
+            }
+            *acc = sum;
+        }
+        (loss, Some(GradOut { g, upstream, grad })) => {
+            assert_eq!(grad.len(), input.len());
+            if let Upstream::PerRow(u) = upstream {
+                assert_eq!(u.len(), target.len());
+            }
+            let rows = rows.zip(grad.chunks_exact_mut(c)).enumerate();
+            match loss {
+                LossOut::Skip => {
+                    for (i, ((row, y), gr)) in rows {
+                        row_grad(params, row, y, g, upstream.at(i), gr);
+                    }
+                }
+                LossOut::PerRow(out) => {
+                    assert_eq!(out.len(), target.len());
+                    for ((i, ((row, y), gr)), o) in rows.zip(out.iter_mut()) {
+                        *o = row_loss_grad(params, row, y, g, upstream.at(i), gr);
+                    }
+                }
+                LossOut::Sum(acc) => {
+                    let mut sum = 0.0f64;
+                    for (i, ((row, y), gr)) in rows {
+                        sum += row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
+                    }
+                    *acc = sum;
+                }
+            }
+        }
+    }
+}
