@@ -1,0 +1,57 @@
+# mml build, test and install entry points. `make demo` and `make test` are the README's two
+# commands; both work on a fresh machine (they install what is missing).
+
+PREFIX ?= /usr/local
+CARGO  ?= cargo
+CC     ?= cc
+CXX    ?= c++
+LIB    := target/release/libmml.so
+
+.PHONY: all build demo test test-rust test-header test-c test-cpp test-go test-csharp \
+        test-install install clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+demo:
+	$(CARGO) run --release --example train
+
+# Everything CI runs. Each step fails the whole run.
+test: build test-header test-rust test-c test-cpp test-go test-csharp test-install
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --release
+
+# The committed header must equal what cbindgen generates, and compile as strict C and C++.
+test-header: build
+	CI=1 $(CARGO) test --release --test header
+	$(CC) -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/mml.h
+	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
+
+test-c: build
+	mkdir -p target/c
+	$(CC) -std=c99 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -Iinclude tests/c/test_mml.c -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release \
+	    -lm -o target/c/test_mml
+	ASAN_OPTIONS=detect_leaks=1 target/c/test_mml
+
+test-cpp: build
+	bindings/cpp/test.sh
+
+test-go: build
+	bindings/go/test.sh
+
+test-csharp: build
+	bindings/csharp/test.sh
+
+test-install: build
+	tests/install/test.sh
+
+install: build
+	scripts/install.sh "$(PREFIX)"
+
+clean:
+	$(CARGO) clean
