@@ -14,46 +14,53 @@ fn expected_out_len(case: &Case) -> usize {
     }
 }
 
+/// Forward, backward and fused through the slice API, against the expected values.
+fn check_slices<T: mml::Float>(
+    case: &Case,
+    input: &[T],
+    up: &[T],
+    want_loss: &[T],
+    want_grad: &[T],
+    label: &str,
+) {
+    let loss = case.loss();
+    let (n, c) = (case.n, case.c);
+    let mut out = vec![T::ZERO; expected_out_len(case)];
+    let mut grad = vec![T::ZERO; n * c];
+    loss.forward_slice(input, &case.target, n, c, &mut out)
+        .unwrap();
+    assert_same(&format!("{} {label} forward", case.name), &out, want_loss);
+    loss.backward_slice(input, &case.target, n, c, up, &mut grad)
+        .unwrap();
+    assert_same(&format!("{} {label} backward", case.name), &grad, want_grad);
+    let (mut out, mut grad) = (vec![T::TWO; out.len()], vec![T::TWO; grad.len()]);
+    loss.forward_backward_slice(input, &case.target, n, c, up, &mut out, &mut grad)
+        .unwrap();
+    assert_same(
+        &format!("{} {label} fused loss", case.name),
+        &out,
+        want_loss,
+    );
+    assert_same(
+        &format!("{} {label} fused grad", case.name),
+        &grad,
+        want_grad,
+    );
+}
+
 #[test]
 fn safe_api_f32_matches_pytorch_float32() {
     let Some(cases) = golden_cases() else { return };
     for case in &cases {
-        let loss = case.loss();
-        let (n, c) = (case.n, case.c);
-        let mut out = vec![0.0f32; expected_out_len(case)];
-        let mut grad = vec![0.0f32; n * c];
-        loss.forward_slice(&case.input, &case.target, n, c, &mut out)
-            .unwrap();
-        assert_same(&format!("{} forward", case.name), &out, &case.forward_f32);
-        loss.backward_slice(
+        check_slices(
+            case,
             &case.input,
-            &case.target,
-            n,
-            c,
             &case.grad_output,
-            &mut grad,
-        )
-        .unwrap();
-        assert_same(&format!("{} backward", case.name), &grad, &case.grad_f32);
-
-        let (mut out2, mut grad2) = (vec![9.0f32; out.len()], vec![9.0f32; grad.len()]);
-        loss.forward_backward_slice(
-            &case.input,
-            &case.target,
-            n,
-            c,
-            &case.grad_output,
-            &mut out2,
-            &mut grad2,
-        )
-        .unwrap();
-        assert_same(
-            &format!("{} fused loss", case.name),
-            &out2,
             &case.forward_f32,
+            &case.grad_f32,
+            "f32",
         );
-        assert_same(&format!("{} fused grad", case.name), &grad2, &case.grad_f32);
-
+        let loss = case.loss();
         if case.one_d {
             let input = ArrayView1::from(&case.input);
             let value = loss.forward_1d(input, case.target[0]).unwrap();
@@ -71,7 +78,7 @@ fn safe_api_f32_matches_pytorch_float32() {
                 &case.grad_f32,
             );
         } else {
-            let input = ArrayView2::from_shape((n, c), &case.input).unwrap();
+            let input = ArrayView2::from_shape((case.n, case.c), &case.input).unwrap();
             let target = ArrayView1::from(&case.target);
             let up = ArrayView1::from(&case.grad_output);
             let out = loss.forward(input, target).unwrap();
@@ -107,37 +114,8 @@ fn safe_api_f32_matches_pytorch_float32() {
 fn safe_api_f64_matches_float64_reference() {
     let Some(cases) = golden_cases() else { return };
     for case in &cases {
-        let loss = case.loss();
-        let (n, c) = (case.n, case.c);
         let (input, up) = (widen(&case.input), widen(&case.grad_output));
-        let mut out = vec![0.0f64; expected_out_len(case)];
-        let mut grad = vec![0.0f64; n * c];
-        loss.forward_slice(&input, &case.target, n, c, &mut out)
-            .unwrap();
-        assert_same(
-            &format!("{} forward f64", case.name),
-            &out,
-            &case.forward_f64,
-        );
-        loss.backward_slice(&input, &case.target, n, c, &up, &mut grad)
-            .unwrap();
-        assert_same(
-            &format!("{} backward f64", case.name),
-            &grad,
-            &case.grad_f64,
-        );
-        loss.forward_backward_slice(&input, &case.target, n, c, &up, &mut out, &mut grad)
-            .unwrap();
-        assert_same(
-            &format!("{} fused loss f64", case.name),
-            &out,
-            &case.forward_f64,
-        );
-        assert_same(
-            &format!("{} fused grad f64", case.name),
-            &grad,
-            &case.grad_f64,
-        );
+        check_slices(case, &input, &up, &case.forward_f64, &case.grad_f64, "f64");
     }
 }
 
@@ -170,60 +148,123 @@ impl Drop for Handle {
     }
 }
 
+/// The C entry points of one precision.
+struct Abi<T> {
+    forward: unsafe extern "C" fn(
+        *const MmlLoss,
+        *const T,
+        *const i64,
+        usize,
+        usize,
+        *mut T,
+        usize,
+    ) -> u32,
+    backward: unsafe extern "C" fn(
+        *const MmlLoss,
+        *const T,
+        *const i64,
+        usize,
+        usize,
+        *const T,
+        usize,
+        *mut T,
+        usize,
+    ) -> u32,
+    #[allow(clippy::type_complexity)]
+    fused: unsafe extern "C" fn(
+        *const MmlLoss,
+        *const T,
+        *const i64,
+        usize,
+        usize,
+        *const T,
+        usize,
+        *mut T,
+        usize,
+        *mut T,
+        usize,
+    ) -> u32,
+}
+
+const ABI_F32: Abi<f32> = Abi {
+    forward: mml_forward,
+    backward: mml_backward,
+    fused: mml_forward_backward,
+};
+const ABI_F64: Abi<f64> = Abi {
+    forward: mml_forward_f64,
+    backward: mml_backward_f64,
+    fused: mml_forward_backward_f64,
+};
+
+/// Forward, backward and fused through the C ABI, against the expected values.
+fn check_abi<T: mml::Float>(
+    abi: &Abi<T>,
+    case: &Case,
+    input: &[T],
+    up: &[T],
+    want_loss: &[T],
+    want_grad: &[T],
+) {
+    let h = Handle::new(case);
+    let (n, c) = (case.n, case.c);
+    let mut out = vec![T::ZERO; expected_out_len(case)];
+    let mut grad = vec![T::ZERO; n * c];
+    let (x, t) = (input.as_ptr(), case.target.as_ptr());
+    let (ol, gl) = (out.len(), grad.len());
+    // SAFETY: every pointer is valid for the length passed with it.
+    unsafe {
+        assert_eq!(
+            (abi.forward)(h.0, x, t, n, c, out.as_mut_ptr(), ol),
+            MML_STATUS_OK
+        );
+        assert_same(&format!("{} C forward", case.name), &out, want_loss);
+        assert_eq!(
+            (abi.backward)(
+                h.0,
+                x,
+                t,
+                n,
+                c,
+                up.as_ptr(),
+                up.len(),
+                grad.as_mut_ptr(),
+                gl
+            ),
+            MML_STATUS_OK
+        );
+        assert_same(&format!("{} C backward", case.name), &grad, want_grad);
+        out.fill(T::TWO);
+        grad.fill(T::TWO);
+        let s = (abi.fused)(
+            h.0,
+            x,
+            t,
+            n,
+            c,
+            up.as_ptr(),
+            up.len(),
+            out.as_mut_ptr(),
+            ol,
+            grad.as_mut_ptr(),
+            gl,
+        );
+        assert_eq!(s, MML_STATUS_OK);
+    }
+    assert_same(&format!("{} C fused loss", case.name), &out, want_loss);
+    assert_same(&format!("{} C fused grad", case.name), &grad, want_grad);
+}
+
 #[test]
 fn c_abi_f32_matches_pytorch_float32() {
     let Some(cases) = golden_cases() else { return };
     for case in &cases {
-        let h = Handle::new(case);
-        let (n, c) = (case.n, case.c);
-        let mut out = vec![0.0f32; expected_out_len(case)];
-        let mut grad = vec![0.0f32; n * c];
-        let (x, t, up) = (case.input.as_ptr(), case.target.as_ptr(), &case.grad_output);
-        // SAFETY: every pointer is valid for the length passed with it.
-        unsafe {
-            assert_eq!(
-                mml_forward(h.0, x, t, n, c, out.as_mut_ptr(), out.len()),
-                MML_STATUS_OK
-            );
-            assert_same(&format!("{} C forward", case.name), &out, &case.forward_f32);
-            let s = mml_backward(
-                h.0,
-                x,
-                t,
-                n,
-                c,
-                up.as_ptr(),
-                up.len(),
-                grad.as_mut_ptr(),
-                grad.len(),
-            );
-            assert_eq!(s, MML_STATUS_OK);
-            assert_same(&format!("{} C backward", case.name), &grad, &case.grad_f32);
-            out.fill(7.0);
-            grad.fill(7.0);
-            let s = mml_forward_backward(
-                h.0,
-                x,
-                t,
-                n,
-                c,
-                up.as_ptr(),
-                up.len(),
-                out.as_mut_ptr(),
-                out.len(),
-                grad.as_mut_ptr(),
-                grad.len(),
-            );
-            assert_eq!(s, MML_STATUS_OK);
-        }
-        assert_same(
-            &format!("{} C fused loss", case.name),
-            &out,
+        check_abi(
+            &ABI_F32,
+            case,
+            &case.input,
+            &case.grad_output,
             &case.forward_f32,
-        );
-        assert_same(
-            &format!("{} C fused grad", case.name),
-            &grad,
             &case.grad_f32,
         );
     }
@@ -233,65 +274,13 @@ fn c_abi_f32_matches_pytorch_float32() {
 fn c_abi_f64_matches_float64_reference() {
     let Some(cases) = golden_cases() else { return };
     for case in &cases {
-        let h = Handle::new(case);
-        let (n, c) = (case.n, case.c);
         let (input, up) = (widen(&case.input), widen(&case.grad_output));
-        let mut out = vec![0.0f64; expected_out_len(case)];
-        let mut grad = vec![0.0f64; n * c];
-        let (x, t) = (input.as_ptr(), case.target.as_ptr());
-        // SAFETY: every pointer is valid for the length passed with it.
-        unsafe {
-            assert_eq!(
-                mml_forward_f64(h.0, x, t, n, c, out.as_mut_ptr(), out.len()),
-                MML_STATUS_OK
-            );
-            assert_same(
-                &format!("{} C forward f64", case.name),
-                &out,
-                &case.forward_f64,
-            );
-            let s = mml_backward_f64(
-                h.0,
-                x,
-                t,
-                n,
-                c,
-                up.as_ptr(),
-                up.len(),
-                grad.as_mut_ptr(),
-                grad.len(),
-            );
-            assert_eq!(s, MML_STATUS_OK);
-            assert_same(
-                &format!("{} C backward f64", case.name),
-                &grad,
-                &case.grad_f64,
-            );
-            out.fill(7.0);
-            grad.fill(7.0);
-            let s = mml_forward_backward_f64(
-                h.0,
-                x,
-                t,
-                n,
-                c,
-                up.as_ptr(),
-                up.len(),
-                out.as_mut_ptr(),
-                out.len(),
-                grad.as_mut_ptr(),
-                grad.len(),
-            );
-            assert_eq!(s, MML_STATUS_OK);
-        }
-        assert_same(
-            &format!("{} C fused loss f64", case.name),
-            &out,
+        check_abi(
+            &ABI_F64,
+            case,
+            &input,
+            &up,
             &case.forward_f64,
-        );
-        assert_same(
-            &format!("{} C fused grad f64", case.name),
-            &grad,
             &case.grad_f64,
         );
     }
