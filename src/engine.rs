@@ -42,7 +42,8 @@ pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
     };
     let mut partials = vec![0.0f64; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
-    let mut grads = grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
+    let mut grads =
+        grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
 
     let mut tasks = Vec::with_capacity(blocks);
     for (b, (input, target)) in input.chunks(rows * c).zip(target.chunks(rows)).enumerate() {

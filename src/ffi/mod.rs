@@ -292,7 +292,9 @@ pub extern "C" fn mml_status_message(status: u32) -> *const c_char {
 /// `MML_VERSION_STRING` to detect a header/library mismatch.
 #[unsafe(no_mangle)]
 pub extern "C" fn mml_version() -> *const c_char {
-    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
         Ok(v) => v,
         Err(_) => panic!("version contains NUL"),
     };
