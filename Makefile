@@ -23,7 +23,7 @@ test: build test-header test-rust test-c test-cpp test-go test-csharp test-insta
 	@echo "make test: all suites passed"
 
 test-rust:
-	$(CARGO) test --release
+	$(CARGO) test --release --features fault-injection
 
 # The committed header must equal what cbindgen generates, and compile as strict C and C++.
 test-header: build

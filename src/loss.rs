@@ -328,7 +328,13 @@ impl MultiMarginLoss {
         grad_input: ArrayViewMut2<T>,
     ) -> Result<(), Error> {
         let (n, c) = input.dim();
-        expect_len(Buffer::GradInput, grad_input.len(), n.saturating_mul(c))?;
+        if grad_input.dim() != (n, c) {
+            return Err(Error::ShapeMismatch {
+                buffer: Buffer::GradInput,
+                expected: n.saturating_mul(c),
+                actual: grad_input.len(),
+            });
+        }
         let input = input.as_standard_layout();
         let target = target.as_standard_layout();
         let grad_output = grad_output.as_standard_layout();

@@ -99,6 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // slices of ranges, as no_overlap takes
     fn overlap_is_detected_and_empty_ranges_never_overlap() {
         assert!(overlaps(&(0..8), &(4..12)));
         assert!(!overlaps(&(0..8), &(8..12)));
