@@ -68,17 +68,12 @@
 // A bug in mml (a caught panic). Nothing is guaranteed about the outputs.
 #define MML_STATUS_INTERNAL_ERROR 6
 
-// A kernel path, from the slowest to the fastest. Every path gives the same bits.
-typedef struct Isa Isa;
-
 // A configured loss (p, margin, weights, reduction).
 //
 // Immutable after `mml_create`: one handle may be used by any number of threads at once
 // without locking. Destroying a handle while another thread still uses it is the caller's
 // error (a use-after-free), as for any C object.
 typedef struct MmlLoss MmlLoss;
-
-
 
 #ifdef __cplusplus
 extern "C" {

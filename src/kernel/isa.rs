@@ -19,6 +19,8 @@ pub enum Isa {
     Avx512,
 }
 
+// Not part of the C ABI (the header is generated from every public item).
+/// cbindgen:ignore
 impl Isa {
     /// Every path, slowest first.
     pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Wide, Isa::Avx2, Isa::Avx512];
