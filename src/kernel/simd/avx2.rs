@@ -1,14 +1,14 @@
-//! The AVX2 backend: 8 `f32` or 4 `f64` rows per 256-bit vector, columns fetched with hardware
-//! gathers. The entry points enable FMA as the target requires, but the arithmetic uses only
-//! separate multiplies and adds (intrinsics are never contracted).
+//! The AVX2 backend: 8 `f32` or 4 `f64` rows per 256-bit vector. The entry points enable FMA
+//! as the target requires, but the arithmetic uses only separate multiplies and adds
+//! (intrinsics are never contracted).
 //!
-//! Every intrinsic here needs AVX2. The vector types are private to this module and created only
+//! Every intrinsic here needs AVX (or AVX2). The vector types are private to this module and created only
 //! inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable = "avx2,fma")]` and
 //! called only after detection; that is the invariant every `SAFETY` comment below relies on.
 
 use std::arch::x86_64::*;
 
-use super::{MAX_CLASSES, Vector};
+use super::Vector;
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -49,19 +49,6 @@ impl Vector<f32> for F32x8 {
         let dst = &mut dst[..8];
         // SAFETY: AVX is available; `dst` holds 8 floats; unaligned store.
         unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), self.0) }
-    }
-    #[inline(always)]
-    fn gather_column(block: &[f32], c: usize, j: usize) -> Self {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 8 * c);
-        // SAFETY: AVX2 is available. Lane k reads `block[k·c + j]` with `k < 8` and `j < c`, so
-        // below `8·c <= block.len()`; `8·c <= 2^27` fits the i32 offsets.
-        unsafe {
-            let rows = _mm256_mullo_epi32(
-                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                _mm256_set1_epi32(c as i32),
-            );
-            F32x8(_mm256_i32gather_ps::<4>(block.as_ptr().add(j), rows))
-        }
     }
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
@@ -125,16 +112,6 @@ impl Vector<f64> for F64x4 {
         let dst = &mut dst[..4];
         // SAFETY: AVX is available; `dst` holds 4 doubles; unaligned store.
         unsafe { _mm256_storeu_pd(dst.as_mut_ptr(), self.0) }
-    }
-    #[inline(always)]
-    fn gather_column(block: &[f64], c: usize, j: usize) -> Self {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 4 * c);
-        // SAFETY: AVX2 is available. Lane k reads `block[k·c + j]` with `k < 4` and `j < c`, so
-        // below `4·c <= block.len()`; `4·c <= 2^26` fits the i32 offsets.
-        unsafe {
-            let rows = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(c as i32));
-            F64x4(_mm256_i32gather_pd::<8>(block.as_ptr().add(j), rows))
-        }
     }
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {

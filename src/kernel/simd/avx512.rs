@@ -1,5 +1,5 @@
-//! The AVX-512 backend: 16 `f32` or 8 `f64` rows per 512-bit vector, columns fetched with
-//! hardware gathers and written with hardware scatters, comparisons into mask registers.
+//! The AVX-512 backend: 16 `f32` or 8 `f64` rows per 512-bit vector, comparisons into
+//! mask registers.
 //!
 //! Every intrinsic here needs AVX-512F. The vector types are private to this module and created
 //! only inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable = "avx512f")]` and
@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{MAX_CLASSES, Vector};
+use super::Vector;
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -26,30 +26,6 @@ pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
 #[target_feature(enable = "avx512f")]
 pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x8>(params, c, task)
-}
-
-/// Offsets `k·c` of the 16 rows of a block. `c <= MAX_CLASSES` keeps `16·c` within `i32`.
-#[inline(always)]
-fn row_offsets_16(c: usize) -> __m512i {
-    // SAFETY: AVX-512F is available (module invariant).
-    unsafe {
-        _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32(c as i32),
-        )
-    }
-}
-
-/// Offsets `k·c` of the 8 rows of a block.
-#[inline(always)]
-fn row_offsets_8(c: usize) -> __m256i {
-    // SAFETY: AVX2 is available (implied by AVX-512F).
-    unsafe {
-        _mm256_mullo_epi32(
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-            _mm256_set1_epi32(c as i32),
-        )
-    }
 }
 
 impl Vector<f32> for F32x16 {
@@ -72,20 +48,6 @@ impl Vector<f32> for F32x16 {
         let dst = &mut dst[..16];
         // SAFETY: AVX-512F is available; `dst` holds 16 floats; unaligned store.
         unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), self.0) }
-    }
-    #[inline(always)]
-    fn gather_column(block: &[f32], c: usize, j: usize) -> Self {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 16 * c);
-        // SAFETY: AVX-512F is available. Lane k reads `block[k·c + j]` with `k < 16` and
-        // `j < c`, so below `16·c <= block.len()`.
-        F32x16(unsafe { _mm512_i32gather_ps::<4>(row_offsets_16(c), block.as_ptr().add(j)) })
-    }
-    #[inline(always)]
-    fn scatter_column(self, block: &mut [f32], c: usize, j: usize) {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 16 * c);
-        // SAFETY: AVX-512F is available. Lane k writes `block[k·c + j]`, in bounds as for
-        // `gather_column`; the 16 offsets are distinct.
-        unsafe { _mm512_i32scatter_ps::<4>(block.as_mut_ptr().add(j), row_offsets_16(c), self.0) }
     }
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
@@ -148,20 +110,6 @@ impl Vector<f64> for F64x8 {
         let dst = &mut dst[..8];
         // SAFETY: AVX-512F is available; `dst` holds 8 doubles; unaligned store.
         unsafe { _mm512_storeu_pd(dst.as_mut_ptr(), self.0) }
-    }
-    #[inline(always)]
-    fn gather_column(block: &[f64], c: usize, j: usize) -> Self {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 8 * c);
-        // SAFETY: AVX-512F is available. Lane k reads `block[k·c + j]` with `k < 8` and
-        // `j < c`, so below `8·c <= block.len()`.
-        F64x8(unsafe { _mm512_i32gather_pd::<8>(row_offsets_8(c), block.as_ptr().add(j)) })
-    }
-    #[inline(always)]
-    fn scatter_column(self, block: &mut [f64], c: usize, j: usize) {
-        assert!(j < c && c <= MAX_CLASSES && block.len() >= 8 * c);
-        // SAFETY: AVX-512F is available. Lane k writes `block[k·c + j]`, in bounds as for
-        // `gather_column`; the 8 offsets are distinct.
-        unsafe { _mm512_i32scatter_pd::<8>(block.as_mut_ptr().add(j), row_offsets_8(c), self.0) }
     }
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {

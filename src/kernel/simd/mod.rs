@@ -2,7 +2,7 @@
 //! backends that implement it (`wide`, AVX2, AVX-512).
 //!
 //! Layout: lanes are rows. A block of `LANES` consecutive rows is processed column by column
-//! (`j = 0..c`), each column gathered into one vector, so every lane accumulates its row's sum in
+//! (`j = 0..c`), each column one vector (tiles of columns are transposed through a stack buffer), so every lane accumulates its row's sum in
 //! increasing `j` with exactly the reference's operations: `z = (margin - x[y]) + x[j]`, the
 //! strict hinge as a compare-and-select (never `max`, whose NaN rule differs between
 //! platforms), the `j == y` term masked out, the weight after the power, no fused multiply-add.
@@ -24,7 +24,7 @@ use super::{GradOut, LossOut, Params, Power, Real, Task, Upstream, reference};
 const MAX_LANES: usize = 16;
 
 /// Above this many classes the vector kernels hand the task to the reference: column indices
-/// travel as exact floats (exact below 2^24 in `f32`) and gather offsets `k·c + j` as `i32`.
+/// travel as exact floats, exact below 2^24 in `f32`.
 pub(crate) const MAX_CLASSES: usize = 1 << 24;
 
 /// `LANES` values of `T`, lane `k` holding row `k` of a block. Implementations do plain IEEE
@@ -39,18 +39,6 @@ pub(crate) trait Vector<T: Real>: Copy {
     fn load(src: &[T]) -> Self;
     /// Writes the lanes to the first `LANES` values of `dst`.
     fn store(self, dst: &mut [T]);
-    /// Lane `k` = `block[k·c + j]`: column `j` of a block of `LANES` rows of `c` values.
-    /// Panics unless `j < c <= MAX_CLASSES` and `block` holds `LANES·c` values.
-    fn gather_column(block: &[T], c: usize, j: usize) -> Self;
-    /// `block[k·c + j]` = lane `k`, with the same preconditions as `gather_column`.
-    #[inline(always)]
-    fn scatter_column(self, block: &mut [T], c: usize, j: usize) {
-        let mut lanes = [T::ZERO; MAX_LANES];
-        self.store(&mut lanes);
-        for (k, &v) in lanes[..Self::LANES].iter().enumerate() {
-            block[k * c + j] = v;
-        }
-    }
     fn add(self, rhs: Self) -> Self;
     fn sub(self, rhs: Self) -> Self;
     fn mul(self, rhs: Self) -> Self;
@@ -173,6 +161,47 @@ fn row_constants<T: Real, V: Vector<T>>(
     }
 }
 
+/// Columns per tile: a tile of `LANES` rows by up to this many columns is transposed through a
+/// stack buffer, so that each column becomes one contiguous vector load. Rows are read in
+/// contiguous runs (a whole cache line per row for 16 `f32` columns), never with gathers, which
+/// are slow on many cores and thrash the cache when rows are a page apart.
+const TILE_COLUMNS: usize = 16;
+const TILE_VALUES: usize = TILE_COLUMNS * MAX_LANES;
+
+/// Copies columns `first..first + width` of a block of `LANES` rows into `tile`, column-major
+/// (`tile[jj·LANES + k]` = row `k`, column `first + jj`), and returns `width`.
+#[inline(always)]
+fn load_tile<T: Real, V: Vector<T>>(
+    rows: &[T],
+    c: usize,
+    first: usize,
+    tile: &mut [T; TILE_VALUES],
+) -> usize {
+    let width = TILE_COLUMNS.min(c - first);
+    for (k, row) in rows.chunks_exact(c).take(V::LANES).enumerate() {
+        for (jj, &x) in row[first..first + width].iter().enumerate() {
+            tile[jj * V::LANES + k] = x;
+        }
+    }
+    width
+}
+
+/// The inverse of [`load_tile`]: writes a column-major tile back into the rows of `grads`.
+#[inline(always)]
+fn store_tile<T: Real, V: Vector<T>>(
+    tile: &[T; TILE_VALUES],
+    width: usize,
+    c: usize,
+    first: usize,
+    grads: &mut [T],
+) {
+    for (k, row) in grads.chunks_exact_mut(c).take(V::LANES).enumerate() {
+        for (jj, out) in row[first..first + width].iter_mut().enumerate() {
+            *out = tile[jj * V::LANES + k];
+        }
+    }
+}
+
 /// The losses of one block of `LANES` rows.
 #[inline(always)]
 fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
@@ -186,15 +215,19 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     let one = V::splat(T::from_usize(1));
     let mut column = zero;
     let mut sum = zero;
-    for j in 0..c {
-        let z = k.base.add(V::gather_column(rows, c, j));
-        let active = V::and(z.gt(zero), k.class.ne(column));
-        let mut term = if SQUARE { z.mul(z) } else { z };
-        if WEIGHTED {
-            term = term.mul(k.weight);
+    let mut tile = [T::ZERO; TILE_VALUES];
+    for first in (0..c).step_by(TILE_COLUMNS) {
+        let width = load_tile::<T, V>(rows, c, first, &mut tile);
+        for lanes in tile[..width * V::LANES].chunks_exact(V::LANES) {
+            let z = k.base.add(V::load(lanes));
+            let active = V::and(z.gt(zero), k.class.ne(column));
+            let mut term = if SQUARE { z.mul(z) } else { z };
+            if WEIGHTED {
+                term = term.mul(k.weight);
+            }
+            sum = V::select(active, sum.add(term), sum);
+            column = column.add(one);
         }
-        sum = V::select(active, sum.add(term), sum);
-        column = column.add(one);
     }
     sum.div(V::splat(T::from_usize(c)))
 }
@@ -222,24 +255,31 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     let mut column = zero;
     let mut sum = zero;
     let mut target_grad = zero;
-    for j in 0..c {
-        let z = k.base.add(V::gather_column(rows, c, j));
-        let active = V::and(z.gt(zero), k.class.ne(column));
-        let mut h = if SQUARE { g2.mul(z) } else { g };
-        if WEIGHTED {
-            h = h.mul(k.weight);
-        }
-        target_grad = V::select(active, target_grad.sub(h), target_grad);
-        // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
-        V::select(active, h.mul(upstream), inactive).scatter_column(grads, c, j);
-        if LOSS {
-            let mut term = if SQUARE { z.mul(z) } else { z };
+    let mut tile = [T::ZERO; TILE_VALUES];
+    let mut grad_tile = [T::ZERO; TILE_VALUES];
+    for first in (0..c).step_by(TILE_COLUMNS) {
+        let width = load_tile::<T, V>(rows, c, first, &mut tile);
+        let columns = tile[..width * V::LANES].chunks_exact(V::LANES);
+        for (lanes, out) in columns.zip(grad_tile.chunks_exact_mut(V::LANES)) {
+            let z = k.base.add(V::load(lanes));
+            let active = V::and(z.gt(zero), k.class.ne(column));
+            let mut h = if SQUARE { g2.mul(z) } else { g };
             if WEIGHTED {
-                term = term.mul(k.weight);
+                h = h.mul(k.weight);
             }
-            sum = V::select(active, sum.add(term), sum);
+            target_grad = V::select(active, target_grad.sub(h), target_grad);
+            // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
+            V::select(active, h.mul(upstream), inactive).store(out);
+            if LOSS {
+                let mut term = if SQUARE { z.mul(z) } else { z };
+                if WEIGHTED {
+                    term = term.mul(k.weight);
+                }
+                sum = V::select(active, sum.add(term), sum);
+            }
+            column = column.add(one);
         }
-        column = column.add(one);
+        store_tile::<T, V>(&grad_tile, width, c, first, grads);
     }
     let mut target_grads = [T::ZERO; MAX_LANES];
     target_grad.mul(upstream).store(&mut target_grads);

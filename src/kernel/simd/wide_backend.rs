@@ -1,10 +1,9 @@
 //! The portable backend over the `wide` crate: 128-bit SSE2 on baseline x86-64, NEON on
-//! aarch64 (`f32x8` and `f64x4` are pairs of 128-bit registers there). No `unsafe`: columns are
-//! gathered with bounds-checked scalar loads.
+//! aarch64 (`f32x8` and `f64x4` are pairs of 128-bit registers there). No `unsafe`.
 
 use wide::{f32x8, f64x4};
 
-use super::{MAX_CLASSES, Vector};
+use super::Vector;
 
 macro_rules! wide_vector {
     ($v:ty, $t:ty, $lanes:literal) => {
@@ -25,11 +24,6 @@ macro_rules! wide_vector {
             #[inline(always)]
             fn store(self, dst: &mut [$t]) {
                 dst[..$lanes].copy_from_slice(&self.to_array());
-            }
-            #[inline(always)]
-            fn gather_column(block: &[$t], c: usize, j: usize) -> Self {
-                assert!(j < c && c <= MAX_CLASSES && block.len() >= $lanes * c);
-                <$v>::new(std::array::from_fn(|k| block[k * c + j]))
             }
             #[inline(always)]
             fn add(self, rhs: Self) -> Self {
