@@ -33,12 +33,15 @@ test-header: build
 	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
 	readelf -d $(LIB) | grep -q 'Library soname: \[libmml.so\]' || { echo "SONAME of $(LIB) is not libmml.so"; exit 1; }
 
+# The C test through every kernel path (MML_ISA is clamped to what the CPU has).
 test-c: build
 	mkdir -p target/c
 	$(CC) -std=c99 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -Iinclude tests/c/test_mml.c -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release \
 	    -lm -o target/c/test_mml
-	ASAN_OPTIONS=detect_leaks=1 target/c/test_mml
+	for isa in scalar wide avx2 avx512; do \
+	    echo "MML_ISA=$$isa"; MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1 target/c/test_mml || exit 1; \
+	done
 
 test-cpp: build
 	bindings/cpp/test.sh
