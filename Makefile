@@ -28,7 +28,7 @@ test-rust:
 # The committed header must equal what cbindgen generates and compile as strict C and C++;
 # the shared library must carry the SONAME libmml.so.
 test-header: build
-	CI=1 $(CARGO) test --release --test header
+	CI=1 $(CARGO) test --release --features fault-injection --test header
 	$(CC) -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/mml.h
 	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
 	readelf -d $(LIB) | grep -q 'Library soname: \[libmml.so\]' || { echo "SONAME of $(LIB) is not libmml.so"; exit 1; }
