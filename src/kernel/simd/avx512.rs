@@ -101,6 +101,14 @@ impl Vector<f32> for F32x16 {
     ) {
         assert!(width <= 16 && first + width <= c && rows.len() >= 16 * c);
         let mask = low_bits(width) as __mmask16;
+        if c >= PREFETCH_MIN_CLASSES {
+            for k in 0..16 {
+                let ahead = rows.as_ptr().wrapping_add(k * c + first + PREFETCH_AHEAD);
+                // SAFETY: SSE is available; a prefetch is only a hint: it never faults and
+                // has no effect on memory, whatever the address (formed with `wrapping_add`).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
+            }
+        }
         let mut r = [F32x16::splat(0.0).0; 16];
         for (k, v) in r.iter_mut().enumerate() {
             // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
@@ -243,6 +251,11 @@ impl Vector<f64> for F64x8 {
         }
     }
 }
+
+/// With rows this long, each of the 16 rows of a block is its own stream, too many for the
+/// hardware prefetchers to follow: the tile loads ask for the line `PREFETCH_AHEAD` values ahead.
+const PREFETCH_MIN_CLASSES: usize = 64;
+const PREFETCH_AHEAD: usize = 64;
 
 /// `width` low bits set (`width <= 16`).
 #[inline(always)]

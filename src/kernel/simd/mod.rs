@@ -232,11 +232,10 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     let mut column = zero;
     let mut sum = zero;
     let mut cols = [zero; MAX_TILE];
-    for first in (0..c).step_by(V::TILE) {
-        let width = V::TILE.min(c - first);
-        V::load_columns(rows, c, first, width, &mut cols);
-        for &x in &cols[..width] {
-            let z = k.base.add(x);
+    // One column: a macro rather than a closure so that both sites are always inlined.
+    macro_rules! step {
+        ($x:expr) => {{
+            let z = k.base.add($x);
             let active = V::and(z.gt(zero), k.class.ne(column));
             let mut term = if SQUARE { z.mul(z) } else { z };
             if WEIGHTED {
@@ -244,6 +243,20 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
             }
             sum = V::select(active, sum.add(term), sum);
             column = column.add(one);
+        }};
+    }
+    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+    let full = c / V::TILE * V::TILE;
+    for first in (0..full).step_by(V::TILE) {
+        V::load_columns(rows, c, first, V::TILE, &mut cols);
+        for &x in &cols[..V::TILE] {
+            step!(x);
+        }
+    }
+    if full < c {
+        V::load_columns(rows, c, full, c - full, &mut cols);
+        for &x in &cols[..c - full] {
+            step!(x);
         }
     }
     sum.div(V::splat(T::from_usize(c)))
@@ -274,19 +287,16 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     let mut target_grad = zero;
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
-    for first in (0..c).step_by(V::TILE) {
-        let width = V::TILE.min(c - first);
-        V::load_columns(rows, c, first, width, &mut cols);
-        for (&x, out) in cols[..width].iter().zip(grad_cols.iter_mut()) {
-            let z = k.base.add(x);
+    // One column: a macro rather than a closure so that both sites are always inlined.
+    macro_rules! step {
+        ($x:expr) => {{
+            let z = k.base.add($x);
             let active = V::and(z.gt(zero), k.class.ne(column));
             let mut h = if SQUARE { g2.mul(z) } else { g };
             if WEIGHTED {
                 h = h.mul(k.weight);
             }
             target_grad = V::select(active, target_grad.sub(h), target_grad);
-            // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
-            *out = V::select(active, h.mul(upstream), inactive);
             if LOSS {
                 let mut term = if SQUARE { z.mul(z) } else { z };
                 if WEIGHTED {
@@ -295,8 +305,26 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
                 sum = V::select(active, sum.add(term), sum);
             }
             column = column.add(one);
+            // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
+            V::select(active, h.mul(upstream), inactive)
+        }};
+    }
+    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+    let full = c / V::TILE * V::TILE;
+    for first in (0..full).step_by(V::TILE) {
+        V::load_columns(rows, c, first, V::TILE, &mut cols);
+        for (out, &x) in grad_cols[..V::TILE].iter_mut().zip(&cols) {
+            *out = step!(x);
         }
-        V::store_columns(&grad_cols, c, first, width, grads);
+        V::store_columns(&grad_cols, c, first, V::TILE, grads);
+    }
+    if full < c {
+        let width = c - full;
+        V::load_columns(rows, c, full, width, &mut cols);
+        for (out, &x) in grad_cols[..width].iter_mut().zip(&cols) {
+            *out = step!(x);
+        }
+        V::store_columns(&grad_cols, c, full, width, grads);
     }
     let mut target_grads = [T::ZERO; MAX_LANES];
     target_grad.mul(upstream).store(&mut target_grads);
