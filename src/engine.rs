@@ -12,11 +12,18 @@ pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 17;
 /// to amortise the hand-out, small enough to balance the threads and stay in L2.
 pub const BLOCK_ELEMENTS: usize = 1 << 14;
 
-/// Rows per block for `c` classes. Depends on `c` alone, so the blocks, and with them every
-/// bit of the result, are the same whatever the thread count.
+/// Rows per block for `c` classes, rounded up to a multiple of 16. Depends
+/// on `c` alone, so the blocks, and with them every bit of the result, are the same whatever the
+/// thread count.
 pub fn rows_per_block(c: usize) -> usize {
-    BLOCK_ELEMENTS.div_ceil(c.max(1))
+    BLOCK_ELEMENTS
+        .div_ceil(c.max(1))
+        .next_multiple_of(BLOCK_ROW_MULTIPLE)
 }
+
+/// Blocks hold whole groups of the widest vector's rows (16 `f32` lanes): a block of, say, 17
+/// rows would make the vector kernels run a second, overlapping group of 16 for one row.
+const BLOCK_ROW_MULTIPLE: usize = 16;
 
 /// Runs `task` (targets already checked). With [`LossOut::Sum`], large inputs sum each block's
 /// rows in float64 and then the block partials in block order.

@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::Vector;
+use super::{MAX_TILE, Vector};
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -90,6 +90,69 @@ impl Vector<f32> for F32x8 {
         // SAFETY: AVX is available. Comparison masks are all-ones or all-zeros per lane.
         F32x8(unsafe { _mm256_blendv_ps(if_false.0, if_true.0, mask) })
     }
+
+    const TILE: usize = 8;
+
+    #[inline(always)]
+    fn load_columns(
+        rows: &[f32],
+        c: usize,
+        first: usize,
+        width: usize,
+        out: &mut [Self; MAX_TILE],
+    ) {
+        assert!(width <= 8 && first + width <= c && rows.len() >= 8 * c);
+        let mut r = [F32x8::splat(0.0).0; 8];
+        if width == 8 {
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Reads `rows[k·c + first .. k·c + first + 8]`, inside
+                // `rows` by the assert (k < 8, first + 8 <= c).
+                *v = unsafe { _mm256_loadu_ps(rows.as_ptr().add(k * c + first)) };
+            }
+        } else {
+            let mask = lanes_below_32(width);
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·c + first ..
+                // k·c + first + width]`, inside `rows` by the assert; masked-off lanes are not
+                // accessed (no fault).
+                *v = unsafe { _mm256_maskload_ps(rows.as_ptr().add(k * c + first), mask) };
+            }
+        }
+        transpose_f32x8(&mut r);
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = F32x8(v);
+        }
+    }
+
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        c: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [f32],
+    ) {
+        assert!(width <= 8 && first + width <= c && grads.len() >= 8 * c);
+        let mut r = [
+            cols[0].0, cols[1].0, cols[2].0, cols[3].0, cols[4].0, cols[5].0, cols[6].0, cols[7].0,
+        ];
+        transpose_f32x8(&mut r);
+        if width == 8 {
+            for (k, v) in r.into_iter().enumerate() {
+                // SAFETY: AVX is available. Writes `grads[k·c + first .. k·c + first + 8]`, inside
+                // `grads` by the assert.
+                unsafe { _mm256_storeu_ps(grads.as_mut_ptr().add(k * c + first), v) };
+            }
+        } else {
+            let mask = lanes_below_32(width);
+            for (k, v) in r.into_iter().enumerate() {
+                // SAFETY: AVX is available. Lanes `0..width` write `grads[k·c + first ..
+                // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
+                // written.
+                unsafe { _mm256_maskstore_ps(grads.as_mut_ptr().add(k * c + first), mask, v) };
+            }
+        }
+    }
 }
 
 impl Vector<f64> for F64x4 {
@@ -152,5 +215,142 @@ impl Vector<f64> for F64x4 {
     fn select(mask: __m256d, if_true: Self, if_false: Self) -> Self {
         // SAFETY: AVX is available. Comparison masks are all-ones or all-zeros per lane.
         F64x4(unsafe { _mm256_blendv_pd(if_false.0, if_true.0, mask) })
+    }
+
+    const TILE: usize = 4;
+
+    #[inline(always)]
+    fn load_columns(
+        rows: &[f64],
+        c: usize,
+        first: usize,
+        width: usize,
+        out: &mut [Self; MAX_TILE],
+    ) {
+        assert!(width <= 4 && first + width <= c && rows.len() >= 4 * c);
+        let mut r = [F64x4::splat(0.0).0; 4];
+        if width == 4 {
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Reads `rows[k·c + first .. k·c + first + 4]`, inside
+                // `rows` by the assert (k < 4, first + 4 <= c).
+                *v = unsafe { _mm256_loadu_pd(rows.as_ptr().add(k * c + first)) };
+            }
+        } else {
+            let mask = lanes_below_64(width);
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·c + first ..
+                // k·c + first + width]`, inside `rows` by the assert; masked-off lanes are not
+                // accessed (no fault).
+                *v = unsafe { _mm256_maskload_pd(rows.as_ptr().add(k * c + first), mask) };
+            }
+        }
+        transpose_f64x4(&mut r);
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = F64x4(v);
+        }
+    }
+
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        c: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [f64],
+    ) {
+        assert!(width <= 4 && first + width <= c && grads.len() >= 4 * c);
+        let mut r = [cols[0].0, cols[1].0, cols[2].0, cols[3].0];
+        transpose_f64x4(&mut r);
+        if width == 4 {
+            for (k, v) in r.into_iter().enumerate() {
+                // SAFETY: AVX is available. Writes `grads[k·c + first .. k·c + first + 4]`, inside
+                // `grads` by the assert.
+                unsafe { _mm256_storeu_pd(grads.as_mut_ptr().add(k * c + first), v) };
+            }
+        } else {
+            let mask = lanes_below_64(width);
+            for (k, v) in r.into_iter().enumerate() {
+                // SAFETY: AVX is available. Lanes `0..width` write `grads[k·c + first ..
+                // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
+                // written.
+                unsafe { _mm256_maskstore_pd(grads.as_mut_ptr().add(k * c + first), mask, v) };
+            }
+        }
+    }
+}
+
+/// A `maskload`/`maskstore` mask: 32-bit lanes `0..width` all ones (sign bit set), the rest 0.
+#[inline(always)]
+fn lanes_below_32(width: usize) -> __m256i {
+    // SAFETY: AVX2 is available (module invariant); register operations only.
+    unsafe {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(width as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+}
+
+/// A `maskload`/`maskstore` mask: 64-bit lanes `0..width` all ones, the rest 0.
+#[inline(always)]
+fn lanes_below_64(width: usize) -> __m256i {
+    // SAFETY: AVX2 is available (module invariant); register operations only.
+    unsafe {
+        _mm256_cmpgt_epi64(
+            _mm256_set1_epi64x(width as i64),
+            _mm256_setr_epi64x(0, 1, 2, 3),
+        )
+    }
+}
+
+/// Transposes an 8×8 matrix of `f32` held as 8 row vectors, in place (its own inverse).
+#[inline(always)]
+fn transpose_f32x8(r: &mut [__m256; 8]) {
+    // SAFETY: AVX is available (module invariant); shuffles only, no memory access.
+    unsafe {
+        // a[2m] half h = [r2m[4h], r2m+1[4h], r2m[4h+1], r2m+1[4h+1]], a[2m+1] for 4h+2, 4h+3.
+        let mut a = [_mm256_setzero_ps(); 8];
+        for m in 0..4 {
+            a[2 * m] = _mm256_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+            a[2 * m + 1] = _mm256_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+        }
+        // b[4q+p] half h = column 4h+p of rows 4q..4q+3.
+        let mut b = [_mm256_setzero_ps(); 8];
+        for q in 0..2 {
+            let (lo, hi) = (_mm256_castps_pd(a[4 * q]), _mm256_castps_pd(a[4 * q + 2]));
+            let (lo2, hi2) = (
+                _mm256_castps_pd(a[4 * q + 1]),
+                _mm256_castps_pd(a[4 * q + 3]),
+            );
+            b[4 * q] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo, hi));
+            b[4 * q + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo, hi));
+            b[4 * q + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo2, hi2));
+            b[4 * q + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo2, hi2));
+        }
+        // Column 4h+p, half q = b[4q+p] half h.
+        for p in 0..4 {
+            r[p] = _mm256_permute2f128_ps::<0x20>(b[p], b[4 + p]);
+            r[4 + p] = _mm256_permute2f128_ps::<0x31>(b[p], b[4 + p]);
+        }
+    }
+}
+
+/// Transposes a 4×4 matrix of `f64` held as 4 row vectors, in place (its own inverse).
+#[inline(always)]
+fn transpose_f64x4(r: &mut [__m256d; 4]) {
+    // SAFETY: AVX is available (module invariant); shuffles only, no memory access.
+    unsafe {
+        // a[2m+p] half h = column 2h+p of rows 2m, 2m+1.
+        let a = [
+            _mm256_unpacklo_pd(r[0], r[1]),
+            _mm256_unpackhi_pd(r[0], r[1]),
+            _mm256_unpacklo_pd(r[2], r[3]),
+            _mm256_unpackhi_pd(r[2], r[3]),
+        ];
+        // Column 2h+p, half m = a[2m+p] half h.
+        for p in 0..2 {
+            r[p] = _mm256_permute2f128_pd::<0x20>(a[p], a[2 + p]);
+            r[2 + p] = _mm256_permute2f128_pd::<0x31>(a[p], a[2 + p]);
+        }
     }
 }

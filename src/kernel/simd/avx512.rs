@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::Vector;
+use super::{MAX_TILE, Vector};
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -88,6 +88,59 @@ impl Vector<f32> for F32x16 {
         // SAFETY: AVX-512F is available.
         F32x16(unsafe { _mm512_mask_blend_ps(mask, if_false.0, if_true.0) })
     }
+
+    const TILE: usize = 16;
+
+    #[inline(always)]
+    fn load_columns(
+        rows: &[f32],
+        c: usize,
+        first: usize,
+        width: usize,
+        out: &mut [Self; MAX_TILE],
+    ) {
+        assert!(width <= 16 && first + width <= c && rows.len() >= 16 * c);
+        let mask = low_bits(width) as __mmask16;
+        if c >= PREFETCH_MIN_CLASSES {
+            for k in 0..16 {
+                let ahead = rows.as_ptr().wrapping_add(k * c + first + PREFETCH_AHEAD);
+                // SAFETY: SSE is available; a prefetch is only a hint: it never faults and
+                // has no effect on memory, whatever the address (formed with `wrapping_add`).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
+            }
+        }
+        let mut r = [F32x16::splat(0.0).0; 16];
+        for (k, v) in r.iter_mut().enumerate() {
+            // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
+            // k·c + first + width]`, inside `rows` by the assert (k < 16, first + width <= c);
+            // masked-off lanes are not accessed (no fault, no read).
+            *v = unsafe { _mm512_maskz_loadu_ps(mask, rows.as_ptr().add(k * c + first)) };
+        }
+        transpose_f32x16(&mut r);
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = F32x16(v);
+        }
+    }
+
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        c: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [f32],
+    ) {
+        assert!(width <= 16 && first + width <= c && grads.len() >= 16 * c);
+        let mask = low_bits(width) as __mmask16;
+        let mut r = cols.map(|v| v.0);
+        transpose_f32x16(&mut r);
+        for (k, v) in r.into_iter().enumerate() {
+            // SAFETY: AVX-512F is available. Lanes `0..width` write `grads[k·c + first ..
+            // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
+            // written.
+            unsafe { _mm512_mask_storeu_ps(grads.as_mut_ptr().add(k * c + first), mask, v) };
+        }
+    }
 }
 
 impl Vector<f64> for F64x8 {
@@ -149,5 +202,128 @@ impl Vector<f64> for F64x8 {
     fn select(mask: __mmask8, if_true: Self, if_false: Self) -> Self {
         // SAFETY: AVX-512F is available.
         F64x8(unsafe { _mm512_mask_blend_pd(mask, if_false.0, if_true.0) })
+    }
+
+    const TILE: usize = 8;
+
+    #[inline(always)]
+    fn load_columns(
+        rows: &[f64],
+        c: usize,
+        first: usize,
+        width: usize,
+        out: &mut [Self; MAX_TILE],
+    ) {
+        assert!(width <= 8 && first + width <= c && rows.len() >= 8 * c);
+        let mask = low_bits(width) as __mmask8;
+        let mut r = [F64x8::splat(0.0).0; 8];
+        for (k, v) in r.iter_mut().enumerate() {
+            // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
+            // k·c + first + width]`, inside `rows` by the assert (k < 8, first + width <= c);
+            // masked-off lanes are not accessed.
+            *v = unsafe { _mm512_maskz_loadu_pd(mask, rows.as_ptr().add(k * c + first)) };
+        }
+        transpose_f64x8(&mut r);
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = F64x8(v);
+        }
+    }
+
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        c: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [f64],
+    ) {
+        assert!(width <= 8 && first + width <= c && grads.len() >= 8 * c);
+        let mask = low_bits(width) as __mmask8;
+        let mut r = [
+            cols[0].0, cols[1].0, cols[2].0, cols[3].0, cols[4].0, cols[5].0, cols[6].0, cols[7].0,
+        ];
+        transpose_f64x8(&mut r);
+        for (k, v) in r.into_iter().enumerate() {
+            // SAFETY: AVX-512F is available. Lanes `0..width` write `grads[k·c + first ..
+            // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
+            // written.
+            unsafe { _mm512_mask_storeu_pd(grads.as_mut_ptr().add(k * c + first), mask, v) };
+        }
+    }
+}
+
+/// With rows this long, each of the 16 rows of a block is its own stream, too many for the
+/// hardware prefetchers to follow: the tile loads ask for the line `PREFETCH_AHEAD` values ahead.
+const PREFETCH_MIN_CLASSES: usize = 64;
+const PREFETCH_AHEAD: usize = 64;
+
+/// `width` low bits set (`width <= 16`).
+#[inline(always)]
+fn low_bits(width: usize) -> u32 {
+    debug_assert!(width <= 16);
+    ((1u64 << width) - 1) as u32
+}
+
+/// Transposes a 16×16 matrix of `f32` held as 16 row vectors, in place. A transpose is its own
+/// inverse, so the same shuffles turn columns back into rows.
+#[inline(always)]
+fn transpose_f32x16(r: &mut [__m512; 16]) {
+    // SAFETY: AVX-512F is available (module invariant); shuffles only, no memory access.
+    unsafe {
+        // a[2m] lane l = [r2m[4l], r2m+1[4l], r2m[4l+1], r2m+1[4l+1]], a[2m+1] the same for 4l+2, 4l+3.
+        let mut a = [_mm512_setzero_ps(); 16];
+        for m in 0..8 {
+            a[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+            a[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+        }
+        // b[4q+p] 128-bit lane l = column 4l+p of rows 4q..4q+3.
+        let mut b = [_mm512_setzero_ps(); 16];
+        for q in 0..4 {
+            let (lo, hi) = (_mm512_castps_pd(a[4 * q]), _mm512_castps_pd(a[4 * q + 2]));
+            let (lo2, hi2) = (
+                _mm512_castps_pd(a[4 * q + 1]),
+                _mm512_castps_pd(a[4 * q + 3]),
+            );
+            b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+            b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo2, hi2));
+            b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo2, hi2));
+        }
+        // Column 4l+p, lane q = b[4q+p] lane l: a 4×4 transpose of 128-bit blocks.
+        for p in 0..4 {
+            let x = _mm512_shuffle_f32x4::<0x44>(b[p], b[4 + p]);
+            let y = _mm512_shuffle_f32x4::<0xEE>(b[p], b[4 + p]);
+            let z = _mm512_shuffle_f32x4::<0x44>(b[8 + p], b[12 + p]);
+            let w = _mm512_shuffle_f32x4::<0xEE>(b[8 + p], b[12 + p]);
+            r[p] = _mm512_shuffle_f32x4::<0x88>(x, z);
+            r[4 + p] = _mm512_shuffle_f32x4::<0xDD>(x, z);
+            r[8 + p] = _mm512_shuffle_f32x4::<0x88>(y, w);
+            r[12 + p] = _mm512_shuffle_f32x4::<0xDD>(y, w);
+        }
+    }
+}
+
+/// Transposes an 8×8 matrix of `f64` held as 8 row vectors, in place (its own inverse).
+#[inline(always)]
+fn transpose_f64x8(r: &mut [__m512d; 8]) {
+    // SAFETY: AVX-512F is available (module invariant); shuffles only, no memory access.
+    unsafe {
+        // a[2m+p] 128-bit lane l = column 2l+p of rows 2m, 2m+1.
+        let mut a = [_mm512_setzero_pd(); 8];
+        for m in 0..4 {
+            a[2 * m] = _mm512_unpacklo_pd(r[2 * m], r[2 * m + 1]);
+            a[2 * m + 1] = _mm512_unpackhi_pd(r[2 * m], r[2 * m + 1]);
+        }
+        // Column 2l+p, lane m = a[2m+p] lane l: a 4×4 transpose of 128-bit blocks.
+        for p in 0..2 {
+            let x = _mm512_shuffle_f64x2::<0x44>(a[p], a[2 + p]);
+            let y = _mm512_shuffle_f64x2::<0xEE>(a[p], a[2 + p]);
+            let z = _mm512_shuffle_f64x2::<0x44>(a[4 + p], a[6 + p]);
+            let w = _mm512_shuffle_f64x2::<0xEE>(a[4 + p], a[6 + p]);
+            r[p] = _mm512_shuffle_f64x2::<0x88>(x, z);
+            r[2 + p] = _mm512_shuffle_f64x2::<0xDD>(x, z);
+            r[4 + p] = _mm512_shuffle_f64x2::<0x88>(y, w);
+            r[6 + p] = _mm512_shuffle_f64x2::<0xDD>(y, w);
+        }
     }
 }

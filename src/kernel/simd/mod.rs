@@ -2,7 +2,7 @@
 //! backends that implement it (`wide`, AVX2, AVX-512).
 //!
 //! Layout: lanes are rows. A block of `LANES` consecutive rows is processed column by column
-//! (`j = 0..c`), each column one vector (tiles of columns are transposed through a stack buffer), so every lane accumulates its row's sum in
+//! (`j = 0..c`), each column one vector (tiles of columns are transposed by the backend, in registers on x86), so every lane accumulates its row's sum in
 //! increasing `j` with exactly the reference's operations: `z = (margin - x[y]) + x[j]`, the
 //! strict hinge as a compare-and-select (never `max`, whose NaN rule differs between
 //! platforms), the `j == y` term masked out, the weight after the power, no fused multiply-add.
@@ -50,6 +50,56 @@ pub(crate) trait Vector<T: Real>: Copy {
     fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `if_true` where `mask` holds, else `if_false`.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
+
+    /// Columns per tile of [`Vector::load_columns`] (at most [`MAX_TILE`]).
+    const TILE: usize = MAX_TILE;
+
+    /// Columns `first..first + width` of the `LANES` rows of `rows` (`LANES·c` values, row-major)
+    /// as vectors: `out[jj]` lane `k` = `rows[k·c + first + jj]`, for `jj < width`; later entries
+    /// of `out` are unspecified. Requires `width <= TILE` and `first + width <= c`.
+    ///
+    /// The default goes through a stack tile; the x86 backends transpose in registers.
+    #[inline(always)]
+    fn load_columns(rows: &[T], c: usize, first: usize, width: usize, out: &mut [Self; MAX_TILE]) {
+        let mut tile = [T::ZERO; TILE_VALUES];
+        for (k, row) in rows.chunks_exact(c).take(Self::LANES).enumerate() {
+            for (jj, &x) in row[first..first + width].iter().enumerate() {
+                tile[jj * Self::LANES + k] = x;
+            }
+        }
+        for (v, lanes) in out
+            .iter_mut()
+            .zip(tile.chunks_exact(Self::LANES))
+            .take(width)
+        {
+            *v = Self::load(lanes);
+        }
+    }
+
+    /// The inverse of [`Vector::load_columns`]: writes `cols[jj]` lane `k` to
+    /// `grads[k·c + first + jj]` for `jj < width`, and nothing else.
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        c: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [T],
+    ) {
+        let mut tile = [T::ZERO; TILE_VALUES];
+        for (v, lanes) in cols
+            .iter()
+            .zip(tile.chunks_exact_mut(Self::LANES))
+            .take(width)
+        {
+            v.store(lanes);
+        }
+        for (k, row) in grads.chunks_exact_mut(c).take(Self::LANES).enumerate() {
+            for (jj, out) in row[first..first + width].iter_mut().enumerate() {
+                *out = tile[jj * Self::LANES + k];
+            }
+        }
+    }
 }
 
 /// Connects each precision to its backends; implemented for `f32` and `f64` only (it is a
@@ -161,46 +211,12 @@ fn row_constants<T: Real, V: Vector<T>>(
     }
 }
 
-/// Columns per tile: a tile of `LANES` rows by up to this many columns is transposed through a
-/// stack buffer, so that each column becomes one contiguous vector load. Rows are read in
-/// contiguous runs (a whole cache line per row for 16 `f32` columns), never with gathers, which
-/// are slow on many cores and thrash the cache when rows are a page apart.
-const TILE_COLUMNS: usize = 16;
-const TILE_VALUES: usize = TILE_COLUMNS * MAX_LANES;
-
-/// Copies columns `first..first + width` of a block of `LANES` rows into `tile`, column-major
-/// (`tile[jj·LANES + k]` = row `k`, column `first + jj`), and returns `width`.
-#[inline(always)]
-fn load_tile<T: Real, V: Vector<T>>(
-    rows: &[T],
-    c: usize,
-    first: usize,
-    tile: &mut [T; TILE_VALUES],
-) -> usize {
-    let width = TILE_COLUMNS.min(c - first);
-    for (k, row) in rows.chunks_exact(c).take(V::LANES).enumerate() {
-        for (jj, &x) in row[first..first + width].iter().enumerate() {
-            tile[jj * V::LANES + k] = x;
-        }
-    }
-    width
-}
-
-/// The inverse of [`load_tile`]: writes a column-major tile back into the rows of `grads`.
-#[inline(always)]
-fn store_tile<T: Real, V: Vector<T>>(
-    tile: &[T; TILE_VALUES],
-    width: usize,
-    c: usize,
-    first: usize,
-    grads: &mut [T],
-) {
-    for (k, row) in grads.chunks_exact_mut(c).take(V::LANES).enumerate() {
-        for (jj, out) in row[first..first + width].iter_mut().enumerate() {
-            *out = tile[jj * V::LANES + k];
-        }
-    }
-}
+/// The most columns per tile of any backend: a tile of `LANES` rows by up to this many columns
+/// becomes one vector per column. Rows are read in contiguous runs (a whole cache line per row
+/// for 16 `f32` columns), never with gathers, which are slow on many cores and thrash the cache
+/// when rows are a page apart.
+pub(crate) const MAX_TILE: usize = 16;
+const TILE_VALUES: usize = MAX_TILE * MAX_LANES;
 
 /// The losses of one block of `LANES` rows.
 #[inline(always)]
@@ -215,11 +231,11 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     let one = V::splat(T::from_usize(1));
     let mut column = zero;
     let mut sum = zero;
-    let mut tile = [T::ZERO; TILE_VALUES];
-    for first in (0..c).step_by(TILE_COLUMNS) {
-        let width = load_tile::<T, V>(rows, c, first, &mut tile);
-        for lanes in tile[..width * V::LANES].chunks_exact(V::LANES) {
-            let z = k.base.add(V::load(lanes));
+    let mut cols = [zero; MAX_TILE];
+    // One column: a macro rather than a closure so that both sites are always inlined.
+    macro_rules! step {
+        ($x:expr) => {{
+            let z = k.base.add($x);
             let active = V::and(z.gt(zero), k.class.ne(column));
             let mut term = if SQUARE { z.mul(z) } else { z };
             if WEIGHTED {
@@ -227,6 +243,20 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
             }
             sum = V::select(active, sum.add(term), sum);
             column = column.add(one);
+        }};
+    }
+    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+    let full = c / V::TILE * V::TILE;
+    for first in (0..full).step_by(V::TILE) {
+        V::load_columns(rows, c, first, V::TILE, &mut cols);
+        for &x in &cols[..V::TILE] {
+            step!(x);
+        }
+    }
+    if full < c {
+        V::load_columns(rows, c, full, c - full, &mut cols);
+        for &x in &cols[..c - full] {
+            step!(x);
         }
     }
     sum.div(V::splat(T::from_usize(c)))
@@ -255,21 +285,18 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     let mut column = zero;
     let mut sum = zero;
     let mut target_grad = zero;
-    let mut tile = [T::ZERO; TILE_VALUES];
-    let mut grad_tile = [T::ZERO; TILE_VALUES];
-    for first in (0..c).step_by(TILE_COLUMNS) {
-        let width = load_tile::<T, V>(rows, c, first, &mut tile);
-        let columns = tile[..width * V::LANES].chunks_exact(V::LANES);
-        for (lanes, out) in columns.zip(grad_tile.chunks_exact_mut(V::LANES)) {
-            let z = k.base.add(V::load(lanes));
+    let mut cols = [zero; MAX_TILE];
+    let mut grad_cols = [zero; MAX_TILE];
+    // One column: a macro rather than a closure so that both sites are always inlined.
+    macro_rules! step {
+        ($x:expr) => {{
+            let z = k.base.add($x);
             let active = V::and(z.gt(zero), k.class.ne(column));
             let mut h = if SQUARE { g2.mul(z) } else { g };
             if WEIGHTED {
                 h = h.mul(k.weight);
             }
             target_grad = V::select(active, target_grad.sub(h), target_grad);
-            // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
-            V::select(active, h.mul(upstream), inactive).store(out);
             if LOSS {
                 let mut term = if SQUARE { z.mul(z) } else { z };
                 if WEIGHTED {
@@ -278,8 +305,26 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
                 sum = V::select(active, sum.add(term), sum);
             }
             column = column.add(one);
+            // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
+            V::select(active, h.mul(upstream), inactive)
+        }};
+    }
+    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+    let full = c / V::TILE * V::TILE;
+    for first in (0..full).step_by(V::TILE) {
+        V::load_columns(rows, c, first, V::TILE, &mut cols);
+        for (out, &x) in grad_cols[..V::TILE].iter_mut().zip(&cols) {
+            *out = step!(x);
         }
-        store_tile::<T, V>(&grad_tile, width, c, first, grads);
+        V::store_columns(&grad_cols, c, first, V::TILE, grads);
+    }
+    if full < c {
+        let width = c - full;
+        V::load_columns(rows, c, full, width, &mut cols);
+        for (out, &x) in grad_cols[..width].iter_mut().zip(&cols) {
+            *out = step!(x);
+        }
+        V::store_columns(&grad_cols, c, full, width, grads);
     }
     let mut target_grads = [T::ZERO; MAX_LANES];
     target_grad.mul(upstream).store(&mut target_grads);
