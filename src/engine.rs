@@ -1,6 +1,6 @@
 //! Splits a checked task into fixed row blocks and runs them, serially or on the pool.
 
-use crate::kernel::{self, GradOut, LossOut, Params, Real, Task, Upstream};
+use crate::kernel::{self, GradOut, Isa, LossOut, Params, Real, Task, Upstream};
 use crate::parallel;
 
 /// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
@@ -20,10 +20,16 @@ pub fn rows_per_block(c: usize) -> usize {
 
 /// Runs `task` (targets already checked). With [`LossOut::Sum`], large inputs sum each block's
 /// rows in float64 and then the block partials in block order.
+#[inline]
 pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
+    execute_with(Isa::selected(), params, c, task)
+}
+
+/// [`execute`] on a chosen kernel path (clamped to what the CPU has); benchmarks compare paths.
+pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let n = task.target.len();
     if n.saturating_mul(c) < PARALLEL_MIN_ELEMENTS {
-        kernel::run(params, c, task);
+        kernel::run_with(isa, params, c, task);
         return;
     }
     let rows = rows_per_block(c);
@@ -42,7 +48,8 @@ pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
     };
     let mut partials = vec![0.0f64; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
-    let mut grads = grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
+    let mut grads =
+        grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
 
     let mut tasks = Vec::with_capacity(blocks);
     for (b, (input, target)) in input.chunks(rows * c).zip(target.chunks(rows)).enumerate() {
@@ -66,7 +73,7 @@ pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
             grad,
         });
     }
-    parallel::for_each(tasks, |task| kernel::run(params, c, task));
+    parallel::for_each(tasks, |task| kernel::run_with(isa, params, c, task));
 
     if let Some(total) = total {
         *total = partials.iter().fold(0.0, |acc, &p| acc + p);

@@ -68,10 +68,7 @@ impl fmt::Display for Error {
                 row,
                 target,
                 classes,
-            } => write!(
-                f,
-                "target[{row}] = {target} is outside [0, {classes})"
-            ),
+            } => write!(f, "target[{row}] = {target} is outside [0, {classes})"),
         }
     }
 }

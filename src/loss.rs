@@ -1,6 +1,8 @@
 //! The safe Rust API: [`MultiMarginLoss`] over slices and `ndarray` views.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Dimension};
+use ndarray::{
+    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Dimension,
+};
 
 use crate::engine;
 use crate::error::{Buffer, Error, check_targets};
@@ -165,7 +167,15 @@ impl MultiMarginLoss {
         grad_output: &[T],
         grad_input: &mut [T],
     ) -> Result<(), Error> {
-        self.compute(input, target, n, c, Some(grad_output), None, Some(grad_input))
+        self.compute(
+            input,
+            target,
+            n,
+            c,
+            Some(grad_output),
+            None,
+            Some(grad_input),
+        )
     }
 
     /// The loss and its gradient in one pass over `input`, bit-identical to
@@ -181,7 +191,15 @@ impl MultiMarginLoss {
         output: &mut [T],
         grad_input: &mut [T],
     ) -> Result<(), Error> {
-        self.compute(input, target, n, c, Some(grad_output), Some(output), Some(grad_input))
+        self.compute(
+            input,
+            target,
+            n,
+            c,
+            Some(grad_output),
+            Some(output),
+            Some(grad_input),
+        )
     }
 
     /// Checks every length and target, then computes; nothing is written on error.
@@ -264,7 +282,11 @@ impl MultiMarginLoss {
     }
 
     /// The loss of a batch `(n, c)`: `n` values for `none`, one value otherwise.
-    pub fn forward<T: Float>(&self, input: ArrayView2<T>, target: ArrayView1<i64>) -> Result<Array1<T>, Error> {
+    pub fn forward<T: Float>(
+        &self,
+        input: ArrayView2<T>,
+        target: ArrayView1<i64>,
+    ) -> Result<Array1<T>, Error> {
         let mut output = Array1::from_elem(self.output_len(input.nrows()), T::ZERO);
         self.forward_into(input, target, output.view_mut())?;
         Ok(output)
@@ -306,12 +328,25 @@ impl MultiMarginLoss {
         grad_input: ArrayViewMut2<T>,
     ) -> Result<(), Error> {
         let (n, c) = input.dim();
-        expect_len(Buffer::GradInput, grad_input.len(), n.saturating_mul(c))?;
+        if grad_input.dim() != (n, c) {
+            return Err(Error::ShapeMismatch {
+                buffer: Buffer::GradInput,
+                expected: n.saturating_mul(c),
+                actual: grad_input.len(),
+            });
+        }
         let input = input.as_standard_layout();
         let target = target.as_standard_layout();
         let grad_output = grad_output.as_standard_layout();
         with_slice_mut(grad_input, |grad| {
-            self.backward_slice(contiguous(&input), contiguous(&target), n, c, contiguous(&grad_output), grad)
+            self.backward_slice(
+                contiguous(&input),
+                contiguous(&target),
+                n,
+                c,
+                contiguous(&grad_output),
+                grad,
+            )
         })
     }
 
@@ -350,7 +385,12 @@ impl MultiMarginLoss {
     }
 
     /// The gradient for one sample given a scalar upstream gradient.
-    pub fn backward_1d<T: Float>(&self, input: ArrayView1<T>, target: i64, grad_output: T) -> Result<Array1<T>, Error> {
+    pub fn backward_1d<T: Float>(
+        &self,
+        input: ArrayView1<T>,
+        target: i64,
+        grad_output: T,
+    ) -> Result<Array1<T>, Error> {
         let input = input.as_standard_layout();
         let mut grad = Array1::from_elem(input.len(), T::ZERO);
         self.backward_slice(
@@ -371,7 +411,10 @@ pub(crate) fn checked_elements<T>(n: usize, c: usize) -> Result<usize, Error> {
         return Err(Error::NoClasses);
     }
     n.checked_mul(c)
-        .filter(|len| len.checked_mul(size_of::<T>()).is_some_and(|b| b <= isize::MAX as usize))
+        .filter(|len| {
+            len.checked_mul(size_of::<T>())
+                .is_some_and(|b| b <= isize::MAX as usize)
+        })
         .ok_or(Error::SizeOverflow { n, c })
 }
 

@@ -64,7 +64,10 @@ pub fn set_num_threads(n: usize) -> Result<(), TooManyThreads> {
     }
     REQUESTED.store(n, Ordering::Relaxed);
     let mut pool = lock_pool();
-    if pool.as_ref().is_some_and(|p| p.threads != resolved_threads()) {
+    if pool
+        .as_ref()
+        .is_some_and(|p| p.threads != resolved_threads())
+    {
         *pool = None;
     }
     Ok(())
@@ -156,6 +159,9 @@ mod tests {
 
     #[test]
     fn rejects_absurd_thread_counts() {
-        assert_eq!(set_num_threads(MAX_THREADS + 1), Err(TooManyThreads(MAX_THREADS + 1)));
+        assert_eq!(
+            set_num_threads(MAX_THREADS + 1),
+            Err(TooManyThreads(MAX_THREADS + 1))
+        );
     }
 }

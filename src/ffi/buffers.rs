@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use super::status::{MML_STATUS_ALIASED_BUFFERS, MML_STATUS_INVALID_ARGUMENT, MML_STATUS_NULL_POINTER, Status};
+use super::status::{
+    MML_STATUS_ALIASED_BUFFERS, MML_STATUS_INVALID_ARGUMENT, MML_STATUS_NULL_POINTER, Status,
+};
 
 /// A caller's buffer: pointer and element count, not yet trusted.
 pub(crate) struct Raw<T> {
@@ -17,7 +19,10 @@ impl<T> Raw<T> {
     }
 
     pub fn new_mut(ptr: *mut T, len: usize) -> Self {
-        Raw { ptr: ptr as *const T, len }
+        Raw {
+            ptr: ptr as *const T,
+            len,
+        }
     }
 
     /// NULL only with length 0, aligned, and small enough to be a slice.
@@ -32,7 +37,12 @@ impl<T> Raw<T> {
             return Err(MML_STATUS_INVALID_ARGUMENT);
         }
         match self.len.checked_mul(size_of::<T>()) {
-            Some(bytes) if bytes <= isize::MAX as usize && (self.ptr as usize).checked_add(bytes).is_some() => Ok(()),
+            Some(bytes)
+                if bytes <= isize::MAX as usize
+                    && (self.ptr as usize).checked_add(bytes).is_some() =>
+            {
+                Ok(())
+            }
             _ => Err(MML_STATUS_INVALID_ARGUMENT),
         }
     }
@@ -89,12 +99,19 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // slices of ranges, as no_overlap takes
     fn overlap_is_detected_and_empty_ranges_never_overlap() {
         assert!(overlaps(&(0..8), &(4..12)));
         assert!(!overlaps(&(0..8), &(8..12)));
         assert!(!overlaps(&(4..4), &(0..8)));
         assert_eq!(no_overlap(&[0..8, 8..16], &[16..32]), Ok(()));
-        assert_eq!(no_overlap(&[0..8, 7..16], &[16..32]), Err(MML_STATUS_ALIASED_BUFFERS));
-        assert_eq!(no_overlap(&[0..8], &[16..32, 4..5]), Err(MML_STATUS_ALIASED_BUFFERS));
+        assert_eq!(
+            no_overlap(&[0..8, 7..16], &[16..32]),
+            Err(MML_STATUS_ALIASED_BUFFERS)
+        );
+        assert_eq!(
+            no_overlap(&[0..8], &[16..32, 4..5]),
+            Err(MML_STATUS_ALIASED_BUFFERS)
+        );
     }
 }

@@ -6,6 +6,10 @@
 //! getters; outputs are written only on success; a NULL pointer is accepted only with length 0;
 //! nothing is kept in thread-local state, so any call may run on any thread.
 
+// The safety contract is the same for every function (pointers valid for the lengths passed,
+// handles live); it is stated once in the header's Conventions block rather than repeated.
+#![allow(clippy::missing_safety_doc)]
+
 mod boundary;
 mod buffers;
 pub mod status;
@@ -292,7 +296,9 @@ pub extern "C" fn mml_status_message(status: u32) -> *const c_char {
 /// `MML_VERSION_STRING` to detect a header/library mismatch.
 #[unsafe(no_mangle)]
 pub extern "C" fn mml_version() -> *const c_char {
-    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
         Ok(v) => v,
         Err(_) => panic!("version contains NUL"),
     };
@@ -323,6 +329,11 @@ pub extern "C" fn mml_get_num_threads() -> usize {
     std::panic::catch_unwind(parallel::num_threads).unwrap_or(1)
 }
 
+/// With the `fault-injection` feature (tests only), `n == c == FAULT_INJECTION_SHAPE` panics.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub const FAULT_INJECTION_SHAPE: usize = 0xFA17;
+
 /// Checks every pointer, then hands slices to the safe API, which checks shapes and targets.
 /// Nothing is written unless every check passes.
 ///
@@ -339,6 +350,11 @@ unsafe fn call<T: Float>(
     output: Option<Raw<T>>,
     grad_input: Option<Raw<T>>,
 ) -> Result<(), u32> {
+    // Test builds only: a shape that panics, to prove the boundary turns panics into statuses.
+    #[cfg(feature = "fault-injection")]
+    if n == FAULT_INJECTION_SHAPE && c == FAULT_INJECTION_SHAPE {
+        panic!("fault injected at the C boundary");
+    }
     if loss.is_null() {
         return Err(MML_STATUS_NULL_POINTER);
     }

@@ -26,7 +26,9 @@ pub(crate) type Status = u32;
 
 pub(crate) fn status_of(error: &Error) -> Status {
     match error {
-        Error::InvalidPower(_) | Error::NoClasses | Error::SizeOverflow { .. } => MML_STATUS_INVALID_ARGUMENT,
+        Error::InvalidPower(_) | Error::NoClasses | Error::SizeOverflow { .. } => {
+            MML_STATUS_INVALID_ARGUMENT
+        }
         Error::ShapeMismatch { .. } => MML_STATUS_SHAPE_MISMATCH,
         Error::TargetOutOfRange { .. } => MML_STATUS_TARGET_OUT_OF_RANGE,
     }
@@ -42,7 +44,9 @@ pub(crate) fn message(status: u32) -> &'static std::ffi::CStr {
     match status {
         MML_STATUS_OK => c"ok",
         MML_STATUS_NULL_POINTER => c"a required pointer is NULL",
-        MML_STATUS_INVALID_ARGUMENT => c"invalid argument (p, reduction, c == 0, size overflow, thread count or alignment)",
+        MML_STATUS_INVALID_ARGUMENT => {
+            c"invalid argument (p, reduction, c == 0, size overflow, thread count or alignment)"
+        }
         MML_STATUS_SHAPE_MISMATCH => c"a buffer length does not match the shape",
         MML_STATUS_TARGET_OUT_OF_RANGE => c"a target is outside [0, c)",
         MML_STATUS_ALIASED_BUFFERS => c"an output buffer overlaps another buffer",

@@ -7,9 +7,12 @@
 //! x[j]`, a strict hinge `z > 0` (so a NaN `z` contributes nothing), the weight applied after
 //! the power, `sum / c` in the working precision, and no fused multiply-add anywhere.
 
+mod isa;
 mod real;
 pub mod reference;
+mod simd;
 
+pub use isa::{ISA_ENV, Isa};
 pub use real::Real;
 
 /// The exponent of the hinge term: PyTorch's `p`, which only admits 1 and 2.
@@ -82,8 +85,26 @@ pub struct Task<'a, T> {
     pub grad: Option<GradOut<'a, T>>,
 }
 
-/// Runs one task with the kernels of this build. Panics (caught at the FFI boundary) only on a
-/// task whose lengths disagree or whose targets were not checked, which the callers rule out.
+/// Runs one task on the path [`Isa::selected`] chose. Panics (caught at the FFI boundary) only
+/// on a task whose lengths disagree or whose targets were not checked, which the callers rule out.
+#[inline]
 pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
-    reference::run(params, c, task)
+    run_with(Isa::selected(), params, c, task)
+}
+
+/// Runs one task on `isa`, clamped to the best path this CPU has. Every path gives the same
+/// bits; tests use this to check each one.
+pub fn run_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+    match isa.clamped() {
+        Isa::Scalar => reference::run(params, c, task),
+        Isa::Wide => T::run_wide(params, c, task),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
+        Isa::Avx2 => unsafe { T::run_avx2(params, c, task) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F.
+        Isa::Avx512 => unsafe { T::run_avx512(params, c, task) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
+    }
 }

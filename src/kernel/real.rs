@@ -17,6 +17,7 @@ pub trait Real:
     + Mul<Output = Self>
     + Div<Output = Self>
     + sealed::Sealed
+    + super::simd::Backends
 {
     const ZERO: Self;
     const TWO: Self;

@@ -117,7 +117,11 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
         loss,
         grad,
     } = task;
-    assert_eq!(input.len(), target.len() * c, "task input/target lengths disagree");
+    assert_eq!(
+        input.len(),
+        target.len() * c,
+        "task input/target lengths disagree"
+    );
     let rows = input.chunks_exact(c).zip(target.iter().map(|&t| class(t)));
     match (loss, grad) {
         (LossOut::Skip, None) => {}

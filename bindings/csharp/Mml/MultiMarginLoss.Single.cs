@@ -1,0 +1,214 @@
+// The float32 entry points. MultiMarginLoss.Double.cs mirrors this file with double for float
+// and the *_f64 native functions; keep the two in step.
+using System;
+
+namespace Mml
+{
+    public sealed partial class MultiMarginLoss
+    {
+        // ---- forward ----
+
+        /// <summary>The loss of <c>target.Length</c> samples of <paramref name="classes"/> scores:
+        /// n values for <see cref="Reduction.None"/>, else one.</summary>
+        public float[] Forward(float[] input, long[] target, int classes)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            float[] output = new float[OutputLength(n)];
+            Forward(input, 0, target, 0, n, classes, output, 0, output.Length);
+            return output;
+        }
+
+        /// <summary>The loss of one sample: 1-D <paramref name="scores"/> (c = its length) and a scalar target.</summary>
+        public float Forward(float[] scores, long target)
+        {
+            if (scores == null)
+                throw new ArgumentNullException("scores");
+            float[] output = new float[1];
+            Forward(scores, 0, new[] { target }, 0, 1, scores.Length, output, 0, 1);
+            return output[0];
+        }
+
+        /// <summary>Writes the loss into <paramref name="output"/>, whose whole length is passed on.</summary>
+        public void Forward(float[] input, long[] target, int classes, float[] output)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            if (output == null)
+                throw new ArgumentNullException("output");
+            Forward(input, 0, target, 0, n, classes, output, 0, output.Length);
+        }
+
+        /// <summary>
+        /// The loss of <paramref name="n"/> samples whose <c>n·c</c> scores start at
+        /// <paramref name="inputOffset"/> and targets at <paramref name="targetOffset"/>, written to
+        /// <c>output[outputOffset .. outputOffset + outputLength)</c>.
+        /// </summary>
+        public unsafe void Forward(float[] input, int inputOffset, long[] target, int targetOffset, int n, int classes,
+                                   float[] output, int outputOffset, int outputLength)
+        {
+            ThrowIfDisposed();
+            int elements = Elements(n, classes);
+            Shaped(input, "input", inputOffset, elements, "n·c");
+            Shaped(target, "target", targetOffset, n, "n");
+            Region(output, "output", outputOffset, outputLength);
+            fixed (float* pi = input)
+            fixed (long* pt = target)
+            fixed (float* po = output)
+            {
+                long* t = At(pt, targetOffset, n);
+                uint status = NativeMethods.mml_forward(handle, At(pi, inputOffset, elements), t,
+                                                        Size(n), Size(classes),
+                                                        At(po, outputOffset, outputLength), Size(outputLength));
+                if (status != 0)
+                    throw Failure(status, t, n, classes, outputLength, -1, -1);
+            }
+        }
+
+        // ---- backward ----
+
+        /// <summary>The gradient with respect to <paramref name="input"/> (n·c values), given the
+        /// upstream gradient (n values for <see cref="Reduction.None"/>, else one).</summary>
+        public float[] Backward(float[] input, long[] target, int classes, float[] gradOutput)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            if (gradOutput == null)
+                throw new ArgumentNullException("gradOutput");
+            float[] gradInput = new float[input.Length];
+            Backward(input, 0, target, 0, n, classes, gradOutput, 0, gradOutput.Length, gradInput, 0, gradInput.Length);
+            return gradInput;
+        }
+
+        /// <summary>The gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
+        public float[] Backward(float[] scores, long target, float gradOutput)
+        {
+            if (scores == null)
+                throw new ArgumentNullException("scores");
+            float[] gradInput = new float[scores.Length];
+            Backward(scores, 0, new[] { target }, 0, 1, scores.Length, new[] { gradOutput }, 0, 1,
+                     gradInput, 0, gradInput.Length);
+            return gradInput;
+        }
+
+        /// <summary>Writes the gradient into <paramref name="gradInput"/>, whose whole length is passed on.</summary>
+        public void Backward(float[] input, long[] target, int classes, float[] gradOutput, float[] gradInput)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            if (gradOutput == null)
+                throw new ArgumentNullException("gradOutput");
+            if (gradInput == null)
+                throw new ArgumentNullException("gradInput");
+            Backward(input, 0, target, 0, n, classes, gradOutput, 0, gradOutput.Length, gradInput, 0, gradInput.Length);
+        }
+
+        /// <summary>The gradient, with every buffer given as array, offset and (for the caller-sized
+        /// ones) length.</summary>
+        public unsafe void Backward(float[] input, int inputOffset, long[] target, int targetOffset, int n, int classes,
+                                    float[] gradOutput, int gradOutputOffset, int gradOutputLength,
+                                    float[] gradInput, int gradInputOffset, int gradInputLength)
+        {
+            ThrowIfDisposed();
+            int elements = Elements(n, classes);
+            Shaped(input, "input", inputOffset, elements, "n·c");
+            Shaped(target, "target", targetOffset, n, "n");
+            Region(gradOutput, "gradOutput", gradOutputOffset, gradOutputLength);
+            Region(gradInput, "gradInput", gradInputOffset, gradInputLength);
+            fixed (float* pi = input)
+            fixed (long* pt = target)
+            fixed (float* pg = gradOutput)
+            fixed (float* pgi = gradInput)
+            {
+                long* t = At(pt, targetOffset, n);
+                uint status = NativeMethods.mml_backward(handle, At(pi, inputOffset, elements), t,
+                                                         Size(n), Size(classes),
+                                                         At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
+                                                         At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
+                if (status != 0)
+                    throw Failure(status, t, n, classes, -1, gradOutputLength, gradInputLength);
+            }
+        }
+
+        // ---- forward and backward in one pass ----
+
+        /// <summary>The loss (returned) and its gradient (<paramref name="gradInput"/>) in one pass,
+        /// bit-identical to <see cref="Forward(float[], long[], int)"/> then
+        /// <see cref="Backward(float[], long[], int, float[])"/>.</summary>
+        public float[] ForwardBackward(float[] input, long[] target, int classes, float[] gradOutput,
+                                       out float[] gradInput)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            if (gradOutput == null)
+                throw new ArgumentNullException("gradOutput");
+            float[] output = new float[OutputLength(n)];
+            float[] grad = new float[input.Length];
+            ForwardBackward(input, 0, target, 0, n, classes, gradOutput, 0, gradOutput.Length,
+                            output, 0, output.Length, grad, 0, grad.Length);
+            gradInput = grad;
+            return output;
+        }
+
+        /// <summary>Loss and gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
+        public float ForwardBackward(float[] scores, long target, float gradOutput, out float[] gradInput)
+        {
+            if (scores == null)
+                throw new ArgumentNullException("scores");
+            float[] output = new float[1];
+            float[] grad = new float[scores.Length];
+            ForwardBackward(scores, 0, new[] { target }, 0, 1, scores.Length, new[] { gradOutput }, 0, 1,
+                            output, 0, 1, grad, 0, grad.Length);
+            gradInput = grad;
+            return output[0];
+        }
+
+        /// <summary>Writes the loss and its gradient into caller arrays, whose whole lengths are passed on.</summary>
+        public void ForwardBackward(float[] input, long[] target, int classes, float[] gradOutput,
+                                    float[] output, float[] gradInput)
+        {
+            int n = TargetCount(target);
+            ExactInput(input, n, classes);
+            if (gradOutput == null)
+                throw new ArgumentNullException("gradOutput");
+            if (output == null)
+                throw new ArgumentNullException("output");
+            if (gradInput == null)
+                throw new ArgumentNullException("gradInput");
+            ForwardBackward(input, 0, target, 0, n, classes, gradOutput, 0, gradOutput.Length,
+                            output, 0, output.Length, gradInput, 0, gradInput.Length);
+        }
+
+        /// <summary>Loss and gradient with every buffer given as array, offset and (for the
+        /// caller-sized ones) length.</summary>
+        public unsafe void ForwardBackward(float[] input, int inputOffset, long[] target, int targetOffset,
+                                           int n, int classes,
+                                           float[] gradOutput, int gradOutputOffset, int gradOutputLength,
+                                           float[] output, int outputOffset, int outputLength,
+                                           float[] gradInput, int gradInputOffset, int gradInputLength)
+        {
+            ThrowIfDisposed();
+            int elements = Elements(n, classes);
+            Shaped(input, "input", inputOffset, elements, "n·c");
+            Shaped(target, "target", targetOffset, n, "n");
+            Region(gradOutput, "gradOutput", gradOutputOffset, gradOutputLength);
+            Region(output, "output", outputOffset, outputLength);
+            Region(gradInput, "gradInput", gradInputOffset, gradInputLength);
+            fixed (float* pi = input)
+            fixed (long* pt = target)
+            fixed (float* pg = gradOutput)
+            fixed (float* po = output)
+            fixed (float* pgi = gradInput)
+            {
+                long* t = At(pt, targetOffset, n);
+                uint status = NativeMethods.mml_forward_backward(handle, At(pi, inputOffset, elements), t,
+                                                                 Size(n), Size(classes),
+                                                                 At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
+                                                                 At(po, outputOffset, outputLength), Size(outputLength),
+                                                                 At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
+                if (status != 0)
+                    throw Failure(status, t, n, classes, outputLength, gradOutputLength, gradInputLength);
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+using System;
+using System.Globalization;
+
+namespace Mml
+{
+    /// <summary>
+    /// PyTorch's <c>torch.nn.MultiMarginLoss</c>, bit-exact, computed by the native mml library.
+    /// <para>
+    /// Input is row-major <c>n × c</c> scores, targets are <c>n</c> class indices in <c>[0, c)</c>.
+    /// Immutable after construction: one instance may be used by any number of threads at once.
+    /// Dispose it to free the native handle (a finalizer on the handle is the safety net).
+    /// </para>
+    /// <para>
+    /// Every method validates that the arrays really hold the lengths it will pass to the library,
+    /// then lets the library decide everything else (shapes against the reduction, targets,
+    /// aliasing). Failures throw <see cref="MmlException"/>; on failure no output element changes.
+    /// Overloads taking explicit offsets and lengths pass those lengths as given, so a wrong length
+    /// is reported by the library as <see cref="Status.ShapeMismatch"/>.
+    /// </para>
+    /// </summary>
+    public sealed partial class MultiMarginLoss : IDisposable
+    {
+        private readonly MmlLossHandle handle;
+        private readonly int p;
+        private readonly double margin;
+        private readonly float[] weight;
+        private readonly Reduction reduction;
+
+        /// <summary>Creates a loss; the defaults are PyTorch's (p = 1, margin = 1, no weight, mean).</summary>
+        /// <param name="p">1 or 2.</param>
+        /// <param name="margin">The margin.</param>
+        /// <param name="weight">Per-class weights (copied), or null / empty for none.</param>
+        /// <param name="reduction">None, Mean or Sum.</param>
+        public unsafe MultiMarginLoss(int p = 1, double margin = 1.0, float[] weight = null,
+                                      Reduction reduction = Reduction.Mean)
+        {
+            float[] w = weight == null ? new float[0] : (float[])weight.Clone();
+            MmlLossHandle created;
+            uint status;
+            fixed (float* pw = w)
+            {
+                status = NativeMethods.mml_create(unchecked((uint)p), margin, w.Length == 0 ? null : pw,
+                                                  new UIntPtr((uint)w.Length), (uint)reduction, out created);
+            }
+            if (status != 0)
+            {
+                if (created != null)
+                    created.Dispose();
+                string detail = null;
+                if ((Status)status == Status.InvalidArgument)
+                {
+                    if (p != 1 && p != 2)
+                        detail = "p = " + p.ToString(CultureInfo.InvariantCulture) + ", must be 1 or 2";
+                    else if (reduction != Reduction.None && reduction != Reduction.Mean && reduction != Reduction.Sum)
+                        detail = "reduction = " + ((uint)reduction).ToString(CultureInfo.InvariantCulture)
+                                 + " is not None (0), Mean (1) or Sum (2)";
+                }
+                throw MmlException.Create(status, detail);
+            }
+            handle = created;
+            this.p = p;
+            this.margin = margin;
+            this.weight = w;
+            this.reduction = reduction;
+        }
+
+        /// <summary>Creates a loss from options (null means the defaults).</summary>
+        public MultiMarginLoss(MultiMarginLossOptions options)
+            : this(options == null ? 1 : options.P,
+                   options == null ? 1.0 : options.Margin,
+                   options == null ? null : options.Weight,
+                   options == null ? Reduction.Mean : options.Reduction)
+        {
+        }
+
+        /// <summary>The power of the hinge, 1 or 2.</summary>
+        public int P { get { return p; } }
+
+        /// <summary>The margin.</summary>
+        public double Margin { get { return margin; } }
+
+        /// <summary>The reduction.</summary>
+        public Reduction Reduction { get { return reduction; } }
+
+        /// <summary>A copy of the per-class weights, or null when the loss has none.</summary>
+        public float[] Weight { get { return weight.Length == 0 ? null : (float[])weight.Clone(); } }
+
+        /// <summary>The native handle (for interop); closed once the loss is disposed.</summary>
+        public MmlLossHandle Handle { get { return handle; } }
+
+        /// <summary>True once <see cref="Dispose"/> has run.</summary>
+        public bool IsDisposed { get { return handle.IsClosed; } }
+
+        /// <summary>The number of loss values for a batch of <paramref name="n"/>: n for None, else 1.</summary>
+        public int OutputLength(int n)
+        {
+            if (n < 0)
+                throw new ArgumentOutOfRangeException("n", n, "the batch size cannot be negative");
+            return reduction == Reduction.None ? n : 1;
+        }
+
+        /// <summary>Frees the native loss. Idempotent; any later call throws ObjectDisposedException.</summary>
+        public void Dispose()
+        {
+            handle.Dispose();
+        }
+
+        private void ThrowIfDisposed()
+        {
+            if (handle.IsClosed)
+                throw new ObjectDisposedException(typeof(MultiMarginLoss).FullName);
+        }
+
+        // ---- argument checks (only what the library cannot check: real array sizes) ----
+
+        /// <summary>n·c as an element count, or a ShapeMismatch when no array could hold it.</summary>
+        private static int Elements(int n, int c)
+        {
+            if (n < 0)
+                throw new ArgumentOutOfRangeException("n", n, "the batch size cannot be negative");
+            if (c < 0)
+                throw new ArgumentOutOfRangeException("classes", c, "the class count cannot be negative");
+            long elements = (long)n * c;
+            if (elements > int.MaxValue)
+                throw MmlException.Create(Status.ShapeMismatch, string.Format(CultureInfo.InvariantCulture,
+                    "n·c = {0}·{1} = {2} elements do not fit in an array", n, c, elements));
+            return (int)elements;
+        }
+
+        /// <summary>The array must hold <paramref name="count"/> elements from <paramref name="offset"/>
+        /// (an input whose length the shape fixes).</summary>
+        private static void Shaped(Array array, string name, int offset, int count, string what)
+        {
+            if (array == null)
+                throw new ArgumentNullException(name);
+            if (offset < 0 || offset > array.Length)
+                throw new ArgumentOutOfRangeException(name + "Offset", offset, "offset outside the array");
+            if (array.Length - offset < count)
+                throw MmlException.Create(Status.ShapeMismatch, string.Format(CultureInfo.InvariantCulture,
+                    "{0} needs {1} = {2} elements from offset {3}, but the array has {4}",
+                    name, what, count, offset, array.Length));
+        }
+
+        /// <summary>A caller-chosen region [offset, offset + length) that must lie inside the array.</summary>
+        private static void Region(Array array, string name, int offset, int length)
+        {
+            if (array == null)
+                throw new ArgumentNullException(name);
+            if (offset < 0 || offset > array.Length)
+                throw new ArgumentOutOfRangeException(name + "Offset", offset, "offset outside the array");
+            if (length < 0 || array.Length - offset < length)
+                throw new ArgumentOutOfRangeException(name + "Length", length,
+                    string.Format(CultureInfo.InvariantCulture,
+                        "{0}: offset {1} + length {2} exceeds the array length {3}", name, offset, length, array.Length));
+        }
+
+        /// <summary>The whole-array overloads: the input must be exactly n·c long.</summary>
+        private static void ExactInput(Array input, int n, int c)
+        {
+            if (input == null)
+                throw new ArgumentNullException("input");
+            int elements = Elements(n, c);
+            if (input.Length != elements)
+                throw MmlException.Create(Status.ShapeMismatch, string.Format(CultureInfo.InvariantCulture,
+                    "input has {0} elements, expected n·c = {1}·{2} = {3}", input.Length, n, c, elements));
+        }
+
+        private static int TargetCount(long[] target)
+        {
+            if (target == null)
+                throw new ArgumentNullException("target");
+            return target.Length;
+        }
+
+        private static unsafe float* At(float* start, int offset, int count)
+        {
+            return count == 0 ? null : start + offset;
+        }
+
+        private static unsafe double* At(double* start, int offset, int count)
+        {
+            return count == 0 ? null : start + offset;
+        }
+
+        private static unsafe long* At(long* start, int offset, int count)
+        {
+            return count == 0 ? null : start + offset;
+        }
+
+        private static UIntPtr Size(int value)
+        {
+            return new UIntPtr((uint)value);
+        }
+
+        // ---- errors ----
+
+        /// <summary>
+        /// Turns a failed status into an exception whose message says what was wrong. Lengths of -1
+        /// mean "not part of this call". <paramref name="target"/> is still pinned by the caller.
+        /// </summary>
+        private unsafe MmlException Failure(uint status, long* target, int n, int c,
+                                            int outputLen, int gradOutputLen, int gradInputLen)
+        {
+            string detail = null;
+            switch ((Status)status)
+            {
+                case Status.TargetOutOfRange:
+                {
+                    UIntPtr row;
+                    long value;
+                    if (NativeMethods.mml_check_targets(target, Size(n), Size(c), out row, out value) != 0)
+                        detail = string.Format(CultureInfo.InvariantCulture,
+                            "target[{0}] = {1} is outside [0, {2})", row.ToUInt64(), value, c);
+                    break;
+                }
+                case Status.ShapeMismatch:
+                {
+                    int perSample = reduction == Reduction.None ? n : 1;
+                    string rule = reduction == Reduction.None
+                        ? "reduction None: one value per sample, n = " + n.ToString(CultureInfo.InvariantCulture)
+                        : "reduction " + reduction + ": one value";
+                    if (weight.Length != 0 && weight.Length != c)
+                        detail = string.Format(CultureInfo.InvariantCulture,
+                            "the loss has {0} class weights but the input has c = {1} classes", weight.Length, c);
+                    else if (outputLen >= 0 && outputLen != perSample)
+                        detail = string.Format(CultureInfo.InvariantCulture,
+                            "output has length {0}, expected {1} ({2})", outputLen, perSample, rule);
+                    else if (gradOutputLen >= 0 && gradOutputLen != perSample)
+                        detail = string.Format(CultureInfo.InvariantCulture,
+                            "gradOutput has length {0}, expected {1} ({2})", gradOutputLen, perSample, rule);
+                    else if (gradInputLen >= 0 && gradInputLen != (long)n * c)
+                        detail = string.Format(CultureInfo.InvariantCulture,
+                            "gradInput has length {0}, expected n·c = {1}·{2} = {3}", gradInputLen, n, c, (long)n * c);
+                    break;
+                }
+                case Status.InvalidArgument:
+                    if (c == 0)
+                        detail = "c = 0: there must be at least one class";
+                    break;
+                case Status.AliasedBuffers:
+                    detail = "an output array region overlaps an input region or the other output; "
+                             + "use separate arrays";
+                    break;
+            }
+            return MmlException.Create(status, detail);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the C# binding with Mono's mcs and runs its console test runner against
+# target/release/libmml.so. Usage: bindings/csharp/test.sh [path/to/multi_margin_loss.json]
+# Assumes `cargo build --release` already ran (make test-csharp does it). Installs Mono's
+# compiler and runtime from the distribution's packages when they are missing.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+golden="${1:-$repo/../shared/golden/multi_margin_loss.json}"
+lib="$repo/target/release/libmml.so"
+out="$repo/target/csharp"
+
+if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
+    echo "test.sh: installing Mono (mono-mcs, mono-runtime)" >&2
+    # mono-mcs depends on the class libraries the runner uses (System.Core among them).
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime >/dev/null
+fi
+
+if [ ! -f "$lib" ]; then
+    echo "test.sh: $lib is missing; run 'cargo build --release' first" >&2
+    exit 1
+fi
+
+mkdir -p "$out"
+mcs -nologo -target:library -unsafe -langversion:7 -warnaserror+ -optimize+ \
+    -out:"$out/Mml.dll" "$here"/Mml/*.cs
+mcs -nologo -target:exe -langversion:7 -warnaserror+ -r:"$out/Mml.dll" -r:System.Numerics.dll \
+    -out:"$out/MmlTests.exe" "$here"/Tests/*.cs
+
+if [ ! -f "$golden" ]; then
+    echo "test.sh: golden file $golden not found; the golden cases will be reported as SKIPPED" >&2
+fi
+
+# DllImport("mml") resolves to libmml.so on the loader path (Mono tries the lib prefix and
+# the .so suffix itself), so no dllmap is needed.
+cd "$out"
+LD_LIBRARY_PATH="$repo/target/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    mono --debug MmlTests.exe "$golden"

@@ -1,0 +1,3 @@
+module github.com/mml-project/mml/bindings/go
+
+go 1.22

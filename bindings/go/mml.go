@@ -1,0 +1,542 @@
+package mml
+
+/*
+#include <stdint.h>
+#include <stddef.h>
+#include "mml.h"
+
+static const char *mml_go_header_version(void) { return MML_VERSION_STRING; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// ABI and limits of the header this package was compiled against.
+const (
+	// HeaderABIVersion is MML_ABI_VERSION of the header; ABIVersion gives the library's.
+	HeaderABIVersion = C.MML_ABI_VERSION
+	// MaxThreads is the largest count SetNumThreads accepts.
+	MaxThreads = C.MML_MAX_THREADS
+)
+
+// Reduction says how the per-sample losses are combined.
+type Reduction int
+
+// Reductions. The zero value is ReductionMean, PyTorch's default.
+const (
+	ReductionMean Reduction = iota // the mean of the per-sample losses: one value
+	ReductionNone                  // the per-sample losses: n values
+	ReductionSum                   // the sum of the per-sample losses: one value
+)
+
+// String returns "mean", "none" or "sum" (PyTorch's names), or "Reduction(k)".
+func (r Reduction) String() string {
+	switch r {
+	case ReductionMean:
+		return "mean"
+	case ReductionNone:
+		return "none"
+	case ReductionSum:
+		return "sum"
+	}
+	return fmt.Sprintf("Reduction(%d)", int(r))
+}
+
+// ParseReduction turns PyTorch's names "none", "mean" and "sum" into a Reduction.
+func ParseReduction(s string) (Reduction, error) {
+	switch s {
+	case "mean":
+		return ReductionMean, nil
+	case "none":
+		return ReductionNone, nil
+	case "sum":
+		return ReductionSum, nil
+	}
+	return 0, newError("ParseReduction", StatusInvalidArgument, "unknown reduction %q (want none, mean or sum)", s)
+}
+
+// cReduction maps a Reduction to MML_REDUCTION_*; unknown values map to a code the C
+// library rejects, so that it makes the decision.
+func (r Reduction) c() C.uint32_t {
+	switch r {
+	case ReductionMean:
+		return C.MML_REDUCTION_MEAN
+	case ReductionNone:
+		return C.MML_REDUCTION_NONE
+	case ReductionSum:
+		return C.MML_REDUCTION_SUM
+	}
+	return math.MaxUint32
+}
+
+// Options configure a Loss.
+//
+// The zero value is usable: P == 0 means 1, the zero Reduction is ReductionMean, a nil or
+// empty Weight means no weights. Margin is used as given (0 in the zero value); use
+// DefaultOptions for PyTorch's defaults.
+type Options struct {
+	P      int     // the exponent, 1 or 2; 0 means 1
+	Margin float64 // the margin; converted to float32 for the float32 methods
+	// Weight holds per-class weights (copied by New); if set, every call must have
+	// c == len(Weight). nil or empty: no weights.
+	Weight    []float32
+	Reduction Reduction
+}
+
+// DefaultOptions returns PyTorch's defaults: p 1, margin 1, no weights, mean.
+func DefaultOptions() Options {
+	return Options{P: 1, Margin: 1, Reduction: ReductionMean}
+}
+
+// Loss is a configured multi-margin loss owning a C handle. It is safe for concurrent use
+// by multiple goroutines. Release it with Close.
+type Loss struct {
+	mu     sync.RWMutex // read-held by calls, write-held by Close
+	handle *C.MmlLoss   // nil once closed
+
+	p         int
+	margin    float64
+	weight    []float32
+	reduction Reduction
+}
+
+// Counters of live handles and handles released by the finalizer (tests read them).
+var (
+	liveHandles      atomic.Int64
+	finalizedHandles atomic.Int64
+)
+
+// New creates a Loss. It fails with ErrInvalidArgument when P is not 0, 1 or 2 or the
+// reduction is unknown.
+func New(opts Options) (*Loss, error) {
+	p := opts.P
+	if p == 0 {
+		p = 1
+	}
+	cp := C.uint32_t(0) // rejected by C: p outside the uint32 range is invalid anyway
+	if p > 0 && uint64(p) <= math.MaxUint32 {
+		cp = C.uint32_t(p)
+	}
+	weight := append([]float32(nil), opts.Weight...)
+	var h *C.MmlLoss
+	st := Status(C.mml_create(cp, C.double(opts.Margin), (*C.float)(ptr(weight)), C.size_t(len(weight)),
+		opts.Reduction.c(), &h))
+	if st != StatusOK {
+		var msg string
+		switch {
+		case st == StatusInvalidArgument && p != 1 && p != 2:
+			msg = fmt.Sprintf("p = %d, must be 1 or 2", opts.P)
+		case st == StatusInvalidArgument && opts.Reduction.c() == math.MaxUint32:
+			msg = fmt.Sprintf("unknown reduction %v", opts.Reduction)
+		default:
+			msg = st.String()
+		}
+		return nil, newError("New", st, "%s", msg)
+	}
+	liveHandles.Add(1)
+	l := &Loss{handle: h, p: p, margin: opts.Margin, weight: weight, reduction: opts.Reduction}
+	runtime.SetFinalizer(l, (*Loss).finalize)
+	return l, nil
+}
+
+// Close releases the C handle. It is idempotent, waits for calls in progress, and always
+// returns nil; every later call on the Loss returns ErrClosed.
+func (l *Loss) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.handle != nil {
+		C.mml_destroy(l.handle)
+		l.handle = nil
+		liveHandles.Add(-1)
+		runtime.SetFinalizer(l, nil)
+	}
+	runtime.KeepAlive(l)
+	return nil
+}
+
+func (l *Loss) finalize() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.handle != nil {
+		C.mml_destroy(l.handle)
+		l.handle = nil
+		liveHandles.Add(-1)
+		finalizedHandles.Add(1)
+	}
+}
+
+// P returns the exponent (1 or 2).
+func (l *Loss) P() int { return l.p }
+
+// Margin returns the margin as given to New.
+func (l *Loss) Margin() float64 { return l.margin }
+
+// Weight returns a copy of the class weights, nil when there are none.
+func (l *Loss) Weight() []float32 {
+	if len(l.weight) == 0 {
+		return nil
+	}
+	return append([]float32(nil), l.weight...)
+}
+
+// Reduction returns the reduction.
+func (l *Loss) Reduction() Reduction { return l.reduction }
+
+// OutputLen returns the length of the loss (and of grad_output) for n samples: n for
+// ReductionNone, else 1.
+func (l *Loss) OutputLen(n int) int {
+	if l.reduction == ReductionNone {
+		return n
+	}
+	return 1
+}
+
+// ptr returns the address of s's first element, or nil for an empty slice.
+func ptr[T any](s []T) unsafe.Pointer {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&s[0])
+}
+
+type kind int
+
+const (
+	kForward kind = iota
+	kBackward
+	kForwardBackward
+)
+
+type float interface{ float32 | float64 }
+
+// run validates in Go what must hold before pointers go to C (input holds exactly n·c
+// values), calls the C function, and turns a failing status into a precise *Error.
+func run[T float](l *Loss, op string, k kind, input []T, target []int64, c int, gradOutput, output, gradInput []T) error {
+	if l == nil {
+		return closedError(op)
+	}
+	n := len(target)
+	if c < 0 {
+		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
+	}
+	nc, ok := mulInt(n, c)
+	if !ok {
+		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows", n, c)
+	}
+	if len(input) != nc {
+		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", len(input), n, c, nc)
+	}
+
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.handle == nil {
+		return closedError(op)
+	}
+	var zero T
+	f64 := unsafe.Sizeof(zero) == 8
+	in, tg, up, out, gi := ptr(input), (*C.int64_t)(ptr(target)), ptr(gradOutput), ptr(output), ptr(gradInput)
+	cn, cc := C.size_t(n), C.size_t(c)
+	upN, outN, giN := C.size_t(len(gradOutput)), C.size_t(len(output)), C.size_t(len(gradInput))
+	var st C.uint32_t
+	switch {
+	case k == kForward && !f64:
+		st = C.mml_forward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(out), outN)
+	case k == kForward && f64:
+		st = C.mml_forward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(out), outN)
+	case k == kBackward && !f64:
+		st = C.mml_backward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN, (*C.float)(gi), giN)
+	case k == kBackward && f64:
+		st = C.mml_backward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN, (*C.double)(gi), giN)
+	case k == kForwardBackward && !f64:
+		st = C.mml_forward_backward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN,
+			(*C.float)(out), outN, (*C.float)(gi), giN)
+	default:
+		st = C.mml_forward_backward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN,
+			(*C.double)(out), outN, (*C.double)(gi), giN)
+	}
+	runtime.KeepAlive(l)
+	if st == C.MML_STATUS_OK {
+		return nil
+	}
+	return explain(l, op, Status(st), k, input, target, c, gradOutput, output, gradInput)
+}
+
+// explain builds the error for a failing status: which buffer, which length, which target.
+func explain[T float](l *Loss, op string, st Status, k kind, input []T, target []int64, c int, gradOutput, output, gradInput []T) error {
+	n := len(target)
+	switch st {
+	case StatusInvalidArgument:
+		if c == 0 {
+			return newError(op, st, "c = 0: there must be at least one class")
+		}
+		return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
+	case StatusShapeMismatch:
+		var what []string
+		if len(l.weight) > 0 && len(l.weight) != c {
+			what = append(what, fmt.Sprintf("weight has %d elements, expected c = %d", len(l.weight), c))
+		}
+		want := l.OutputLen(n)
+		if k != kBackward && len(output) != want {
+			what = append(what, fmt.Sprintf("output has %d elements, expected %d (reduction %v, n = %d)", len(output), want, l.reduction, n))
+		}
+		if k != kForward && len(gradOutput) != want {
+			what = append(what, fmt.Sprintf("gradOutput has %d elements, expected %d (reduction %v, n = %d)", len(gradOutput), want, l.reduction, n))
+		}
+		if k != kForward && len(gradInput) != len(input) {
+			what = append(what, fmt.Sprintf("gradInput has %d elements, expected n·c = %d", len(gradInput), len(input)))
+		}
+		if len(what) == 0 {
+			return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
+		}
+		return newError(op, st, "%s", strings.Join(what, "; "))
+	case StatusTargetOutOfRange:
+		if err := checkTargets(op, target, c); err != nil {
+			return err
+		}
+	case StatusAliasedBuffers:
+		type buf struct {
+			name       string
+			start, end uintptr
+		}
+		span := func(name string, p unsafe.Pointer, bytes uintptr) buf {
+			return buf{name, uintptr(p), uintptr(p) + bytes}
+		}
+		var zero T
+		size := unsafe.Sizeof(zero)
+		var outs []buf
+		if k != kBackward {
+			outs = append(outs, span("output", ptr(output), uintptr(len(output))*size))
+		}
+		if k != kForward {
+			outs = append(outs, span("gradInput", ptr(gradInput), uintptr(len(gradInput))*size))
+		}
+		ins := []buf{span("input", ptr(input), uintptr(len(input))*size), span("target", ptr(target), uintptr(len(target))*8)}
+		if k != kForward {
+			ins = append(ins, span("gradOutput", ptr(gradOutput), uintptr(len(gradOutput))*size))
+		}
+		for i, o := range outs {
+			for _, other := range append(append([]buf(nil), outs[i+1:]...), ins...) {
+				if o.start < o.end && other.start < other.end && o.start < other.end && other.start < o.end {
+					return newError(op, st, "%s overlaps %s (they share memory)", o.name, other.name)
+				}
+			}
+		}
+	}
+	return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
+}
+
+// checkTargets returns nil when every target is in [0, c), else an *Error naming the first
+// bad row.
+func checkTargets(op string, target []int64, c int) error {
+	if c < 0 {
+		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
+	}
+	var row C.size_t
+	var value C.int64_t
+	st := Status(C.mml_check_targets((*C.int64_t)(ptr(target)), C.size_t(len(target)), C.size_t(c), &row, &value))
+	switch st {
+	case StatusOK:
+		return nil
+	case StatusTargetOutOfRange:
+		e := newError(op, st, "target[%d] = %d is outside [0, %d)", int(row), int64(value), c)
+		e.Row, e.Target = int(row), int64(value)
+		return e
+	case StatusInvalidArgument:
+		if c == 0 {
+			return newError(op, st, "c = 0: there must be at least one class")
+		}
+	}
+	return newError(op, st, "%s", st)
+}
+
+// CheckTargets returns nil when every target is in [0, c), else an error matching
+// ErrTargetOutOfRange whose Row and Target name the first bad one. c must be at least 1.
+func CheckTargets(target []int64, c int) error {
+	return checkTargets("CheckTargets", target, c)
+}
+
+func mulInt(a, b int) (int, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	p := a * b
+	if p/b != a || p < 0 {
+		return 0, false
+	}
+	return p, true
+}
+
+// ForwardInto writes the loss of the n = len(target) samples of c scores in input (n·c
+// values, row-major) into output, which must have OutputLen(n) elements.
+func (l *Loss) ForwardInto(input []float32, target []int64, c int, output []float32) error {
+	return run(l, "ForwardInto", kForward, input, target, c, nil, output, nil)
+}
+
+// Forward returns the loss of the n = len(target) samples of c scores in input (n·c
+// values, row-major): n values for ReductionNone, else one.
+func (l *Loss) Forward(input []float32, target []int64, c int) ([]float32, error) {
+	if err := precheck(l, "Forward", len(input), len(target), c); err != nil {
+		return nil, err
+	}
+	out := make([]float32, l.OutputLen(len(target)))
+	if err := run(l, "Forward", kForward, input, target, c, nil, out, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BackwardInto writes the gradient of the loss with respect to input into gradInput (n·c
+// elements), given the upstream gradient gradOutput (OutputLen(n) elements).
+func (l *Loss) BackwardInto(input []float32, target []int64, c int, gradOutput, gradInput []float32) error {
+	return run(l, "BackwardInto", kBackward, input, target, c, gradOutput, nil, gradInput)
+}
+
+// Backward returns the gradient of the loss with respect to input (n·c values), given the
+// upstream gradient gradOutput (OutputLen(n) values).
+func (l *Loss) Backward(input []float32, target []int64, c int, gradOutput []float32) ([]float32, error) {
+	if err := precheck(l, "Backward", len(input), len(target), c); err != nil {
+		return nil, err
+	}
+	gi := make([]float32, len(input))
+	if err := run(l, "Backward", kBackward, input, target, c, gradOutput, nil, gi); err != nil {
+		return nil, err
+	}
+	return gi, nil
+}
+
+// ForwardBackwardInto computes the loss and its gradient in one pass, bit-identical to
+// ForwardInto followed by BackwardInto.
+func (l *Loss) ForwardBackwardInto(input []float32, target []int64, c int, gradOutput, output, gradInput []float32) error {
+	return run(l, "ForwardBackwardInto", kForwardBackward, input, target, c, gradOutput, output, gradInput)
+}
+
+// ForwardBackward returns the loss and its gradient, computed in one pass.
+func (l *Loss) ForwardBackward(input []float32, target []int64, c int, gradOutput []float32) (output, gradInput []float32, err error) {
+	if err := precheck(l, "ForwardBackward", len(input), len(target), c); err != nil {
+		return nil, nil, err
+	}
+	out := make([]float32, l.OutputLen(len(target)))
+	gi := make([]float32, len(input))
+	if err := run(l, "ForwardBackward", kForwardBackward, input, target, c, gradOutput, out, gi); err != nil {
+		return nil, nil, err
+	}
+	return out, gi, nil
+}
+
+// Forward64Into is ForwardInto in float64 (weights promoted, margin used as is).
+func (l *Loss) Forward64Into(input []float64, target []int64, c int, output []float64) error {
+	return run(l, "Forward64Into", kForward, input, target, c, nil, output, nil)
+}
+
+// Forward64 is Forward in float64 (weights promoted, margin used as is).
+func (l *Loss) Forward64(input []float64, target []int64, c int) ([]float64, error) {
+	if err := precheck(l, "Forward64", len(input), len(target), c); err != nil {
+		return nil, err
+	}
+	out := make([]float64, l.OutputLen(len(target)))
+	if err := run(l, "Forward64", kForward, input, target, c, nil, out, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Backward64Into is BackwardInto in float64.
+func (l *Loss) Backward64Into(input []float64, target []int64, c int, gradOutput, gradInput []float64) error {
+	return run(l, "Backward64Into", kBackward, input, target, c, gradOutput, nil, gradInput)
+}
+
+// Backward64 is Backward in float64.
+func (l *Loss) Backward64(input []float64, target []int64, c int, gradOutput []float64) ([]float64, error) {
+	if err := precheck(l, "Backward64", len(input), len(target), c); err != nil {
+		return nil, err
+	}
+	gi := make([]float64, len(input))
+	if err := run(l, "Backward64", kBackward, input, target, c, gradOutput, nil, gi); err != nil {
+		return nil, err
+	}
+	return gi, nil
+}
+
+// ForwardBackward64Into is ForwardBackwardInto in float64.
+func (l *Loss) ForwardBackward64Into(input []float64, target []int64, c int, gradOutput, output, gradInput []float64) error {
+	return run(l, "ForwardBackward64Into", kForwardBackward, input, target, c, gradOutput, output, gradInput)
+}
+
+// ForwardBackward64 is ForwardBackward in float64.
+func (l *Loss) ForwardBackward64(input []float64, target []int64, c int, gradOutput []float64) (output, gradInput []float64, err error) {
+	if err := precheck(l, "ForwardBackward64", len(input), len(target), c); err != nil {
+		return nil, nil, err
+	}
+	out := make([]float64, l.OutputLen(len(target)))
+	gi := make([]float64, len(input))
+	if err := run(l, "ForwardBackward64", kForwardBackward, input, target, c, gradOutput, out, gi); err != nil {
+		return nil, nil, err
+	}
+	return out, gi, nil
+}
+
+// precheck runs the Go-side checks before an allocating method allocates its outputs, so
+// that a bad shape or a closed Loss fails without allocating n·c values.
+func precheck(l *Loss, op string, inputLen, n, c int) error {
+	if l == nil {
+		return closedError(op)
+	}
+	if c < 0 {
+		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
+	}
+	nc, ok := mulInt(n, c)
+	if !ok {
+		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows", n, c)
+	}
+	if inputLen != nc {
+		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", inputLen, n, c, nc)
+	}
+	l.mu.RLock()
+	closed := l.handle == nil
+	l.mu.RUnlock()
+	if closed {
+		return closedError(op)
+	}
+	return nil
+}
+
+// SetNumThreads sets how many threads (the calling one included) large calls use,
+// process-wide; 0 restores the default (MML_NUM_THREADS from the environment, else the
+// available parallelism). Above MaxThreads: ErrInvalidArgument. Results never depend on it.
+func SetNumThreads(n int) error {
+	if n < 0 {
+		return newError("SetNumThreads", StatusInvalidArgument, "thread count %d is negative", n)
+	}
+	st := Status(C.mml_set_num_threads(C.size_t(n)))
+	if st == StatusOK {
+		return nil
+	}
+	if st == StatusInvalidArgument && n > MaxThreads {
+		return newError("SetNumThreads", st, "thread count %d is above the limit %d", n, MaxThreads)
+	}
+	return newError("SetNumThreads", st, "%s", st)
+}
+
+// NumThreads returns how many threads (the calling one included) large calls use.
+func NumThreads() int { return int(C.mml_get_num_threads()) }
+
+// Version returns the library's version, "MAJOR.MINOR.PATCH".
+func Version() string { return C.GoString(C.mml_version()) }
+
+// HeaderVersion returns MML_VERSION_STRING of the header this package was compiled against;
+// it differs from Version when the library loaded at run time is another version.
+func HeaderVersion() string { return C.GoString(C.mml_go_header_version()) }
+
+// ABIVersion returns the library's MML_ABI_VERSION.
+func ABIVersion() int { return int(C.mml_abi_version()) }

@@ -1,0 +1,662 @@
+package mml
+
+import (
+	"errors"
+	"math"
+	"math/rand"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A NaN with a payload no computation produces: a slot still holding it was never written.
+var (
+	canary32 = math.Float32frombits(0x7fc0dead)
+	canary64 = math.Float64frombits(0x7ff8_0000_dead_beef)
+)
+
+func canaries32(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = canary32
+	}
+	return s
+}
+
+func canaries64(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = canary64
+	}
+	return s
+}
+
+func untouched32(t *testing.T, what string, s []float32) {
+	t.Helper()
+	for i, v := range s {
+		if math.Float32bits(v) != 0x7fc0dead {
+			t.Fatalf("%s[%d] was written (%v) by a failing call", what, i, v)
+		}
+	}
+}
+
+func untouched64(t *testing.T, what string, s []float64) {
+	t.Helper()
+	for i, v := range s {
+		if math.Float64bits(v) != 0x7ff8_0000_dead_beef {
+			t.Fatalf("%s[%d] was written (%v) by a failing call", what, i, v)
+		}
+	}
+}
+
+func mustNew(t testing.TB, o Options) *Loss {
+	t.Helper()
+	l, err := New(o)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", o, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// wantErr checks errors.Is against the sentinel, the *Error's status, and message fragments.
+func wantErr(t *testing.T, err error, sentinel error, status Status, fragments ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %v", sentinel)
+	}
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("error %q is not %v", err, sentinel)
+	}
+	for _, other := range []error{ErrNullPointer, ErrInvalidArgument, ErrShapeMismatch, ErrTargetOutOfRange, ErrAliasedBuffers, ErrInternal, ErrClosed} {
+		if other != sentinel && errors.Is(err, other) {
+			t.Fatalf("error %q also matches %v", err, other)
+		}
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %q is not an *Error", err)
+	}
+	if e.Status != status {
+		t.Fatalf("error %q has status %d, want %d", err, e.Status, status)
+	}
+	if !strings.HasPrefix(err.Error(), "mml: ") {
+		t.Fatalf("error %q does not start with \"mml: \"", err)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Fatalf("error %q does not say %q", err, f)
+		}
+	}
+}
+
+// The PyTorch documentation's example: x = [[0.1, 0.2, 0.4, 0.8]], y = [3] gives 0.325.
+var (
+	docInput  = []float32{0.1, 0.2, 0.4, 0.8}
+	docTarget = []int64{3}
+)
+
+func TestDocumentationExample(t *testing.T) {
+	l := mustNew(t, DefaultOptions())
+	out, err := l.Forward(docInput, docTarget, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || math.Abs(float64(out[0])-0.325) > 1e-6 {
+		t.Fatalf("loss = %v, want [0.325]", out)
+	}
+	grad, err := l.Backward(docInput, docTarget, 4, []float32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{0.25, 0.25, 0.25, -0.75}
+	for i := range want {
+		if grad[i] != want[i] {
+			t.Fatalf("grad = %v, want %v", grad, want)
+		}
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	d := DefaultOptions()
+	if d.P != 1 || d.Margin != 1 || d.Weight != nil || d.Reduction != ReductionMean {
+		t.Fatalf("DefaultOptions() = %+v", d)
+	}
+	// The zero Options: p 1, margin 0, mean.
+	z := mustNew(t, Options{})
+	if z.P() != 1 || z.Margin() != 0 || z.Weight() != nil || z.Reduction() != ReductionMean {
+		t.Fatalf("Options{} gives p %d margin %v weight %v reduction %v", z.P(), z.Margin(), z.Weight(), z.Reduction())
+	}
+	explicit := mustNew(t, Options{P: 1, Margin: 0, Reduction: ReductionMean})
+	input := []float32{0.1, 0.9, 0.4, 0.3, 0.2, 0.8}
+	target := []int64{2, 0}
+	a, err := z.Forward(input, target, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := explicit.Forward(input, target, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Float32bits(a[0]) != math.Float32bits(b[0]) || a[0] == 0 {
+		t.Fatalf("Options{} gives %v, explicit p 1 margin 0 mean gives %v", a, b)
+	}
+	// Weight is copied by New.
+	w := []float32{1, 2, 3}
+	wl := mustNew(t, Options{Weight: w})
+	w[0] = 100
+	if got := wl.Weight(); got[0] != 1 {
+		t.Fatalf("Weight() = %v after the caller changed its slice", got)
+	}
+	if r, err := ParseReduction("sum"); err != nil || r != ReductionSum || r.String() != "sum" {
+		t.Fatalf("ParseReduction(sum) = %v, %v", r, err)
+	}
+	if _, err := ParseReduction("average"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ParseReduction(average) error = %v", err)
+	}
+}
+
+func TestEmptyBatch(t *testing.T) {
+	for _, tc := range []struct {
+		red  Reduction
+		want []float32
+	}{{ReductionSum, []float32{0}}, {ReductionMean, []float32{float32(math.NaN())}}, {ReductionNone, []float32{}}} {
+		l := mustNew(t, Options{P: 2, Margin: 1, Reduction: tc.red})
+		out, err := l.Forward(nil, nil, 5)
+		if err != nil {
+			t.Fatalf("%v: Forward: %v", tc.red, err)
+		}
+		checkBits32(t, tc.red.String()+" Forward", out, tc.want)
+		out64, err := l.Forward64([]float64{}, []int64{}, 5)
+		if err != nil {
+			t.Fatalf("%v: Forward64: %v", tc.red, err)
+		}
+		if len(out64) != len(tc.want) || (len(out64) == 1 && !sameBits64(out64[0], float64(tc.want[0]))) {
+			t.Fatalf("%v: Forward64 = %v, want %v", tc.red, out64, tc.want)
+		}
+		grad, err := l.Backward(nil, nil, 5, make([]float32, l.OutputLen(0)))
+		if err != nil || len(grad) != 0 {
+			t.Fatalf("%v: Backward = %v, %v", tc.red, grad, err)
+		}
+		// Zero-length slices with spare capacity are passed as NULL too.
+		if err := l.ForwardBackwardInto(make([]float32, 0, 8), make([]int64, 0, 8), 5,
+			make([]float32, l.OutputLen(0)), make([]float32, l.OutputLen(0)), make([]float32, 0, 4)); err != nil {
+			t.Fatalf("%v: ForwardBackwardInto: %v", tc.red, err)
+		}
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	for _, p := range []int{3, -1, math.MaxInt} {
+		l, err := New(Options{P: p, Margin: 1})
+		if l != nil {
+			t.Fatalf("New with p %d returned a Loss", p)
+		}
+		wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "New", "p = ", "must be 1 or 2")
+	}
+	for _, r := range []Reduction{3, -1} {
+		l, err := New(Options{P: 1, Margin: 1, Reduction: r})
+		if l != nil {
+			t.Fatalf("New with reduction %v returned a Loss", r)
+		}
+		wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "unknown reduction", r.String())
+	}
+}
+
+func TestShapeErrors(t *testing.T) {
+	input := []float32{0.1, 0.2, 0.3, 0.4, 0.5, 0.6} // n 2, c 3
+	target := []int64{0, 2}
+	mean := mustNew(t, DefaultOptions())
+	none := mustNew(t, Options{P: 1, Margin: 1, Reduction: ReductionNone})
+
+	// Input length (checked in Go, before any pointer reaches C).
+	_, err := mean.Forward(input[:5], target, 3)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Forward", "input has 5 elements, expected n·c = 2·3 = 6")
+	out := canaries32(1)
+	err = mean.ForwardInto(input, target, 2, out)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "input has 6 elements, expected n·c = 2·2 = 4")
+	untouched32(t, "output", out)
+
+	// Output length (checked by C, explained in Go).
+	out = canaries32(3)
+	err = mean.ForwardInto(input, target, 3, out)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "ForwardInto", "output has 3 elements, expected 1")
+	untouched32(t, "output", out)
+	out = canaries32(1)
+	err = none.ForwardInto(input, target, 3, out)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "output has 1 elements, expected 2 (reduction none")
+	untouched32(t, "output", out)
+	out64 := canaries64(0)
+	err = mean.Forward64Into(promote(input), target, 3, out64)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Forward64Into", "output has 0 elements, expected 1")
+
+	// grad_output and grad_input lengths.
+	gi := canaries32(6)
+	err = mean.BackwardInto(input, target, 3, []float32{1, 1}, gi)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "gradOutput has 2 elements, expected 1")
+	untouched32(t, "gradInput", gi)
+	_, err = none.Backward(input, target, 3, []float32{1})
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Backward", "gradOutput has 1 elements, expected 2")
+	gi = canaries32(5)
+	err = mean.BackwardInto(input, target, 3, []float32{1}, gi)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "gradInput has 5 elements, expected n·c = 6")
+	untouched32(t, "gradInput", gi)
+	gi64 := canaries64(7)
+	out64 = canaries64(1)
+	err = mean.ForwardBackward64Into(promote(input), target, 3, []float64{1}, out64, gi64)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "ForwardBackward64Into", "gradInput has 7 elements, expected n·c = 6")
+	untouched64(t, "output", out64)
+	untouched64(t, "gradInput", gi64)
+
+	// Weight length against c.
+	w := mustNew(t, Options{P: 2, Margin: 1, Weight: []float32{1, 2, 3, 4}, Reduction: ReductionSum})
+	out, gi = canaries32(1), canaries32(6)
+	err = w.ForwardBackwardInto(input, target, 3, []float32{1}, out, gi)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "weight has 4 elements, expected c = 3")
+	untouched32(t, "output", out)
+	untouched32(t, "gradInput", gi)
+	_, err = w.Forward64(promote(input), target, 3)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Forward64", "weight has 4 elements, expected c = 3")
+}
+
+func TestArgumentErrors(t *testing.T) {
+	l := mustNew(t, DefaultOptions())
+	// c == 0 with samples: rejected by C.
+	out := canaries32(1)
+	err := l.ForwardInto(nil, []int64{0, 0}, 0, out)
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "c = 0")
+	untouched32(t, "output", out)
+	_, err = l.Backward64(nil, []int64{0}, 0, []float64{1})
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "Backward64", "c = 0")
+	// Negative c and n·c overflow: found in Go.
+	_, err = l.Forward([]float32{1}, []int64{0}, -1)
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "c = -1 is negative")
+	_, err = l.Forward(nil, make([]int64, 4), math.MaxInt/2)
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "overflows")
+	// Thread counts.
+	wantErr(t, SetNumThreads(MaxThreads+1), ErrInvalidArgument, StatusInvalidArgument, "SetNumThreads", "above the limit 1024")
+	wantErr(t, SetNumThreads(-3), ErrInvalidArgument, StatusInvalidArgument, "negative")
+	// CheckTargets with c == 0.
+	wantErr(t, CheckTargets([]int64{0}, 0), ErrInvalidArgument, StatusInvalidArgument, "CheckTargets", "c = 0")
+}
+
+func TestTargetErrors(t *testing.T) {
+	l := mustNew(t, Options{P: 1, Margin: 1, Reduction: ReductionNone})
+	const c = 10
+	input := make([]float32, 5*c)
+	for _, tc := range []struct {
+		target []int64
+		msg    string
+		row    int
+		value  int64
+	}{
+		{[]int64{0, 9, 3, 12, 1}, "target[3] = 12 is outside [0, 10)", 3, 12},
+		{[]int64{0, -1, 3, 4, -7}, "target[1] = -1 is outside [0, 10)", 1, -1},
+		{[]int64{0, 1, 2, 3, 10}, "target[4] = 10 is outside [0, 10)", 4, 10},
+		{[]int64{math.MinInt64, 1, 2, 3, 4}, "target[0] = -9223372036854775808 is outside [0, 10)", 0, math.MinInt64},
+	} {
+		out := canaries32(5)
+		gi := canaries32(5 * c)
+		for _, err := range []error{
+			l.ForwardInto(input, tc.target, c, out),
+			l.BackwardInto(input, tc.target, c, make([]float32, 5), gi),
+			l.ForwardBackwardInto(input, tc.target, c, make([]float32, 5), out, gi),
+			l.ForwardBackward64Into(promote(input), tc.target, c, make([]float64, 5), canaries64(5), canaries64(5*c)),
+			CheckTargets(tc.target, c),
+		} {
+			wantErr(t, err, ErrTargetOutOfRange, StatusTargetOutOfRange, tc.msg)
+			var e *Error
+			errors.As(err, &e)
+			if e.Row != tc.row || e.Target != tc.value {
+				t.Fatalf("%v: Row %d Target %d, want %d %d", err, e.Row, e.Target, tc.row, tc.value)
+			}
+		}
+		untouched32(t, "output", out)
+		untouched32(t, "gradInput", gi)
+	}
+	if err := CheckTargets([]int64{0, 9, 5}, c); err != nil {
+		t.Fatalf("CheckTargets of good targets: %v", err)
+	}
+	if err := CheckTargets(nil, c); err != nil {
+		t.Fatalf("CheckTargets of no targets: %v", err)
+	}
+}
+
+func TestAliasingErrors(t *testing.T) {
+	l := mustNew(t, Options{P: 2, Margin: 1, Reduction: ReductionNone})
+	target := []int64{1, 0}
+	// Two slices of one backing array: output overlaps input.
+	buf := canaries32(9)
+	for i := range 6 {
+		buf[i] = float32(i) / 4
+	}
+	err := l.ForwardInto(buf[:6], target, 3, buf[5:7])
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "output overlaps input")
+	untouched32(t, "tail of the buffer", buf[6:])
+	if buf[5] != 5.0/4 {
+		t.Fatalf("input was written: %v", buf[:6])
+	}
+	// gradInput overlaps gradOutput.
+	input := []float32{0.3, 0.1, 0.2, 0.5, 0.4, 0.6}
+	shared := canaries32(8)
+	err = l.BackwardInto(input, target, 3, shared[:2], shared[1:7])
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "gradInput overlaps gradOutput")
+	untouched32(t, "shared", shared)
+	// output overlaps gradInput in the fused call.
+	shared = canaries32(8)
+	err = l.ForwardBackwardInto(input, target, 3, []float32{1, 1}, shared[:2], shared[:6])
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "output overlaps gradInput")
+	untouched32(t, "shared", shared)
+	// float64: the same slice as input and output.
+	in64 := promote(input)
+	err = l.Forward64Into(in64, target, 3, in64[:2])
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "Forward64Into", "output overlaps input")
+	checkBits64(t, "input", in64, promote(input))
+	// Adjacent, non-overlapping parts of one array are fine.
+	whole := make([]float32, 8)
+	copy(whole, input)
+	if err := l.ForwardInto(whole[:6], target, 3, whole[6:8]); err != nil {
+		t.Fatalf("adjacent slices: %v", err)
+	}
+	want, _ := l.Forward(input, target, 3)
+	checkBits32(t, "adjacent output", whole[6:8], want)
+}
+
+func TestUseAfterClose(t *testing.T) {
+	l, err := New(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	in, tg, in64 := docInput, docTarget, promote(docInput)
+	out, gi := canaries32(1), canaries32(4)
+	out64, gi64 := canaries64(1), canaries64(4)
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	_, err = l.Forward(in, tg, 4)
+	add(err)
+	_, err = l.Backward(in, tg, 4, []float32{1})
+	add(err)
+	_, _, err = l.ForwardBackward(in, tg, 4, []float32{1})
+	add(err)
+	add(l.ForwardInto(in, tg, 4, out))
+	add(l.BackwardInto(in, tg, 4, []float32{1}, gi))
+	add(l.ForwardBackwardInto(in, tg, 4, []float32{1}, out, gi))
+	_, err = l.Forward64(in64, tg, 4)
+	add(err)
+	_, err = l.Backward64(in64, tg, 4, []float64{1})
+	add(err)
+	_, _, err = l.ForwardBackward64(in64, tg, 4, []float64{1})
+	add(err)
+	add(l.Forward64Into(in64, tg, 4, out64))
+	add(l.Backward64Into(in64, tg, 4, []float64{1}, gi64))
+	add(l.ForwardBackward64Into(in64, tg, 4, []float64{1}, out64, gi64))
+	for _, err := range errs {
+		wantErr(t, err, ErrClosed, StatusOK, "closed")
+	}
+	untouched32(t, "output", out)
+	untouched32(t, "gradInput", gi)
+	untouched64(t, "output64", out64)
+	untouched64(t, "gradInput64", gi64)
+	// A nil *Loss behaves as a closed one.
+	var nl *Loss
+	_, err = nl.Forward(in, tg, 4)
+	wantErr(t, err, ErrClosed, StatusOK)
+	if err := nl.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatusAndVersion(t *testing.T) {
+	if v := Version(); v != HeaderVersion() || strings.Count(v, ".") != 2 {
+		t.Fatalf("library version %q, header version %q", v, HeaderVersion())
+	}
+	if ABIVersion() != HeaderABIVersion {
+		t.Fatalf("library ABI %d, header ABI %d", ABIVersion(), HeaderABIVersion)
+	}
+	if StatusOK.String() != "ok" || !strings.Contains(StatusTargetOutOfRange.String(), "target") || Status(99).String() == "" {
+		t.Fatalf("status texts: %q %q %q", StatusOK, StatusTargetOutOfRange, Status(99))
+	}
+	// Unknown statuses (and StatusInternalError) map to ErrInternal.
+	if !errors.Is(newError("x", StatusInternalError, "boom"), ErrInternal) || !errors.Is(newError("x", 99, "?"), ErrInternal) {
+		t.Fatal("internal errors do not match ErrInternal")
+	}
+	if !errors.Is(newError("x", StatusNullPointer, "nil"), ErrNullPointer) {
+		t.Fatal("StatusNullPointer does not match ErrNullPointer")
+	}
+}
+
+func randomBatch(seed int64, n, c int) ([]float32, []int64, []float32) {
+	r := rand.New(rand.NewSource(seed))
+	input := make([]float32, n*c)
+	for i := range input {
+		input[i] = float32(r.NormFloat64())
+	}
+	target := make([]int64, n)
+	up := make([]float32, n)
+	for i := range target {
+		target[i] = int64(r.Intn(c))
+		up[i] = float32(r.NormFloat64())
+	}
+	return input, target, up
+}
+
+func sameSlice32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameBits32(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Results do not depend on the library's thread count (a batch large enough to go parallel).
+func TestThreadCountDeterminism(t *testing.T) {
+	defer SetNumThreads(0)
+	l := mustNew(t, Options{P: 2, Margin: 0.7, Reduction: ReductionMean})
+	input, target, _ := randomBatch(7, 4096, 64)
+	var first []float32
+	var firstGrad []float32
+	for _, threads := range []int{1, 2, 3} {
+		if err := SetNumThreads(threads); err != nil {
+			t.Fatal(err)
+		}
+		if got := NumThreads(); got != threads {
+			t.Fatalf("NumThreads() = %d after SetNumThreads(%d)", got, threads)
+		}
+		out, grad, err := l.ForwardBackward(input, target, 64, []float32{1.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first, firstGrad = out, grad
+		} else if !sameSlice32(out, first) || !sameSlice32(grad, firstGrad) {
+			t.Fatalf("%d threads: loss %v, with 1 thread %v", threads, out, first)
+		}
+	}
+	if err := SetNumThreads(0); err != nil || NumThreads() < 1 {
+		t.Fatalf("SetNumThreads(0): %v, NumThreads() = %d", err, NumThreads())
+	}
+}
+
+// 32 goroutines share one Loss; every result equals the serial one bit for bit.
+func TestConcurrentUse(t *testing.T) {
+	l := mustNew(t, Options{P: 2, Margin: 1, Weight: []float32{0.5, 1, 1.5, 2, 2.5, 3, 0.25, 1, 1, 2}, Reduction: ReductionNone})
+	const c, goroutines, rounds = 10, 32, 20
+	type batch struct {
+		input, up     []float32
+		target        []int64
+		out, grad     []float32
+		out64, grad64 []float64
+	}
+	batches := make([]batch, 8)
+	for i := range batches {
+		b := &batches[i]
+		b.input, b.target, b.up = randomBatch(int64(i), 50+i*37, c)
+		var err error
+		if b.out, b.grad, err = l.ForwardBackward(b.input, b.target, c, b.up); err != nil {
+			t.Fatal(err)
+		}
+		if b.out64, b.grad64, err = l.ForwardBackward64(promote(b.input), b.target, c, promote(b.up)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				b := &batches[(g+r)%len(batches)]
+				out, err := l.Forward(b.input, b.target, c)
+				if err != nil || !sameSlice32(out, b.out) {
+					errs <- "Forward differs"
+					return
+				}
+				grad, err := l.Backward(b.input, b.target, c, b.up)
+				if err != nil || !sameSlice32(grad, b.grad) {
+					errs <- "Backward differs"
+					return
+				}
+				out64, err := l.Forward64(promote(b.input), b.target, c)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				for i := range out64 {
+					if !sameBits64(out64[i], b.out64[i]) {
+						errs <- "Forward64 differs"
+						return
+					}
+				}
+				runtime.Gosched() // move between OS threads
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// Close while other goroutines compute: each call either succeeds with the right result or
+// returns ErrClosed; nothing crashes (run with -race and cgocheck2 by test.sh). The workers
+// share no synchronisation in their loops, so the race detector sees every unsynchronised
+// access to the handle.
+func TestCloseWhileInUse(t *testing.T) {
+	l, err := New(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	input, target, _ := randomBatch(3, 64, 16)
+	want, err := l.Forward(input, target, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, calls = 8, 1000
+	type tally struct{ ok, closed, bad int }
+	results := make(chan tally, workers)
+	var ready sync.WaitGroup
+	ready.Add(workers)
+	for range workers {
+		go func() {
+			var r tally
+			out := make([]float32, 1)
+			for i := range calls {
+				// The Into forms go straight to the C call (the allocating ones check
+				// for Close first, under the lock, which would order them after it).
+				out[0] = 0
+				err := l.ForwardInto(input, target, 16, out)
+				switch {
+				case err == nil && sameSlice32(out, want):
+					r.ok++
+				case errors.Is(err, ErrClosed):
+					r.closed++
+				default:
+					r.bad++
+				}
+				if i == 10 {
+					ready.Done()
+				}
+			}
+			results <- r
+		}()
+	}
+	ready.Wait() // every worker is under way
+	l.Close()
+	var total tally
+	for range workers {
+		r := <-results
+		total.ok += r.ok
+		total.closed += r.closed
+		total.bad += r.bad
+	}
+	if total.bad != 0 || total.ok+total.closed != workers*calls || total.ok < workers*11 {
+		t.Fatalf("%d succeeded, %d closed, %d wrong", total.ok, total.closed, total.bad)
+	}
+	t.Logf("%d calls succeeded, %d returned ErrClosed", total.ok, total.closed)
+}
+
+// Loss objects dropped without Close are released by the finalizer.
+func TestFinalizerReleasesHandles(t *testing.T) {
+	runtime.GC()
+	before := liveHandles.Load()
+	finalizedBefore := finalizedHandles.Load()
+	const count = 2000
+	input, target, up := randomBatch(11, 4, 5)
+	for i := range count {
+		l, err := New(Options{P: 1 + i%2, Margin: 1, Weight: []float32{1, 2, 3, 4, 5}, Reduction: Reduction(i % 3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := l.ForwardBackward(input, target, 5, up[:l.OutputLen(4)]); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			runtime.GC()
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for liveHandles.Load() > before && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if live := liveHandles.Load(); live > before {
+		t.Fatalf("%d handles still live after GC (before: %d)", live, before)
+	}
+	if got := finalizedHandles.Load() - finalizedBefore; got < count {
+		t.Fatalf("finalizer released %d handles, want at least %d", got, count)
+	}
+}
+
+// Close removes the finalizer: a closed Loss is not released a second time.
+func TestCloseDisarmsFinalizer(t *testing.T) {
+	runtime.GC()
+	finalizedBefore := finalizedHandles.Load()
+	for range 100 {
+		l, err := New(DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	for range 5 {
+		runtime.GC()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := finalizedHandles.Load() - finalizedBefore; got != 0 {
+		t.Fatalf("finalizer released %d closed handles", got)
+	}
+}

@@ -1,0 +1,137 @@
+//! Which instruction set the kernels use: detected once, overridable with `MML_ISA`.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Environment variable that forces a kernel path: `scalar`, `wide`, `avx2` or `avx512`. A path
+/// the CPU lacks is clamped down to the best one it has; an unknown value is ignored.
+pub const ISA_ENV: &str = "MML_ISA";
+
+/// A kernel path, from the slowest to the fastest. Every path gives the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// The scalar reference, PyTorch's loops transcribed.
+    Scalar,
+    /// Portable vectors from the `wide` crate: SSE2 on baseline x86-64, NEON on aarch64.
+    Wide,
+    /// 256-bit AVX2 vectors (entry points also enable FMA, which the arithmetic never uses).
+    Avx2,
+    /// 512-bit AVX-512F vectors with mask registers and hardware scatter.
+    Avx512,
+}
+
+// Not part of the C ABI (the header is generated from every public item).
+/// cbindgen:ignore
+impl Isa {
+    /// Every path, slowest first.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Wide, Isa::Avx2, Isa::Avx512];
+
+    /// The name `MML_ISA` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Wide => "wide",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses an `MML_ISA` value (case-insensitive, surrounding blanks ignored).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        let name = name.trim();
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        self <= best()
+    }
+
+    /// The paths this CPU can run, slowest first.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available())
+            .collect()
+    }
+
+    /// The best available path not above this one.
+    pub fn clamped(self) -> Isa {
+        self.min(best())
+    }
+
+    /// The path [`crate::kernel::run`] uses: `MML_ISA` (clamped) if set and valid, else the best
+    /// available. Decided at first use and kept for the life of the process.
+    pub fn selected() -> Isa {
+        static SELECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
+        match from_code(SELECTED.load(Ordering::Relaxed)) {
+            Some(isa) => isa,
+            None => {
+                let isa = std::env::var(ISA_ENV)
+                    .ok()
+                    .and_then(|v| Isa::from_name(&v))
+                    .map_or_else(best, Isa::clamped);
+                // Racing first calls compute the same value, so a plain store is enough.
+                SELECTED.store(isa as u8, Ordering::Relaxed);
+                isa
+            }
+        }
+    }
+}
+
+const UNKNOWN: u8 = u8::MAX;
+
+fn from_code(code: u8) -> Option<Isa> {
+    Isa::ALL.get(usize::from(code)).copied()
+}
+
+/// The best path this CPU supports, detected once.
+fn best() -> Isa {
+    static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match from_code(BEST.load(Ordering::Relaxed)) {
+        Some(isa) => isa,
+        None => {
+            let isa = detect();
+            BEST.store(isa as u8, Ordering::Relaxed);
+            isa
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    if std::is_x86_feature_detected!("avx512f") {
+        Isa::Avx512
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        Isa::Avx2
+    } else {
+        Isa::Wide
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Wide
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for isa in Isa::ALL {
+            assert_eq!(Isa::from_name(isa.name()), Some(isa));
+        }
+        assert_eq!(Isa::from_name(" AVX2 "), Some(Isa::Avx2));
+        assert_eq!(Isa::from_name("sse9"), None);
+    }
+
+    #[test]
+    fn scalar_and_wide_are_always_available() {
+        assert!(Isa::Scalar.is_available() && Isa::Wide.is_available());
+        assert!(Isa::selected().is_available());
+        assert!(Isa::Avx512.clamped().is_available());
+    }
+}

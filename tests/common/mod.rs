@@ -1,0 +1,157 @@
+//! Shared by the integration tests: the golden cases and exact comparisons.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// One case of `../shared/golden/multi_margin_loss.json` (see the README beside it).
+#[derive(Debug)]
+pub struct Case {
+    pub name: String,
+    pub n: usize,
+    pub c: usize,
+    pub one_d: bool,
+    pub p: u32,
+    pub margin: f64,
+    pub weight: Option<Vec<f32>>,
+    pub reduction: mml::Reduction,
+    pub input: Vec<f32>,
+    pub target: Vec<i64>,
+    pub grad_output: Vec<f32>,
+    pub forward_f32: Vec<f32>,
+    pub forward_f64: Vec<f64>,
+    pub grad_f32: Vec<f32>,
+    pub grad_f64: Vec<f64>,
+}
+
+impl Case {
+    pub fn loss(&self) -> mml::MultiMarginLoss {
+        let mut builder = mml::MultiMarginLoss::builder()
+            .p(self.p)
+            .margin(self.margin)
+            .reduction(self.reduction);
+        if let Some(w) = &self.weight {
+            builder = builder.weight(w.clone());
+        }
+        builder.build().expect("golden options are valid")
+    }
+
+    pub fn reduction_code(&self) -> u32 {
+        match self.reduction {
+            mml::Reduction::None => mml::ffi::MML_REDUCTION_NONE,
+            mml::Reduction::Mean => mml::ffi::MML_REDUCTION_MEAN,
+            mml::Reduction::Sum => mml::ffi::MML_REDUCTION_SUM,
+        }
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().expect("finite number"),
+        Value::String(s) => match s.as_str() {
+            "nan" => f64::NAN,
+            "inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            other => panic!("unexpected string {other:?} in a number field"),
+        },
+        other => panic!("unexpected value {other:?} in a number field"),
+    }
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array().expect("array").iter().map(number).collect()
+}
+
+/// Decimal → f64 → f32 is correctly rounded: binary64 has more than 2·24 + 2 bits, so the
+/// double rounding is innocuous.
+fn f32s(v: &Value) -> Vec<f32> {
+    f64s(v).into_iter().map(|x| x as f32).collect()
+}
+
+pub fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/multi_margin_loss.json")
+}
+
+/// The golden cases, or `None` (with a message) when the file is absent outside CI. In CI
+/// (`CI` set) a missing file fails the test: it must never pass silently there.
+pub fn golden_cases() -> Option<Vec<Case>> {
+    let path = golden_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "SKIPPED: golden cases not readable at {}: {e}",
+                path.display()
+            );
+            return None;
+        }
+        Err(e) => panic!("golden cases not readable at {} in CI: {e}", path.display()),
+    };
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("golden JSON parses");
+    Some(
+        cases
+            .iter()
+            .map(|c| Case {
+                name: c["name"].as_str().expect("name").to_owned(),
+                n: c["n"].as_u64().expect("n") as usize,
+                c: c["c"].as_u64().expect("c") as usize,
+                one_d: c["one_d"].as_bool().expect("one_d"),
+                p: c["p"].as_u64().expect("p") as u32,
+                margin: number(&c["margin"]),
+                weight: (!c["weight"].is_null()).then(|| f32s(&c["weight"])),
+                reduction: match c["reduction"].as_str().expect("reduction") {
+                    "none" => mml::Reduction::None,
+                    "mean" => mml::Reduction::Mean,
+                    "sum" => mml::Reduction::Sum,
+                    other => panic!("unknown reduction {other}"),
+                },
+                input: f32s(&c["input"]),
+                target: c["target"]
+                    .as_array()
+                    .expect("target")
+                    .iter()
+                    .map(|t| t.as_i64().expect("integer target"))
+                    .collect(),
+                grad_output: f32s(&c["grad_output"]),
+                forward_f32: f32s(&c["forward_torch_f32"]),
+                forward_f64: f64s(&c["forward_f64"]),
+                grad_f32: f32s(&c["grad_input_torch_f32"]),
+                grad_f64: f64s(&c["grad_input_f64"]),
+            })
+            .collect(),
+    )
+}
+
+pub fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Bit-for-bit equality, except that any NaN equals any NaN.
+pub fn assert_same<T: mml::Float>(what: &str, got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let same = (g.is_nan() && w.is_nan()) || g.to_bits_u64() == w.to_bits_u64();
+        assert!(same, "{what}[{i}]: got {g:?}, want {w:?}");
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so tests need no extra crates.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-2, 2), on a grid coarse enough that exact ties `z == 0` occur.
+    pub fn score(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}

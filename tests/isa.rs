@@ -1,0 +1,397 @@
+//! Every kernel path this CPU supports gives the reference's bits: random inputs full of
+//! specials and exact hinge ties, every tail shape, every task kind, and the golden file.
+
+use mml::kernel::{self, GradOut, Isa, LossOut, Params, Power, Real, Task, Upstream};
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A score: mostly on a coarse grid (so `z == 0` ties with margins 0, 0.5 and 1 are frequent),
+/// sometimes arbitrary, sometimes NaN, ±inf, -0 or subnormal.
+fn score<T: Real>(rng: &mut Rng) -> T {
+    let v = match rng.below(20) {
+        0 => f64::NAN,
+        1 => f64::INFINITY,
+        2 => f64::NEG_INFINITY,
+        3 => -0.0,
+        4 => {
+            // Subnormal in the working precision.
+            let tiny = if size_of::<T>() == 4 { 1e-40 } else { 1e-310 };
+            tiny * (rng.below(7) as f64 - 3.0)
+        }
+        5..=7 => (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0,
+        _ => rng.below(17) as f64 * 0.25 - 2.0,
+    };
+    T::from_f64(v)
+}
+
+fn same<T: Real>(a: T, b: T) -> bool {
+    a.to_bits_u64() == b.to_bits_u64() || (a.is_nan() && b.is_nan())
+}
+
+fn assert_same<T: Real>(what: &str, got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(same(*g, *w), "{what}: entry {i}: got {g:?}, want {w:?}");
+    }
+}
+
+/// What a task computes; each variant is run on the reference and on the path under test.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    ForwardPerRow,
+    ForwardSum,
+    BackwardScalar,
+    BackwardPerRow,
+    FusedPerRow,
+    FusedSum,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::ForwardPerRow,
+    Kind::ForwardSum,
+    Kind::BackwardScalar,
+    Kind::BackwardPerRow,
+    Kind::FusedPerRow,
+    Kind::FusedSum,
+];
+
+/// Outputs of one task: per-row losses (or the f64 sum as one value) and the gradient.
+struct Outputs<T> {
+    losses: Vec<T>,
+    sum: f64,
+    grad: Vec<T>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_kind<T: Real>(
+    isa: Option<Isa>,
+    kind: Kind,
+    params: &Params<T>,
+    c: usize,
+    input: &[T],
+    target: &[i64],
+    upstream: &[T],
+    g: T,
+) -> Outputs<T> {
+    let n = target.len();
+    // Canary values: every output must be overwritten.
+    let mut losses = vec![T::from_f64(12345.0); n];
+    let mut sum = -7.0f64;
+    let mut grad = vec![T::from_f64(-999.0); n * c];
+    let (loss, with_grad, per_row_up) = match kind {
+        Kind::ForwardPerRow => (LossOut::PerRow(&mut losses[..]), false, false),
+        Kind::ForwardSum => (LossOut::Sum(&mut sum), false, false),
+        Kind::BackwardScalar => (LossOut::Skip, true, false),
+        Kind::BackwardPerRow => (LossOut::Skip, true, true),
+        Kind::FusedPerRow => (LossOut::PerRow(&mut losses[..]), true, true),
+        Kind::FusedSum => (LossOut::Sum(&mut sum), true, false),
+    };
+    let grad_out = with_grad.then(|| GradOut {
+        g,
+        upstream: if per_row_up {
+            Upstream::PerRow(upstream)
+        } else {
+            Upstream::Scalar(upstream.first().copied().unwrap_or(T::from_f64(0.75)))
+        },
+        grad: &mut grad[..],
+    });
+    let task = Task {
+        input,
+        target,
+        loss,
+        grad: grad_out,
+    };
+    match isa {
+        None => kernel::reference::run(params, c, task),
+        Some(isa) => kernel::run_with(isa, params, c, task),
+    }
+    Outputs { losses, sum, grad }
+}
+
+const TAIL_CLASSES: [usize; 13] = [1, 2, 3, 7, 9, 10, 15, 16, 17, 31, 33, 100, 1001];
+const TAIL_ROWS: [usize; 12] = [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 61];
+
+fn check_random<T: Real>(seed: u64) {
+    let mut rng = Rng(seed);
+    let isas = Isa::available();
+    for &c in &TAIL_CLASSES {
+        for &n in &TAIL_ROWS {
+            if c * n > 40_000 {
+                continue;
+            }
+            let input: Vec<T> = (0..n * c).map(|_| score(&mut rng)).collect();
+            let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+            let upstream: Vec<T> = (0..n).map(|_| score(&mut rng)).collect();
+            let weight: Vec<T> = (0..c).map(|_| score(&mut rng)).collect();
+            for power in [Power::One, Power::Two] {
+                for weighted in [false, true] {
+                    for margin in [0.0, 1.0, 0.5] {
+                        let params = Params {
+                            power,
+                            margin: T::from_f64(margin),
+                            weight: weighted.then_some(&weight[..]),
+                        };
+                        let g = T::from_f64(1.0 / (c as f64 * (n.max(1)) as f64));
+                        for kind in KINDS {
+                            let want =
+                                run_kind(None, kind, &params, c, &input, &target, &upstream, g);
+                            for &isa in &isas {
+                                let got = run_kind(
+                                    Some(isa),
+                                    kind,
+                                    &params,
+                                    c,
+                                    &input,
+                                    &target,
+                                    &upstream,
+                                    g,
+                                );
+                                let what = format!(
+                                    "{isa:?} {kind:?} n={n} c={c} {power:?} w={weighted} m={margin}"
+                                );
+                                assert_same(&format!("{what} losses"), &got.losses, &want.losses);
+                                assert!(
+                                    got.sum.to_bits() == want.sum.to_bits()
+                                        || (got.sum.is_nan() && want.sum.is_nan()),
+                                    "{what} sum: got {}, want {}",
+                                    got.sum,
+                                    want.sum
+                                );
+                                assert_same(&format!("{what} grad"), &got.grad, &want.grad);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_path_matches_the_reference_f32() {
+    println!("paths on this CPU: {:?}", Isa::available());
+    check_random::<f32>(0x9E37_79B9_7F4A_7C15);
+}
+
+#[test]
+fn every_path_matches_the_reference_f64() {
+    check_random::<f64>(0xD1B5_4A32_D192_ED03);
+}
+
+#[test]
+fn selected_path_is_available() {
+    let selected = Isa::selected();
+    assert!(selected.is_available());
+    println!(
+        "selected path: {selected:?} (set {} to force one)",
+        kernel::ISA_ENV
+    );
+}
+
+mod golden {
+    use super::*;
+    use serde_json::Value;
+
+    fn number(v: &Value) -> f64 {
+        match v {
+            Value::Number(n) => n.as_f64().expect("a number"),
+            Value::String(s) => match s.as_str() {
+                "nan" => f64::NAN,
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                other => panic!("unexpected string {other:?}"),
+            },
+            other => panic!("unexpected value {other:?}"),
+        }
+    }
+
+    fn numbers<T: Real>(v: &Value) -> Vec<T> {
+        match v {
+            Value::Array(a) => a.iter().map(|x| T::from_f64(number(x))).collect(),
+            scalar => vec![T::from_f64(number(scalar))],
+        }
+    }
+
+    /// Computes a case the way the safe API does (`loss.rs`), but on a chosen path: forward,
+    /// backward and fused. Returns (loss values, gradient) of each, which must agree.
+    fn compute<T: Real>(
+        isa: Isa,
+        case: &Value,
+        rows: usize,
+        input: &[T],
+        target: &[i64],
+        grad_output: &[T],
+    ) -> (Vec<T>, Vec<T>) {
+        let c = case["c"].as_u64().unwrap() as usize;
+        let weight: Option<Vec<T>> = (!case["weight"].is_null()).then(|| numbers(&case["weight"]));
+        let params = Params {
+            power: if case["p"].as_u64() == Some(2) {
+                Power::Two
+            } else {
+                Power::One
+            },
+            margin: T::from_f64(number(&case["margin"])),
+            weight: weight.as_deref(),
+        };
+        let reduction = case["reduction"].as_str().unwrap();
+        let g = T::from_f64(if reduction == "mean" {
+            1.0 / ((rows * c) as f64)
+        } else {
+            1.0 / c as f64
+        });
+        let upstream = || {
+            if reduction == "none" {
+                Upstream::PerRow(grad_output)
+            } else {
+                Upstream::Scalar(grad_output[0])
+            }
+        };
+        let finish = |total: f64| {
+            vec![T::from_f64(if reduction == "mean" {
+                total / rows as f64
+            } else {
+                total
+            })]
+        };
+        let mut results = Vec::new();
+        for fused in [false, true] {
+            let mut losses = vec![T::ZERO; rows];
+            let mut total = 0.0f64;
+            let mut grad = vec![T::ZERO; rows * c];
+            let loss = if reduction == "none" {
+                LossOut::PerRow(&mut losses[..])
+            } else {
+                LossOut::Sum(&mut total)
+            };
+            if fused {
+                let task = Task {
+                    input,
+                    target,
+                    loss,
+                    grad: Some(GradOut {
+                        g,
+                        upstream: upstream(),
+                        grad: &mut grad[..],
+                    }),
+                };
+                kernel::run_with(isa, &params, c, task);
+            } else {
+                kernel::run_with(
+                    isa,
+                    &params,
+                    c,
+                    Task {
+                        input,
+                        target,
+                        loss,
+                        grad: None,
+                    },
+                );
+                let task = Task {
+                    input,
+                    target,
+                    loss: LossOut::Skip,
+                    grad: Some(GradOut {
+                        g,
+                        upstream: upstream(),
+                        grad: &mut grad[..],
+                    }),
+                };
+                kernel::run_with(isa, &params, c, task);
+            }
+            let out = if reduction == "none" {
+                losses
+            } else {
+                finish(total)
+            };
+            results.push((out, grad));
+        }
+        let fused = results.pop().unwrap();
+        let separate = results.pop().unwrap();
+        assert_same("fused vs separate loss", &fused.0, &separate.0);
+        assert_same("fused vs separate grad", &fused.1, &separate.1);
+        fused
+    }
+
+    fn check<T: Real>(cases: &[Value], loss_field: &str, grad_field: &str) -> usize {
+        let mut checked = 0;
+        for isa in Isa::available() {
+            for case in cases {
+                let name = case["name"].as_str().unwrap_or("?");
+                let n = case["n"].as_u64().unwrap() as usize;
+                let c = case["c"].as_u64().unwrap() as usize;
+                let input: Vec<T> = numbers(&case["input"]);
+                let target: Vec<i64> = case["target"]
+                    .as_array()
+                    .map(|a| a.iter().map(|t| t.as_i64().unwrap()).collect())
+                    .unwrap_or_else(|| vec![case["target"].as_i64().unwrap()]);
+                let grad_output: Vec<T> = numbers(&case["grad_output"]);
+                let want_loss: Vec<T> = numbers(&case[loss_field]);
+                let want_grad: Vec<T> = numbers(&case[grad_field]);
+                let (loss, grad) = compute(isa, case, n, &input, &target, &grad_output);
+                assert_same(&format!("{isa:?} {name} loss"), &loss, &want_loss);
+                assert_same(&format!("{isa:?} {name} grad"), &grad, &want_grad);
+                checked += 1;
+
+                // Golden batches are small; repeat their rows (for `none`, where rows are
+                // independent) so that whole vector blocks and the overlapped tail run on them.
+                if case["reduction"] == "none" && n > 0 {
+                    let times = 37usize.div_ceil(n);
+                    let rows = n * times;
+                    let rep = |v: &[T]| v.repeat(times);
+                    let (loss, grad) = compute(
+                        isa,
+                        case,
+                        rows,
+                        &rep(&input),
+                        &target.repeat(times),
+                        &rep(&grad_output),
+                    );
+                    assert_same(
+                        &format!("{isa:?} {name} x{times} loss"),
+                        &loss,
+                        &rep(&want_loss),
+                    );
+                    assert_same(
+                        &format!("{isa:?} {name} x{times} grad"),
+                        &grad,
+                        &rep(&want_grad),
+                    );
+                }
+                let _ = c;
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn golden_cases_on_every_path() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/golden/multi_margin_loss.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            println!("SKIPPED: golden file {} not found", path.display());
+            return;
+        };
+        let cases: Vec<Value> = serde_json::from_str(&text).expect("golden file parses");
+        let f32_checked = check::<f32>(&cases, "forward_torch_f32", "grad_input_torch_f32");
+        let f64_checked = check::<f64>(&cases, "forward_f64", "grad_input_f64");
+        println!(
+            "golden: {f32_checked} f32 and {f64_checked} f64 case runs over {:?}",
+            Isa::available()
+        );
+        assert!(f32_checked >= cases.len());
+    }
+}
