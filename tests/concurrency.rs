@@ -220,7 +220,7 @@ fn shared_handle_many_threads_match_serial_while_thread_count_changes() {
                     for _ in 0..CALLS / THREADS {
                         // Large shapes (indices 3 and 4) in 1 call of 128: several hundred in all.
                         let r = next();
-                        let shape = if r % 128 == 0 {
+                        let shape = if r.is_multiple_of(128) {
                             3 + (r >> 7) as usize % 2
                         } else {
                             (r >> 7) as usize % 3
