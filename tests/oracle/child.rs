@@ -10,8 +10,19 @@ pub const SKIP: i32 = 77;
 
 /// Runs the helper test `name` with `env` set; kills it and panics after `deadline`.
 pub fn run_helper(name: &str, env: &str, deadline: Duration) -> (ExitStatus, String) {
+    run_helper_with(name, env, &[], deadline)
+}
+
+/// [`run_helper`] with more environment variables for the child.
+pub fn run_helper_with(
+    name: &str,
+    env: &str,
+    extra: &[(&str, &str)],
+    deadline: Duration,
+) -> (ExitStatus, String) {
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
+        .envs(extra.iter().copied())
         .args([
             name,
             "--exact",
