@@ -203,7 +203,8 @@ const char *mml_version(void);
 uint32_t mml_abi_version(void);
 
 // Sets how many threads (the calling thread included) large calls use; 0 restores the default
-// (`MML_NUM_THREADS` from the environment, else the available parallelism). Above
+// (`MML_NUM_THREADS` from the environment, else the available parallelism; both read once,
+// when first needed, so later changes to the environment have no effect). Above
 // `MML_MAX_THREADS`:
 // `MML_STATUS_INVALID_ARGUMENT`. Process-wide; safe to call while other threads compute, whose
 // calls finish on the threads they started with. Results never depend on the thread count.

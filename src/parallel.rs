@@ -8,7 +8,7 @@
 //! `fork()`, where the parent's workers do not exist.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -41,12 +41,18 @@ fn lock_pool() -> MutexGuard<'static, Option<Pool>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The default thread count, worked out once, when first needed. Not on every call: `getenv`
+/// racing a C host's `setenv` on another thread is undefined behaviour in glibc (Rust's own
+/// environment lock does not cover C callers), and `available_parallelism` reads cgroup files.
 fn default_threads() -> usize {
-    std::env::var(THREADS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| (1..=MAX_THREADS).contains(&n))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        std::env::var(THREADS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| (1..=MAX_THREADS).contains(&n))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 fn resolved_threads() -> usize {

@@ -312,7 +312,8 @@ pub extern "C" fn mml_abi_version() -> u32 {
 }
 
 /// Sets how many threads (the calling thread included) large calls use; 0 restores the default
-/// (`MML_NUM_THREADS` from the environment, else the available parallelism). Above
+/// (`MML_NUM_THREADS` from the environment, else the available parallelism; both read once,
+/// when first needed, so later changes to the environment have no effect). Above
 /// `MML_MAX_THREADS`:
 /// `MML_STATUS_INVALID_ARGUMENT`. Process-wide; safe to call while other threads compute, whose
 /// calls finish on the threads they started with. Results never depend on the thread count.
