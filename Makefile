@@ -7,8 +7,8 @@ CC     ?= cc
 CXX    ?= c++
 LIB    := target/release/libmml.so
 
-.PHONY: all build demo test test-rust test-header test-c test-cpp test-go test-csharp \
-        test-install install clean
+.PHONY: all build demo test test-rust test-isa test-header test-c test-cpp test-go test-csharp \
+        test-install test-fuzz test-valgrind test-asan install clean
 
 all: build
 
@@ -19,11 +19,18 @@ demo:
 	$(CARGO) run --release --example train
 
 # Everything CI runs. Each step fails the whole run.
-test: build test-header test-rust test-c test-cpp test-go test-csharp test-install
+test: build test-header test-rust test-isa test-c test-cpp test-go test-csharp test-install \
+      test-fuzz test-valgrind test-asan
 	@echo "make test: all suites passed"
 
 test-rust:
 	$(CARGO) test --release --features fault-injection
+
+# The property tests again on each kernel path, forced through MML_ISA (clamped to the CPU).
+test-isa:
+	for isa in scalar wide avx2 avx512; do \
+	    MML_ISA=$$isa $(CARGO) test --release --features fault-injection --test properties || exit 1; \
+	done
 
 # The committed header must equal what cbindgen generates and compile as strict C and C++;
 # the shared library must carry the SONAME libmml.so.
@@ -52,8 +59,32 @@ test-go: build
 test-csharp: build
 	bindings/csharp/test.sh
 
-test-install: build
+test-# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
+test-fuzz:
+	scripts/fuzz-smoke.sh
+
+# valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
+test-valgrind: build
+	scripts/valgrind.sh
+
+# The Rust test suite under AddressSanitizer and LeakSanitizer.
+test-asan:
+	scripts/asan.sh
+
+install: build
 	tests/install/test.sh
+
+# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
+test-fuzz:
+	scripts/fuzz-smoke.sh
+
+# valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
+test-valgrind: build
+	scripts/valgrind.sh
+
+# The Rust test suite under AddressSanitizer and LeakSanitizer.
+test-asan:
+	scripts/asan.sh
 
 install: build
 	scripts/install.sh "$(PREFIX)"
