@@ -59,19 +59,7 @@ test-go: build
 test-csharp: build
 	bindings/csharp/test.sh
 
-test-# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
-test-fuzz:
-	scripts/fuzz-smoke.sh
-
-# valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
-test-valgrind: build
-	scripts/valgrind.sh
-
-# The Rust test suite under AddressSanitizer and LeakSanitizer.
-test-asan:
-	scripts/asan.sh
-
-install: build
+test-install: build
 	tests/install/test.sh
 
 # A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
