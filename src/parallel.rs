@@ -51,7 +51,10 @@ fn default_threads() -> usize {
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&n| (1..=MAX_THREADS).contains(&n))
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .unwrap_or_else(|| {
+                // The same ceiling as an explicit request, even on machines with more CPUs.
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+            })
     })
 }
 
