@@ -91,6 +91,33 @@ impl Vector<f32> for F32x8 {
         F32x8(unsafe { _mm256_blendv_ps(if_false.0, if_true.0, mask) })
     }
 
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> Self {
+        let targets = &targets[..8];
+        // SAFETY: AVX2 is available; `targets` holds 8 `i64`s, read unaligned as two vectors.
+        // Targets below 2^24 (checked before any kernel runs): their low halves are the values,
+        // converted to `f32` exactly.
+        F32x8(unsafe {
+            let low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            let lo = _mm256_loadu_si256(targets.as_ptr().cast());
+            let hi = _mm256_loadu_si256(targets[4..].as_ptr().cast());
+            let lo = _mm256_permutevar8x32_epi32(lo, low_halves);
+            let hi = _mm256_permutevar8x32_epi32(hi, low_halves);
+            _mm256_cvtepi32_ps(_mm256_permute2x128_si256::<0x20>(lo, hi))
+        })
+    }
+    #[inline(always)]
+    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
+        // SAFETY: AVX is available; `out` holds 16 doubles, of which the first 8 are written
+        // (unaligned) with the exact `f32 -> f64` conversions of the lanes.
+        unsafe {
+            let lo = _mm256_castps256_ps128(self.0);
+            let hi = _mm256_extractf128_ps::<1>(self.0);
+            _mm256_storeu_pd(out.as_mut_ptr(), _mm256_cvtps_pd(lo));
+            _mm256_storeu_pd(out[4..].as_mut_ptr(), _mm256_cvtps_pd(hi));
+        }
+    }
+
     const TILE: usize = 8;
 
     #[inline(always)]
@@ -215,6 +242,24 @@ impl Vector<f64> for F64x4 {
     fn select(mask: __m256d, if_true: Self, if_false: Self) -> Self {
         // SAFETY: AVX is available. Comparison masks are all-ones or all-zeros per lane.
         F64x4(unsafe { _mm256_blendv_pd(if_false.0, if_true.0, mask) })
+    }
+
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> Self {
+        let targets = &targets[..4];
+        // SAFETY: AVX2 is available; `targets` holds 4 `i64`s, read unaligned. Targets below
+        // 2^24 (checked before any kernel runs): their low halves are the values, converted
+        // exactly.
+        F64x4(unsafe {
+            let low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            let v = _mm256_loadu_si256(targets.as_ptr().cast());
+            let v = _mm256_permutevar8x32_epi32(v, low_halves);
+            _mm256_cvtepi32_pd(_mm256_castsi256_si128(v))
+        })
+    }
+    #[inline(always)]
+    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
+        self.store(out);
     }
 
     const TILE: usize = 4;

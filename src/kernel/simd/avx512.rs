@@ -89,6 +89,30 @@ impl Vector<f32> for F32x16 {
         F32x16(unsafe { _mm512_mask_blend_ps(mask, if_false.0, if_true.0) })
     }
 
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> Self {
+        let targets = &targets[..16];
+        // SAFETY: AVX-512F is available; `targets` holds 16 `i64`s, read unaligned as two
+        // vectors. Targets below 2^24 (checked before any kernel runs) narrow to `i32` and
+        // convert to `f32` exactly.
+        F32x16(unsafe {
+            let lo = _mm512_cvtepi64_epi32(_mm512_loadu_si512(targets.as_ptr().cast()));
+            let hi = _mm512_cvtepi64_epi32(_mm512_loadu_si512(targets[8..].as_ptr().cast()));
+            _mm512_cvtepi32_ps(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi))
+        })
+    }
+    #[inline(always)]
+    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
+        // SAFETY: AVX-512F is available; `out` holds 16 doubles, written unaligned as two
+        // vectors of the exact `f32 -> f64` conversions of lanes 0..8 and 8..16.
+        unsafe {
+            let lo = _mm512_castps512_ps256(self.0);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0)));
+            _mm512_storeu_pd(out.as_mut_ptr(), _mm512_cvtps_pd(lo));
+            _mm512_storeu_pd(out[8..].as_mut_ptr(), _mm512_cvtps_pd(hi));
+        }
+    }
+
     const TILE: usize = 16;
 
     #[inline(always)]
@@ -101,14 +125,6 @@ impl Vector<f32> for F32x16 {
     ) {
         assert!(width <= 16 && first + width <= c && rows.len() >= 16 * c);
         let mask = low_bits(width) as __mmask16;
-        if c >= PREFETCH_MIN_CLASSES {
-            for k in 0..16 {
-                let ahead = rows.as_ptr().wrapping_add(k * c + first + PREFETCH_AHEAD);
-                // SAFETY: SSE is available; a prefetch is only a hint: it never faults and
-                // has no effect on memory, whatever the address (formed with `wrapping_add`).
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
-            }
-        }
         let mut r = [F32x16::splat(0.0).0; 16];
         for (k, v) in r.iter_mut().enumerate() {
             // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
@@ -204,6 +220,22 @@ impl Vector<f64> for F64x8 {
         F64x8(unsafe { _mm512_mask_blend_pd(mask, if_false.0, if_true.0) })
     }
 
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> Self {
+        let targets = &targets[..8];
+        // SAFETY: AVX-512F is available; `targets` holds 8 `i64`s, read unaligned. Targets
+        // below 2^24 (checked before any kernel runs) narrow to `i32` and convert exactly.
+        F64x8(unsafe {
+            _mm512_cvtepi32_pd(_mm512_cvtepi64_epi32(_mm512_loadu_si512(
+                targets.as_ptr().cast(),
+            )))
+        })
+    }
+    #[inline(always)]
+    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
+        self.store(out);
+    }
+
     const TILE: usize = 8;
 
     #[inline(always)]
@@ -251,11 +283,6 @@ impl Vector<f64> for F64x8 {
         }
     }
 }
-
-/// With rows this long, each of the 16 rows of a block is its own stream, too many for the
-/// hardware prefetchers to follow: the tile loads ask for the line `PREFETCH_AHEAD` values ahead.
-const PREFETCH_MIN_CLASSES: usize = 64;
-const PREFETCH_AHEAD: usize = 64;
 
 /// `width` low bits set (`width <= 16`).
 #[inline(always)]

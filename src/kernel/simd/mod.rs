@@ -51,6 +51,27 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// `if_true` where `mask` holds, else `if_false`.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
 
+    /// The first `LANES` targets as exact floats. Requires each to be in `[0, MAX_CLASSES)`
+    /// (checked before any kernel runs), where the conversion is exact in both precisions.
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> Self {
+        let mut lanes = [T::ZERO; MAX_LANES];
+        for (lane, &y) in lanes.iter_mut().zip(&targets[..Self::LANES]) {
+            *lane = T::from_usize(y as usize);
+        }
+        Self::load(&lanes)
+    }
+
+    /// The lanes widened to `f64` (exact), in lane order, into `out[..LANES]`.
+    #[inline(always)]
+    fn widen(self, out: &mut [f64; MAX_LANES]) {
+        let mut lanes = [T::ZERO; MAX_LANES];
+        self.store(&mut lanes);
+        for (o, l) in out.iter_mut().zip(&lanes[..Self::LANES]) {
+            *o = l.to_f64();
+        }
+    }
+
     /// Columns per tile of [`Vector::load_columns`] (at most [`MAX_TILE`]).
     const TILE: usize = MAX_TILE;
 
@@ -168,47 +189,151 @@ fn blocks(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..full).step_by(lanes).map(|start| (start, 0)).chain(tail)
 }
 
-/// Per-lane values of a block that do not depend on `j`.
-struct RowConstants<V> {
-    /// `margin - x[y]`, as the reference computes it.
-    base: V,
-    /// The target class as an exact float, for masking out the `j == y` term.
-    class: V,
-    /// `w[y]`, or garbage when unweighted (never read then).
-    weight: V,
-    /// The targets as indices.
-    targets: [usize; MAX_LANES],
+/// Runs `$body` with `$jj` bound to each column index of a tile below `min($tile, $width)`,
+/// unrolled with constant indices: a tile's vectors then stay in registers instead of an array
+/// in memory (a loop with a runtime bound forces them there). `$tile` is a backend constant, so
+/// the columns beyond it cost nothing; the `$width` tests are predictable branches.
+macro_rules! each_column {
+    ($tile:expr, $width:expr, |$jj:ident| $body:block) => {
+        each_column!(@ $tile, $width, $jj, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@ $tile:expr, $width:expr, $jj:ident, $body:block, $($n:literal)*) => {
+        $({
+            let $jj: usize = $n;
+            // The last column's updates of loop-carried counters are dead.
+            #[allow(unused_assignments)]
+            if $jj < $tile && $jj < $width $body
+        })*
+    };
 }
 
+/// From this many classes on, the kernels prefetch: a block reads its `LANES` rows a tile at a
+/// time, column-major across rows, an order the hardware prefetchers do not recognise as a
+/// stream once the rows are this long (measured: 65536×100 ran at a third of the read loop's
+/// speed without it). Shorter rows are read nearly sequentially and need no help.
+const PREFETCH_MIN_CLASSES: usize = 32;
+
+/// Up to this many classes, a block's rows are small enough (16 KiB of `f32` rows at most) to
+/// prefetch the whole next block while this one runs, each tile asking for its share of its
+/// lines. Longer rows are prefetched `PREFETCH_ROW_AHEAD` values ahead in each row instead, so
+/// that no more than L1 holds is in flight.
+const PREFETCH_NEXT_BLOCK_MAX_CLASSES: usize = 256;
+const PREFETCH_ROW_AHEAD: usize = 64;
+const CACHE_LINE: usize = 64;
+
+/// Prefetch hints for the tile of columns `first..` of the block of `LANES` rows at `rows`.
 #[inline(always)]
-fn row_constants<T: Real, V: Vector<T>>(
+fn prefetch_for_tile<T: Real, V: Vector<T>>(rows: &[T], c: usize, first: usize) {
+    if c < PREFETCH_MIN_CLASSES {
+        return;
+    }
+    if c <= PREFETCH_NEXT_BLOCK_MAX_CLASSES {
+        // The next block is one contiguous run of `LANES·c` values right after this one; tile
+        // `t` takes lines `t·L..(t+1)·L`, `L` being the lines of one tile, so the block's
+        // `ceil(c / TILE)` tiles cover it.
+        let tile_lines = (V::TILE * V::LANES * size_of::<T>()).div_ceil(CACHE_LINE);
+        let next = rows.as_ptr().wrapping_add(V::LANES * c).cast::<u8>();
+        let first_line = first / V::TILE * tile_lines;
+        for line in first_line..first_line + tile_lines {
+            prefetch(next.wrapping_add(line * CACHE_LINE));
+        }
+    } else {
+        for k in 0..V::LANES {
+            prefetch(
+                rows.as_ptr()
+                    .wrapping_add(k * c + first + PREFETCH_ROW_AHEAD),
+            );
+        }
+    }
+}
+
+/// A hint to bring the line holding `address` into L1. Any address will do: the pointer is
+/// never dereferenced (it may point past the data; it is formed with `wrapping_add`).
+#[inline(always)]
+fn prefetch<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86-64 baseline; a prefetch never faults and has no effect on
+    // memory or on the program's results, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// Per-lane values of a block that do not depend on `j`.
+struct RowConstants<V> {
+    /// The target class as an exact float, for masking out the `j == y` term.
+    class: V,
+    /// `margin - x[y]`, as the reference computes it.
+    base: V,
+    /// `w[y]`, or zero when unweighted (never read then).
+    weight: V,
+}
+
+/// Row constants of a block whose `c <= TILE` columns are already in registers (`cols`): `x[y]`
+/// and `w[y]` are picked with one select per column instead of sixteen scalar loads, which at
+/// small `c` would cost as much as the rest of the block.
+#[inline(always)]
+fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
     params: &Params<T>,
+    class: V,
+    c: usize,
+    cols: &[V; MAX_TILE],
+) -> RowConstants<V> {
+    let one = V::splat(T::from_usize(1));
+    let mut column = V::splat(T::ZERO);
+    let mut picked = column;
+    let mut weight = column;
+    each_column!(V::TILE, c, |j| {
+        let other = class.ne(column);
+        picked = V::select(other, picked, cols[j]);
+        if WEIGHTED {
+            let w = params.weight.expect("weighted kernel without weights");
+            weight = V::select(other, weight, V::splat(w[j]));
+        }
+        column = column.add(one);
+    });
+    RowConstants {
+        class,
+        base: V::splat(params.margin).sub(picked),
+        weight,
+    }
+}
+
+/// Row constants of a block of long rows, read with one scalar load per row (and per weight).
+#[inline(always)]
+fn row_constants_from_rows<T: Real, V: Vector<T>, const WEIGHTED: bool>(
+    params: &Params<T>,
+    class: V,
     c: usize,
     rows: &[T],
     targets: &[i64],
 ) -> RowConstants<V> {
     let mut picked = [T::ZERO; MAX_LANES];
-    let mut class = [T::ZERO; MAX_LANES];
     let mut weight = [T::ZERO; MAX_LANES];
-    let mut indices = [0usize; MAX_LANES];
     for k in 0..V::LANES {
-        let y = targets[k] as usize;
-        // Targets were checked before any kernel runs; this keeps a bad one from reading
-        // another row's score, as the reference's `row[y]` would refuse.
-        assert!(y < c, "unchecked target");
-        indices[k] = y;
+        let y = target_index(targets[k], c);
         picked[k] = rows[k * c + y];
-        class[k] = T::from_usize(y);
-        if let Some(w) = params.weight {
-            weight[k] = w[y];
+        if WEIGHTED {
+            weight[k] = params.weight.expect("weighted kernel without weights")[y];
         }
     }
     RowConstants {
+        class,
         base: V::splat(params.margin).sub(V::load(&picked)),
-        class: V::load(&class),
         weight: V::load(&weight),
-        targets: indices,
     }
+}
+
+/// A target as an index into its row.
+#[inline(always)]
+fn target_index(y: i64, c: usize) -> usize {
+    // Targets were checked before any kernel runs; this keeps a bad one from reading or
+    // writing another row's entry, as the reference's `row[y]` would refuse.
+    assert!((0..c as i64).contains(&y), "unchecked target");
+    y as usize
 }
 
 /// The most columns per tile of any backend: a tile of `LANES` rows by up to this many columns
@@ -226,13 +351,22 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     rows: &[T],
     targets: &[i64],
 ) -> V {
-    let k = row_constants::<T, V>(params, c, rows, targets);
     let zero = V::splat(T::ZERO);
     let one = V::splat(T::from_usize(1));
+    let class = V::classes(targets);
+    let mut cols = [zero; MAX_TILE];
+    // Rows of at most one tile are transposed once and stay in registers for both passes.
+    let one_tile = c <= V::TILE;
+    let k = if one_tile {
+        prefetch_for_tile::<T, V>(rows, c, 0);
+        V::load_columns(rows, c, 0, c, &mut cols);
+        row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
+    } else {
+        row_constants_from_rows::<T, V, WEIGHTED>(params, class, c, rows, targets)
+    };
     let mut column = zero;
     let mut sum = zero;
-    let mut cols = [zero; MAX_TILE];
-    // One column: a macro rather than a closure so that both sites are always inlined.
+    // One column: a macro rather than a closure so that every site is always inlined.
     macro_rules! step {
         ($x:expr) => {{
             let z = k.base.add($x);
@@ -245,18 +379,26 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
             column = column.add(one);
         }};
     }
-    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
-    let full = c / V::TILE * V::TILE;
-    for first in (0..full).step_by(V::TILE) {
-        V::load_columns(rows, c, first, V::TILE, &mut cols);
-        for &x in &cols[..V::TILE] {
-            step!(x);
+    if one_tile {
+        each_column!(V::TILE, c, |j| {
+            step!(cols[j]);
+        });
+    } else {
+        // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+        let full = c / V::TILE * V::TILE;
+        for first in (0..full).step_by(V::TILE) {
+            prefetch_for_tile::<T, V>(rows, c, first);
+            V::load_columns(rows, c, first, V::TILE, &mut cols);
+            for &x in &cols[..V::TILE] {
+                step!(x);
+            }
         }
-    }
-    if full < c {
-        V::load_columns(rows, c, full, c - full, &mut cols);
-        for &x in &cols[..c - full] {
-            step!(x);
+        if full < c {
+            prefetch_for_tile::<T, V>(rows, c, full);
+            V::load_columns(rows, c, full, c - full, &mut cols);
+            each_column!(V::TILE, c - full, |j| {
+                step!(cols[j]);
+            });
         }
     }
     sum.div(V::splat(T::from_usize(c)))
@@ -275,9 +417,20 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     upstream: V,
     grads: &mut [T],
 ) -> V {
-    let k = row_constants::<T, V>(params, c, rows, targets);
     let zero = V::splat(T::ZERO);
     let one = V::splat(T::from_usize(1));
+    let class = V::classes(targets);
+    let mut cols = [zero; MAX_TILE];
+    let mut grad_cols = [zero; MAX_TILE];
+    // Rows of at most one tile are transposed once and stay in registers for every pass.
+    let one_tile = c <= V::TILE;
+    let k = if one_tile {
+        prefetch_for_tile::<T, V>(rows, c, 0);
+        V::load_columns(rows, c, 0, c, &mut cols);
+        row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
+    } else {
+        row_constants_from_rows::<T, V, WEIGHTED>(params, class, c, rows, targets)
+    };
     let g2 = V::splat(T::TWO * g);
     let g = V::splat(g);
     // Inactive entries are `0·up`, not 0: that keeps PyTorch's -0 and NaN.
@@ -285,9 +438,7 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     let mut column = zero;
     let mut sum = zero;
     let mut target_grad = zero;
-    let mut cols = [zero; MAX_TILE];
-    let mut grad_cols = [zero; MAX_TILE];
-    // One column: a macro rather than a closure so that both sites are always inlined.
+    // One column: a macro rather than a closure so that every site is always inlined.
     macro_rules! step {
         ($x:expr) => {{
             let z = k.base.add($x);
@@ -309,27 +460,43 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
             V::select(active, h.mul(upstream), inactive)
         }};
     }
-    // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
-    let full = c / V::TILE * V::TILE;
-    for first in (0..full).step_by(V::TILE) {
-        V::load_columns(rows, c, first, V::TILE, &mut cols);
-        for (out, &x) in grad_cols[..V::TILE].iter_mut().zip(&cols) {
-            *out = step!(x);
+    if one_tile {
+        each_column!(V::TILE, c, |j| {
+            grad_cols[j] = step!(cols[j]);
+        });
+        // The target entries go into the tile before it is written: one store per row.
+        let target_value = target_grad.mul(upstream);
+        let mut column = zero;
+        each_column!(V::TILE, c, |j| {
+            grad_cols[j] = V::select(class.ne(column), grad_cols[j], target_value);
+            column = column.add(one);
+        });
+        V::store_columns(&grad_cols, c, 0, c, grads);
+    } else {
+        // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+        let full = c / V::TILE * V::TILE;
+        for first in (0..full).step_by(V::TILE) {
+            prefetch_for_tile::<T, V>(rows, c, first);
+            V::load_columns(rows, c, first, V::TILE, &mut cols);
+            for (out, &x) in grad_cols[..V::TILE].iter_mut().zip(&cols) {
+                *out = step!(x);
+            }
+            V::store_columns(&grad_cols, c, first, V::TILE, grads);
         }
-        V::store_columns(&grad_cols, c, first, V::TILE, grads);
-    }
-    if full < c {
-        let width = c - full;
-        V::load_columns(rows, c, full, width, &mut cols);
-        for (out, &x) in grad_cols[..width].iter_mut().zip(&cols) {
-            *out = step!(x);
+        if full < c {
+            let width = c - full;
+            prefetch_for_tile::<T, V>(rows, c, full);
+            V::load_columns(rows, c, full, width, &mut cols);
+            each_column!(V::TILE, width, |j| {
+                grad_cols[j] = step!(cols[j]);
+            });
+            V::store_columns(&grad_cols, c, full, width, grads);
         }
-        V::store_columns(&grad_cols, c, full, width, grads);
-    }
-    let mut target_grads = [T::ZERO; MAX_LANES];
-    target_grad.mul(upstream).store(&mut target_grads);
-    for (lane, (&y, &v)) in k.targets[..V::LANES].iter().zip(&target_grads).enumerate() {
-        grads[lane * c + y] = v;
+        let mut target_grads = [T::ZERO; MAX_LANES];
+        target_grad.mul(upstream).store(&mut target_grads);
+        for (lane, (&y, &v)) in targets[..V::LANES].iter().zip(&target_grads).enumerate() {
+            grads[lane * c + target_index(y, c)] = v;
+        }
     }
     if LOSS {
         sum.div(V::splat(T::from_usize(c)))
@@ -341,10 +508,10 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
 /// Adds the lanes from `first` on to a float64 accumulator, in row order.
 #[inline(always)]
 fn add_lanes<T: Real, V: Vector<T>>(acc: &mut f64, v: V, first: usize) {
-    let mut lanes = [T::ZERO; MAX_LANES];
-    v.store(&mut lanes);
+    let mut lanes = [0.0f64; MAX_LANES];
+    v.widen(&mut lanes);
     for &l in &lanes[first..V::LANES] {
-        *acc += l.to_f64();
+        *acc += l;
     }
 }
 
