@@ -77,8 +77,13 @@ impl std::error::Error for Error {}
 
 /// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
 pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
-    // Comparing as u64 folds the negative check into the upper bound.
-    match target.iter().position(|&t| (t as u64) >= c as u64) {
+    // Comparing as u64 folds the negative check into the upper bound. The first scan has no
+    // early exit, so the compiler vectorises it; the bad row is looked up only on failure.
+    let out_of_range = |t: i64| (t as u64) >= c as u64;
+    if !target.iter().fold(false, |bad, &t| bad | out_of_range(t)) {
+        return Ok(());
+    }
+    match target.iter().position(|&t| out_of_range(t)) {
         None => Ok(()),
         Some(row) => Err(Error::TargetOutOfRange {
             row,

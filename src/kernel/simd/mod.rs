@@ -200,8 +200,6 @@ macro_rules! each_column {
     (@ $tile:expr, $width:expr, $jj:ident, $body:block, $($n:literal)*) => {
         $({
             let $jj: usize = $n;
-            // The last column's updates of loop-carried counters are dead.
-            #[allow(unused_assignments)]
             if $jj < $tile && $jj < $width $body
         })*
     };
@@ -264,8 +262,6 @@ fn prefetch<T>(address: *const T) {
 
 /// Per-lane values of a block that do not depend on `j`.
 struct RowConstants<V> {
-    /// The target class as an exact float, for masking out the `j == y` term.
-    class: V,
     /// `margin - x[y]`, as the reference computes it.
     base: V,
     /// `w[y]`, or zero when unweighted (never read then).
@@ -282,21 +278,17 @@ fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
     c: usize,
     cols: &[V; MAX_TILE],
 ) -> RowConstants<V> {
-    let one = V::splat(T::from_usize(1));
-    let mut column = V::splat(T::ZERO);
-    let mut picked = column;
-    let mut weight = column;
+    let mut picked = V::splat(T::ZERO);
+    let mut weight = picked;
     each_column!(V::TILE, c, |j| {
-        let other = class.ne(column);
+        let other = class.ne(column_index(j));
         picked = V::select(other, picked, cols[j]);
         if WEIGHTED {
             let w = params.weight.expect("weighted kernel without weights");
             weight = V::select(other, weight, V::splat(w[j]));
         }
-        column = column.add(one);
     });
     RowConstants {
-        class,
         base: V::splat(params.margin).sub(picked),
         weight,
     }
@@ -306,7 +298,6 @@ fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
 #[inline(always)]
 fn row_constants_from_rows<T: Real, V: Vector<T>, const WEIGHTED: bool>(
     params: &Params<T>,
-    class: V,
     c: usize,
     rows: &[T],
     targets: &[i64],
@@ -321,10 +312,23 @@ fn row_constants_from_rows<T: Real, V: Vector<T>, const WEIGHTED: bool>(
         }
     }
     RowConstants {
-        class,
         base: V::splat(params.margin).sub(V::load(&picked)),
         weight: V::load(&weight),
     }
+}
+
+/// Column `j` (of a tile) in every lane; `j` is a constant of the unrolled loops, so this is a
+/// constant vector. Compared with the targets (relative to the tile's first column), it masks
+/// out the `j == y` term without a running column counter.
+#[inline(always)]
+fn column_index<T: Real, V: Vector<T>>(j: usize) -> V {
+    V::splat(T::from_usize(j))
+}
+
+/// The targets relative to a tile's first column: exact, as both are integers below 2^24.
+#[inline(always)]
+fn relative_classes<T: Real, V: Vector<T>>(class: V, first: usize) -> V {
+    class.sub(V::splat(T::from_usize(first)))
 }
 
 /// A target as an index into its row.
@@ -352,7 +356,6 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     targets: &[i64],
 ) -> V {
     let zero = V::splat(T::ZERO);
-    let one = V::splat(T::from_usize(1));
     let class = V::classes(targets);
     let mut cols = [zero; MAX_TILE];
     // Rows of at most one tile are transposed once and stay in registers for both passes.
@@ -362,42 +365,43 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
         V::load_columns(rows, c, 0, c, &mut cols);
         row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
     } else {
-        row_constants_from_rows::<T, V, WEIGHTED>(params, class, c, rows, targets)
+        row_constants_from_rows::<T, V, WEIGHTED>(params, c, rows, targets)
     };
-    let mut column = zero;
     let mut sum = zero;
-    // One column: a macro rather than a closure so that every site is always inlined.
+    // Column `j` of the tile whose targets, relative to its first column, are `$tile_class`.
+    // A macro rather than a closure so that every site is always inlined.
     macro_rules! step {
-        ($x:expr) => {{
+        ($x:expr, $tile_class:expr, $j:expr) => {{
             let z = k.base.add($x);
-            let active = V::and(z.gt(zero), k.class.ne(column));
+            let active = V::and(z.gt(zero), $tile_class.ne(column_index($j)));
             let mut term = if SQUARE { z.mul(z) } else { z };
             if WEIGHTED {
                 term = term.mul(k.weight);
             }
             sum = V::select(active, sum.add(term), sum);
-            column = column.add(one);
         }};
     }
     if one_tile {
         each_column!(V::TILE, c, |j| {
-            step!(cols[j]);
+            step!(cols[j], class, j);
         });
     } else {
-        // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+        // Whole tiles with a constant width, then the rest.
         let full = c / V::TILE * V::TILE;
         for first in (0..full).step_by(V::TILE) {
             prefetch_for_tile::<T, V>(rows, c, first);
             V::load_columns(rows, c, first, V::TILE, &mut cols);
-            for &x in &cols[..V::TILE] {
-                step!(x);
-            }
+            let tile_class = relative_classes(class, first);
+            each_column!(V::TILE, V::TILE, |j| {
+                step!(cols[j], tile_class, j);
+            });
         }
         if full < c {
             prefetch_for_tile::<T, V>(rows, c, full);
             V::load_columns(rows, c, full, c - full, &mut cols);
+            let tile_class = relative_classes(class, full);
             each_column!(V::TILE, c - full, |j| {
-                step!(cols[j]);
+                step!(cols[j], tile_class, j);
             });
         }
     }
@@ -418,7 +422,6 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     grads: &mut [T],
 ) -> V {
     let zero = V::splat(T::ZERO);
-    let one = V::splat(T::from_usize(1));
     let class = V::classes(targets);
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
@@ -429,20 +432,20 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
         V::load_columns(rows, c, 0, c, &mut cols);
         row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
     } else {
-        row_constants_from_rows::<T, V, WEIGHTED>(params, class, c, rows, targets)
+        row_constants_from_rows::<T, V, WEIGHTED>(params, c, rows, targets)
     };
     let g2 = V::splat(T::TWO * g);
     let g = V::splat(g);
     // Inactive entries are `0·up`, not 0: that keeps PyTorch's -0 and NaN.
     let inactive = zero.mul(upstream);
-    let mut column = zero;
     let mut sum = zero;
     let mut target_grad = zero;
-    // One column: a macro rather than a closure so that every site is always inlined.
+    // Column `j` of the tile whose targets, relative to its first column, are `$tile_class`.
+    // A macro rather than a closure so that every site is always inlined.
     macro_rules! step {
-        ($x:expr) => {{
+        ($x:expr, $tile_class:expr, $j:expr) => {{
             let z = k.base.add($x);
-            let active = V::and(z.gt(zero), k.class.ne(column));
+            let active = V::and(z.gt(zero), $tile_class.ne(column_index($j)));
             let mut h = if SQUARE { g2.mul(z) } else { g };
             if WEIGHTED {
                 h = h.mul(k.weight);
@@ -455,40 +458,39 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
                 }
                 sum = V::select(active, sum.add(term), sum);
             }
-            column = column.add(one);
             // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
             V::select(active, h.mul(upstream), inactive)
         }};
     }
     if one_tile {
         each_column!(V::TILE, c, |j| {
-            grad_cols[j] = step!(cols[j]);
+            grad_cols[j] = step!(cols[j], class, j);
         });
         // The target entries go into the tile before it is written: one store per row.
         let target_value = target_grad.mul(upstream);
-        let mut column = zero;
         each_column!(V::TILE, c, |j| {
-            grad_cols[j] = V::select(class.ne(column), grad_cols[j], target_value);
-            column = column.add(one);
+            grad_cols[j] = V::select(class.ne(column_index(j)), grad_cols[j], target_value);
         });
         V::store_columns(&grad_cols, c, 0, c, grads);
     } else {
-        // Whole tiles with a constant width (unrolled, columns kept in registers), then the rest.
+        // Whole tiles with a constant width, then the rest.
         let full = c / V::TILE * V::TILE;
         for first in (0..full).step_by(V::TILE) {
             prefetch_for_tile::<T, V>(rows, c, first);
             V::load_columns(rows, c, first, V::TILE, &mut cols);
-            for (out, &x) in grad_cols[..V::TILE].iter_mut().zip(&cols) {
-                *out = step!(x);
-            }
+            let tile_class = relative_classes(class, first);
+            each_column!(V::TILE, V::TILE, |j| {
+                grad_cols[j] = step!(cols[j], tile_class, j);
+            });
             V::store_columns(&grad_cols, c, first, V::TILE, grads);
         }
         if full < c {
             let width = c - full;
             prefetch_for_tile::<T, V>(rows, c, full);
             V::load_columns(rows, c, full, width, &mut cols);
+            let tile_class = relative_classes(class, full);
             each_column!(V::TILE, width, |j| {
-                grad_cols[j] = step!(cols[j]);
+                grad_cols[j] = step!(cols[j], tile_class, j);
             });
             V::store_columns(&grad_cols, c, full, width, grads);
         }
