@@ -1,6 +1,6 @@
 //! Splits a checked task into fixed row blocks and runs them, serially or on the pool.
 
-use crate::kernel::{self, GradOut, Isa, LossOut, Params, Real, Task, Upstream};
+use crate::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Real, Task, Upstream};
 use crate::parallel;
 
 /// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
@@ -26,7 +26,11 @@ pub fn rows_per_block(c: usize) -> usize {
 const BLOCK_ROW_MULTIPLE: usize = 16;
 
 /// Runs `task` (targets already checked). With [`LossOut::Sum`], large inputs sum each block's
-/// rows in float64 and then the block partials in block order.
+/// rows into [`INTERLEAVE`] float64 partials (row `i` of the block into partial `i % 16`, in
+/// row order), then each block's partials in index order, then the blocks in block order: see
+/// [`reduce_block`]. A single chain of dependent adds per block would cap the small-`c`
+/// kernels well below memory speed; this sum is as fixed, and as independent of the thread
+/// count and kernel path, as the serial one.
 #[inline]
 pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
     execute_with(Isa::selected(), params, c, task)
@@ -52,8 +56,11 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
         LossOut::Skip => (None, None),
         LossOut::PerRow(out) => (Some(out.chunks_mut(rows)), None),
         LossOut::Sum(total) => (None, Some(total)),
+        // The engine produces these for its blocks; a caller's own would need the whole task
+        // as one block, which is what the kernel alone does.
+        LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let mut partials = vec![0.0f64; if total.is_some() { blocks } else { 0 }];
+    let mut partials = vec![[0.0f64; INTERLEAVE]; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
     let mut grads =
         grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
@@ -62,7 +69,7 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     for (b, (input, target)) in input.chunks(rows * c).zip(target.chunks(rows)).enumerate() {
         let loss = match (per_row.as_mut(), partial_slots.next()) {
             (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
-            (None, Some(partial)) => LossOut::Sum(partial),
+            (None, Some(partial)) => LossOut::Interleaved(partial),
             (None, None) => LossOut::Skip,
         };
         let grad = grads.as_mut().map(|(g, upstream, chunks)| GradOut {
@@ -83,6 +90,13 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     parallel::for_each(tasks, |task| kernel::run_with(isa, params, c, task));
 
     if let Some(total) = total {
-        *total = partials.iter().fold(0.0, |acc, &p| acc + p);
+        *total = partials
+            .iter()
+            .fold(0.0, |acc, block| acc + reduce_block(block));
     }
+}
+
+/// A block's sum from its interleaved partials: `((0 + p[0]) + p[1]) + … + p[15]` in float64.
+pub fn reduce_block(partials: &[f64; INTERLEAVE]) -> f64 {
+    partials.iter().fold(0.0, |acc, &p| acc + p)
 }

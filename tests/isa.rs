@@ -1,7 +1,7 @@
 //! Every kernel path this CPU supports gives the reference's bits: random inputs full of
 //! specials and exact hinge ties, every tail shape, every task kind, and the golden file.
 
-use mml::kernel::{self, GradOut, Isa, LossOut, Params, Power, Real, Task, Upstream};
+use mml::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstream};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -57,21 +57,26 @@ enum Kind {
     BackwardPerRow,
     FusedPerRow,
     FusedSum,
+    ForwardInterleaved,
+    FusedInterleaved,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 8] = [
     Kind::ForwardPerRow,
     Kind::ForwardSum,
     Kind::BackwardScalar,
     Kind::BackwardPerRow,
     Kind::FusedPerRow,
     Kind::FusedSum,
+    Kind::ForwardInterleaved,
+    Kind::FusedInterleaved,
 ];
 
 /// Outputs of one task: per-row losses (or the f64 sum as one value) and the gradient.
 struct Outputs<T> {
     losses: Vec<T>,
     sum: f64,
+    partials: [f64; INTERLEAVE],
     grad: Vec<T>,
 }
 
@@ -90,6 +95,7 @@ fn run_kind<T: Real>(
     // Canary values: every output must be overwritten.
     let mut losses = vec![T::from_f64(12345.0); n];
     let mut sum = -7.0f64;
+    let mut partials = [-7.0f64; INTERLEAVE];
     let mut grad = vec![T::from_f64(-999.0); n * c];
     let (loss, with_grad, per_row_up) = match kind {
         Kind::ForwardPerRow => (LossOut::PerRow(&mut losses[..]), false, false),
@@ -98,6 +104,8 @@ fn run_kind<T: Real>(
         Kind::BackwardPerRow => (LossOut::Skip, true, true),
         Kind::FusedPerRow => (LossOut::PerRow(&mut losses[..]), true, true),
         Kind::FusedSum => (LossOut::Sum(&mut sum), true, false),
+        Kind::ForwardInterleaved => (LossOut::Interleaved(&mut partials), false, false),
+        Kind::FusedInterleaved => (LossOut::Interleaved(&mut partials), true, true),
     };
     let grad_out = with_grad.then(|| GradOut {
         g,
@@ -118,7 +126,12 @@ fn run_kind<T: Real>(
         None => kernel::reference::run(params, c, task),
         Some(isa) => kernel::run_with(isa, params, c, task),
     }
-    Outputs { losses, sum, grad }
+    Outputs {
+        losses,
+        sum,
+        partials,
+        grad,
+    }
 }
 
 /// Every width of a last column tile for the tile sizes in use (4, 8, 16 columns): all `c` up to
@@ -175,6 +188,14 @@ fn check_random<T: Real>(seed: u64) {
                                     got.sum,
                                     want.sum
                                 );
+                                for (k, (g, w)) in
+                                    got.partials.iter().zip(&want.partials).enumerate()
+                                {
+                                    assert!(
+                                        g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                                        "{what} partial {k}: got {g}, want {w}"
+                                    );
+                                }
                                 assert_same(&format!("{what} grad"), &got.grad, &want.grad);
                             }
                         }

@@ -127,10 +127,15 @@ fn results_do_not_depend_on_thread_count() {
     assert_same("per-row losses vs serial reference", &base.none, &rows);
     assert_same("gradient vs serial reference", &base.grad_none, &grad);
 
-    // The reduced sum is the in-order sum of fixed block partials.
+    // The reduced sum is the in-order sum of fixed blocks, each the in-order sum of its sixteen
+    // interleaved partials (row i of the block into partial i % 16).
     let block = mml::engine::rows_per_block(c);
     let total = rows.chunks(block).fold(0.0f64, |acc, b| {
-        acc + b.iter().fold(0.0f64, |s, &v| s + f64::from(v))
+        let mut partials = [0.0f64; 16];
+        for (i, &v) in b.iter().enumerate() {
+            partials[i % 16] += f64::from(v);
+        }
+        acc + partials.iter().fold(0.0f64, |s, &p| s + p)
     });
     assert_same("sum vs block partials", &[base.sum], &[total as f32]);
 }

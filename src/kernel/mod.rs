@@ -60,9 +60,18 @@ pub enum LossOut<'a, T> {
     Skip,
     /// One loss per row (reduction `none`).
     PerRow(&'a mut [T]),
-    /// The row losses summed in a float64 accumulator, in row order, starting from 0.
+    /// The row losses summed in a float64 accumulator, in row order, starting from 0: PyTorch's
+    /// serial sum.
     Sum(&'a mut f64),
+    /// The row losses summed in [`INTERLEAVE`] float64 accumulators, row `i` of the task into
+    /// `acc[i % INTERLEAVE]`, each in row order from 0. The sixteen sums do not wait for each
+    /// other, where a single sum is a chain of dependent adds that caps small-`c` throughput;
+    /// the engine uses this for the blocks of large inputs (see [`crate::engine`]).
+    Interleaved(&'a mut [f64; INTERLEAVE]),
 }
+
+/// The accumulators of [`LossOut::Interleaved`].
+pub const INTERLEAVE: usize = 16;
 
 /// The gradient part of a task.
 #[derive(Debug)]

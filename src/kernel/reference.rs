@@ -3,7 +3,7 @@
 //!
 //! Every faster kernel must give the same bits as this one; tests compare them.
 
-use super::{GradOut, LossOut, Params, Power, Real, Task, Upstream};
+use super::{GradOut, INTERLEAVE, LossOut, Params, Power, Real, Task, Upstream};
 
 /// The loss of one row: `(Σ_{j≠y, z>0} w[y]·z^p) / c`, summed in `T` in increasing `j`.
 #[inline(always)]
@@ -138,6 +138,13 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
             }
             *acc = sum;
         }
+        (LossOut::Interleaved(acc), None) => {
+            let mut sums = [0.0f64; INTERLEAVE];
+            for (i, (row, y)) in rows.enumerate() {
+                sums[i % INTERLEAVE] += row_loss(params, row, y).to_f64();
+            }
+            *acc = sums;
+        }
         (loss, Some(GradOut { g, upstream, grad })) => {
             assert_eq!(grad.len(), input.len());
             if let Upstream::PerRow(u) = upstream {
@@ -162,6 +169,14 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
                         sum += row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
                     }
                     *acc = sum;
+                }
+                LossOut::Interleaved(acc) => {
+                    let mut sums = [0.0f64; INTERLEAVE];
+                    for (i, ((row, y), gr)) in rows {
+                        sums[i % INTERLEAVE] +=
+                            row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
+                    }
+                    *acc = sums;
                 }
             }
         }

@@ -106,9 +106,17 @@ fn reduce<T: Float>(losses: &[T], n: usize, c: usize) -> f64 {
     if n.saturating_mul(c) < PARALLEL_MIN_ELEMENTS {
         sum(losses)
     } else {
+        // Each block: sixteen interleaved partials (row i into i % 16), then those in order.
+        let block_sum = |rows: &[T]| {
+            let mut partials = [0.0f64; 16];
+            for (i, l) in rows.iter().enumerate() {
+                partials[i % 16] += l.to_f64();
+            }
+            partials.iter().fold(0.0f64, |acc, &p| acc + p)
+        };
         losses
             .chunks(rows_per_block(c))
-            .map(sum)
+            .map(block_sum)
             .fold(0.0f64, |acc, p| acc + p)
     }
 }

@@ -130,7 +130,15 @@ impl Vector<f32> for F32x16 {
             // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
             // k·c + first + width]`, inside `rows` by the assert (k < 16, first + width <= c);
             // masked-off lanes are not accessed (no fault, no read).
-            *v = unsafe { _mm512_maskz_loadu_ps(mask, rows.as_ptr().add(k * c + first)) };
+            // Whole tiles (`width` is then the constant 16) take plain loads.
+            *v = unsafe {
+                let at = rows.as_ptr().add(k * c + first);
+                if width == 16 {
+                    _mm512_loadu_ps(at)
+                } else {
+                    _mm512_maskz_loadu_ps(mask, at)
+                }
+            };
         }
         transpose_f32x16(&mut r);
         for (o, v) in out.iter_mut().zip(r) {
@@ -154,7 +162,16 @@ impl Vector<f32> for F32x16 {
             // SAFETY: AVX-512F is available. Lanes `0..width` write `grads[k·c + first ..
             // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
             // written.
-            unsafe { _mm512_mask_storeu_ps(grads.as_mut_ptr().add(k * c + first), mask, v) };
+            // Whole tiles (`width` is then the constant 16) take plain stores: a masked store
+            // is slower even with every lane set.
+            unsafe {
+                let at = grads.as_mut_ptr().add(k * c + first);
+                if width == 16 {
+                    _mm512_storeu_ps(at, v)
+                } else {
+                    _mm512_mask_storeu_ps(at, mask, v)
+                }
+            };
         }
     }
 }
@@ -253,7 +270,15 @@ impl Vector<f64> for F64x8 {
             // SAFETY: AVX-512F is available. Lanes `0..width` read `rows[k·c + first ..
             // k·c + first + width]`, inside `rows` by the assert (k < 8, first + width <= c);
             // masked-off lanes are not accessed.
-            *v = unsafe { _mm512_maskz_loadu_pd(mask, rows.as_ptr().add(k * c + first)) };
+            // Whole tiles (`width` is then the constant 8) take plain loads.
+            *v = unsafe {
+                let at = rows.as_ptr().add(k * c + first);
+                if width == 8 {
+                    _mm512_loadu_pd(at)
+                } else {
+                    _mm512_maskz_loadu_pd(mask, at)
+                }
+            };
         }
         transpose_f64x8(&mut r);
         for (o, v) in out.iter_mut().zip(r) {
@@ -279,7 +304,15 @@ impl Vector<f64> for F64x8 {
             // SAFETY: AVX-512F is available. Lanes `0..width` write `grads[k·c + first ..
             // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
             // written.
-            unsafe { _mm512_mask_storeu_pd(grads.as_mut_ptr().add(k * c + first), mask, v) };
+            // Whole tiles (`width` is then the constant 8) take plain stores.
+            unsafe {
+                let at = grads.as_mut_ptr().add(k * c + first);
+                if width == 8 {
+                    _mm512_storeu_pd(at, v)
+                } else {
+                    _mm512_mask_storeu_pd(at, mask, v)
+                }
+            };
         }
     }
 }

@@ -17,7 +17,7 @@ mod avx2;
 mod avx512;
 mod wide_backend;
 
-use super::{GradOut, LossOut, Params, Power, Real, Task, Upstream, reference};
+use super::{GradOut, INTERLEAVE, LossOut, Params, Power, Real, Task, Upstream, reference};
 
 /// The most lanes of any backend (AVX-512 with `f32`): the size of the stack buffers lanes are
 /// spilled to.
@@ -507,13 +507,68 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     }
 }
 
-/// Adds the lanes from `first` on to a float64 accumulator, in row order.
-#[inline(always)]
-fn add_lanes<T: Real, V: Vector<T>>(acc: &mut f64, v: V, first: usize) {
-    let mut lanes = [0.0f64; MAX_LANES];
-    v.widen(&mut lanes);
-    for &l in &lanes[first..V::LANES] {
-        *acc += l;
+/// Where a run's block losses go, and the accumulators of the summing kinds.
+enum LossSink<'a, T> {
+    PerRow(&'a mut [T]),
+    Sum(f64, &'a mut f64),
+    Interleaved([f64; INTERLEAVE], &'a mut [f64; INTERLEAVE]),
+}
+
+impl<'a, T: Real> LossSink<'a, T> {
+    /// `None` for [`LossOut::Skip`].
+    fn new(loss: LossOut<'a, T>, n: usize) -> Option<Self> {
+        match loss {
+            LossOut::Skip => None,
+            LossOut::PerRow(out) => {
+                assert_eq!(out.len(), n);
+                Some(LossSink::PerRow(out))
+            }
+            LossOut::Sum(acc) => Some(LossSink::Sum(0.0, acc)),
+            LossOut::Interleaved(acc) => Some(LossSink::Interleaved([0.0; INTERLEAVE], acc)),
+        }
+    }
+
+    /// The losses of the block of rows `start..start + LANES`, whose lanes before `first`
+    /// repeat rows already added.
+    #[inline(always)]
+    fn add<V: Vector<T>>(&mut self, losses: V, start: usize, first: usize) {
+        match self {
+            LossSink::PerRow(out) => losses.store(&mut out[start..start + V::LANES]),
+            LossSink::Sum(sum, _) => {
+                // One float64 chain in row order, as PyTorch sums.
+                let mut lanes = [0.0f64; MAX_LANES];
+                losses.widen(&mut lanes);
+                for &l in &lanes[first..V::LANES] {
+                    *sum += l;
+                }
+            }
+            LossSink::Interleaved(sums, _) => {
+                // Sixteen independent chains: no add waits for the previous row's.
+                let mut lanes = [0.0f64; MAX_LANES];
+                losses.widen(&mut lanes);
+                let offset = start % INTERLEAVE;
+                if first == 0 && offset + V::LANES <= INTERLEAVE {
+                    // Every block but an overlapping last one: lanes map to consecutive
+                    // partials (`LANES` divides 16), one vector add.
+                    let sums = &mut sums[offset..offset + V::LANES];
+                    for (s, &l) in sums.iter_mut().zip(&lanes[..V::LANES]) {
+                        *s += l;
+                    }
+                } else {
+                    for (k, &l) in lanes.iter().enumerate().take(V::LANES).skip(first) {
+                        sums[(start + k) % INTERLEAVE] += l;
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        match self {
+            LossSink::PerRow(_) => {}
+            LossSink::Sum(sum, acc) => *acc = sum,
+            LossSink::Interleaved(sums, acc) => *acc = sums,
+        }
     }
 }
 
@@ -533,29 +588,22 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     let lanes = V::LANES;
     assert_eq!(input.len(), n * c, "task input/target lengths disagree");
     let rows_of = |start: usize| &input[start * c..(start + lanes) * c];
-    match (loss, grad) {
-        (LossOut::Skip, None) => {}
-        (LossOut::PerRow(out), None) => {
-            assert_eq!(out.len(), n);
-            for (start, _) in blocks(n, lanes) {
-                block_loss::<T, V, SQUARE, WEIGHTED>(params, c, rows_of(start), &target[start..])
-                    .store(&mut out[start..start + lanes]);
-            }
-        }
-        (LossOut::Sum(acc), None) => {
-            let mut sum = 0.0f64;
+    let sink = LossSink::new(loss, n);
+    match (sink, grad) {
+        (None, None) => {}
+        (Some(mut sink), None) => {
             for (start, first) in blocks(n, lanes) {
-                let loss = block_loss::<T, V, SQUARE, WEIGHTED>(
+                let losses = block_loss::<T, V, SQUARE, WEIGHTED>(
                     params,
                     c,
                     rows_of(start),
                     &target[start..],
                 );
-                add_lanes(&mut sum, loss, first);
+                sink.add(losses, start, first);
             }
-            *acc = sum;
+            sink.finish();
         }
-        (loss, Some(GradOut { g, upstream, grad })) => {
+        (sink, Some(GradOut { g, upstream, grad })) => {
             assert_eq!(grad.len(), input.len());
             let upstream_of = |start: usize| match upstream {
                 Upstream::Scalar(v) => V::splat(v),
@@ -564,8 +612,8 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
             if let Upstream::PerRow(u) = upstream {
                 assert_eq!(u.len(), n);
             }
-            match loss {
-                LossOut::Skip => {
+            match sink {
+                None => {
                     for (start, _) in blocks(n, lanes) {
                         block_grad::<T, V, SQUARE, WEIGHTED, false>(
                             params,
@@ -578,25 +626,9 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
                         );
                     }
                 }
-                LossOut::PerRow(out) => {
-                    assert_eq!(out.len(), n);
-                    for (start, _) in blocks(n, lanes) {
-                        block_grad::<T, V, SQUARE, WEIGHTED, true>(
-                            params,
-                            c,
-                            rows_of(start),
-                            &target[start..],
-                            g,
-                            upstream_of(start),
-                            &mut grad[start * c..(start + lanes) * c],
-                        )
-                        .store(&mut out[start..start + lanes]);
-                    }
-                }
-                LossOut::Sum(acc) => {
-                    let mut sum = 0.0f64;
+                Some(mut sink) => {
                     for (start, first) in blocks(n, lanes) {
-                        let loss = block_grad::<T, V, SQUARE, WEIGHTED, true>(
+                        let losses = block_grad::<T, V, SQUARE, WEIGHTED, true>(
                             params,
                             c,
                             rows_of(start),
@@ -605,9 +637,9 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
                             upstream_of(start),
                             &mut grad[start * c..(start + lanes) * c],
                         );
-                        add_lanes(&mut sum, loss, first);
+                        sink.add(losses, start, first);
                     }
-                    *acc = sum;
+                    sink.finish();
                 }
             }
         }
