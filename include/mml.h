@@ -68,9 +68,6 @@
 // A bug in mml (a caught panic). Nothing is guaranteed about the outputs.
 #define MML_STATUS_INTERNAL_ERROR 6
 
-// The accumulators of [`LossOut::Interleaved`].
-#define INTERLEAVE 16
-
 // A configured loss (p, margin, weights, reduction).
 //
 // Immutable after `mml_create`: one handle may be used by any number of threads at once

@@ -101,9 +101,12 @@ fn best() -> Isa {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Isa {
-    if std::is_x86_feature_detected!("avx512f") {
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    // The AVX-512 path also runs AVX2 code (long-row gradients), and `MML_ISA=avx2` must work
+    // wherever `avx512` does.
+    if avx2 && std::is_x86_feature_detected!("avx512f") {
         Isa::Avx512
-    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    } else if avx2 {
         Isa::Avx2
     } else {
         Isa::Wide

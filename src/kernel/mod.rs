@@ -111,7 +111,7 @@ pub fn run_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, 
         // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
         Isa::Avx2 => unsafe { T::run_avx2(params, c, task) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F.
+        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F, AVX2 and FMA.
         Isa::Avx512 => unsafe { T::run_avx512(params, c, task) },
         #[cfg(not(target_arch = "x86_64"))]
         Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),

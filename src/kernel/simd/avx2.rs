@@ -2,9 +2,10 @@
 //! as the target requires, but the arithmetic uses only separate multiplies and adds
 //! (intrinsics are never contracted).
 //!
-//! Every intrinsic here needs AVX (or AVX2). The vector types are private to this module and created only
-//! inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable = "avx2,fma")]` and
-//! called only after detection; that is the invariant every `SAFETY` comment below relies on.
+//! Every intrinsic here needs AVX (or AVX2). The vector types are private to the SIMD layer and
+//! created only inside [`run_f32`] / [`run_f64`] here and the AVX-512 entry points, all
+//! `#[target_feature]` functions enabling AVX2 and FMA and called only after their detection;
+//! that is the invariant every `SAFETY` comment below relies on.
 
 use std::arch::x86_64::*;
 

@@ -2,8 +2,9 @@
 //! mask registers.
 //!
 //! Every intrinsic here needs AVX-512F. The vector types are private to this module and created
-//! only inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable = "avx512f")]` and
-//! called only after detection; that is the invariant every `SAFETY` comment below relies on.
+//! only inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable =
+//! "avx512f,avx2,fma")]` and called only after detection of all three; that is the invariant
+//! every `SAFETY` comment below relies on.
 
 use std::arch::x86_64::*;
 
@@ -16,14 +17,25 @@ pub(super) struct F32x16(__m512);
 #[derive(Clone, Copy)]
 pub(super) struct F64x8(__m512d);
 
-/// Runs a `f32` task with AVX-512 vectors.
-#[target_feature(enable = "avx512f")]
+/// Gradients of rows this long run with AVX2's 8×8 tiles instead. Measured on Zen 4
+/// (`bench/RESULTS.md`): 16 rows of 64-byte loads and stores per 16×16 tile, each row a
+/// separate stream `4·c` bytes apart, ran backward and fused 15–50% slower than 8 rows of 32
+/// bytes at c = 100 and 1000, on 1 and 2 threads; from c = 33 down, the 16-row tiles win.
+/// Results are the same bits either way.
+const GRADIENT_AVX2_MIN_CLASSES: usize = 64;
+
+/// Runs a `f32` task with AVX-512 vectors (long-row gradients with AVX2's, see
+/// [`GRADIENT_AVX2_MIN_CLASSES`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
+    if task.grad.is_some() && c >= GRADIENT_AVX2_MIN_CLASSES {
+        return super::run::<f32, super::avx2::F32x8>(params, c, task);
+    }
     super::run::<f32, F32x16>(params, c, task)
 }
 
 /// Runs a `f64` task with AVX-512 vectors.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x8>(params, c, task)
 }

@@ -134,7 +134,7 @@ pub trait Backends: Sized {
     #[cfg(target_arch = "x86_64")]
     unsafe fn run_avx2(params: &Params<Self>, c: usize, task: Task<'_, Self>);
     /// # Safety
-    /// The CPU must support AVX-512F.
+    /// The CPU must support AVX-512F, AVX2 and FMA.
     #[doc(hidden)]
     #[cfg(target_arch = "x86_64")]
     unsafe fn run_avx512(params: &Params<Self>, c: usize, task: Task<'_, Self>);
@@ -153,7 +153,7 @@ macro_rules! impl_backends {
             }
             #[cfg(target_arch = "x86_64")]
             unsafe fn run_avx512(params: &Params<$t>, c: usize, task: Task<'_, $t>) {
-                // SAFETY: the caller guarantees AVX-512F.
+                // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$avx512(params, c, task) }
             }
         }
