@@ -172,12 +172,11 @@ impl Vector<f32> for F32x8 {
                 unsafe { _mm256_storeu_ps(grads.as_mut_ptr().add(k * c + first), v) };
             }
         } else {
-            let mask = lanes_below_32(width);
+            // `maskstore` is microcoded and slow on AMD cores; the `width` lanes go out as at
+            // most three plain stores of 4, 2 and 1 values instead.
             for (k, v) in r.into_iter().enumerate() {
-                // SAFETY: AVX is available. Lanes `0..width` write `grads[k·c + first ..
-                // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
-                // written.
-                unsafe { _mm256_maskstore_ps(grads.as_mut_ptr().add(k * c + first), mask, v) };
+                let row = &mut grads[k * c + first..k * c + first + width];
+                store_low_lanes_f32(row, v);
             }
         }
     }
@@ -314,13 +313,60 @@ impl Vector<f64> for F64x4 {
                 unsafe { _mm256_storeu_pd(grads.as_mut_ptr().add(k * c + first), v) };
             }
         } else {
-            let mask = lanes_below_64(width);
+            // As for `f32`: at most two plain stores of 2 and 1 values, not `maskstore`.
             for (k, v) in r.into_iter().enumerate() {
-                // SAFETY: AVX is available. Lanes `0..width` write `grads[k·c + first ..
-                // k·c + first + width]`, inside `grads` by the assert; masked-off lanes are not
-                // written.
-                unsafe { _mm256_maskstore_pd(grads.as_mut_ptr().add(k * c + first), mask, v) };
+                let row = &mut grads[k * c + first..k * c + first + width];
+                store_low_lanes_f64(row, v);
             }
+        }
+    }
+}
+
+/// Writes lanes `0..dst.len()` of `v` (`dst.len() < 8`) to `dst`, nothing else.
+#[inline(always)]
+fn store_low_lanes_f32(dst: &mut [f32], v: __m256) {
+    let width = dst.len();
+    assert!(width < 8);
+    // SAFETY: AVX is available; shuffles and stores only. Each store writes `dst[at..at + k]`
+    // with `at + k <= width = dst.len()`: 4 values when bit 2 of `width` is set, then 2 when
+    // bit 1 is, then 1 when bit 0 is, each from the next unwritten lanes.
+    unsafe {
+        let mut rest = _mm256_castps256_ps128(v);
+        let mut at = 0;
+        if width & 4 != 0 {
+            _mm_storeu_ps(dst.as_mut_ptr(), rest);
+            rest = _mm256_extractf128_ps::<1>(v);
+            at = 4;
+        }
+        if width & 2 != 0 {
+            _mm_storel_epi64(dst.as_mut_ptr().add(at).cast(), _mm_castps_si128(rest));
+            rest = _mm_movehl_ps(rest, rest);
+            at += 2;
+        }
+        if width & 1 != 0 {
+            _mm_store_ss(dst.as_mut_ptr().add(at), rest);
+        }
+    }
+}
+
+/// Writes lanes `0..dst.len()` of `v` (`dst.len() < 4`) to `dst`, nothing else.
+#[inline(always)]
+fn store_low_lanes_f64(dst: &mut [f64], v: __m256d) {
+    let width = dst.len();
+    assert!(width < 4);
+    // SAFETY: AVX is available; shuffles and stores only. Each store writes `dst[at..at + k]`
+    // with `at + k <= width = dst.len()`: 2 values when bit 1 of `width` is set, then 1 when
+    // bit 0 is, each from the next unwritten lanes.
+    unsafe {
+        let mut rest = _mm256_castpd256_pd128(v);
+        let mut at = 0;
+        if width & 2 != 0 {
+            _mm_storeu_pd(dst.as_mut_ptr(), rest);
+            rest = _mm256_extractf128_pd::<1>(v);
+            at = 2;
+        }
+        if width & 1 != 0 {
+            _mm_store_sd(dst.as_mut_ptr().add(at), rest);
         }
     }
 }
