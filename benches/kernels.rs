@@ -155,15 +155,33 @@ fn copy_loop(src: &[f32], dst: &mut [f32], threads: usize) {
     mml::parallel::for_each(items, |(s, d)| d.copy_from_slice(s));
 }
 
+/// Thread counts for the shapes above the parallel threshold: `MML_BENCH_THREADS` (a comma-
+/// separated list, e.g. `1,2,4,8,16` on the 16-core machine, see `bench/scaling.sh`), else 1
+/// and 2.
+fn parallel_thread_counts() -> Vec<usize> {
+    std::env::var("MML_BENCH_THREADS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .map(|t| t.trim().parse().expect("MML_BENCH_THREADS: thread counts"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 2])
+}
+
 fn bench_shape(c: &mut Criterion, (n, classes): (usize, usize), isas: &[Isa]) {
     let mut d = data(n, classes);
     let elements = (n * classes) as u64;
     let scores = elements * 4;
     let targets = n as u64 * 8;
     let parallel = n * classes >= engine::PARALLEL_MIN_ELEMENTS;
-    let thread_counts: &[usize] = if parallel { &[1, 2] } else { &[1] };
+    let thread_counts = if parallel {
+        parallel_thread_counts()
+    } else {
+        vec![1]
+    };
     let mut group: BenchmarkGroup<WallTime> = c.benchmark_group(format!("{n}x{classes}"));
-    for &threads in thread_counts {
+    for &threads in &thread_counts {
         mml::parallel::set_num_threads(threads).unwrap();
         group.throughput(Throughput::Bytes(scores));
         group.bench_function(format!("read/roof/t{threads}"), |b| {
