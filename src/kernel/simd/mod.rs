@@ -347,6 +347,54 @@ fn target_index(y: i64, c: usize) -> usize {
 pub(crate) const MAX_TILE: usize = 16;
 const TILE_VALUES: usize = MAX_TILE * MAX_LANES;
 
+/// The start of every block: the targets as a class vector and the row constants. Rows of at
+/// most one tile (`c <= TILE`) are transposed here, once, into `cols`, which then stay in
+/// registers for every pass over them.
+#[inline(always)]
+fn start_block<T: Real, V: Vector<T>, const WEIGHTED: bool>(
+    params: &Params<T>,
+    c: usize,
+    rows: &[T],
+    targets: &[i64],
+    cols: &mut [V; MAX_TILE],
+) -> (V, RowConstants<V>) {
+    let class = V::classes(targets);
+    let k = if c <= V::TILE {
+        prefetch_for_tile::<T, V>(rows, c, 0);
+        V::load_columns(rows, c, 0, c, cols);
+        row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, cols)
+    } else {
+        row_constants_from_rows::<T, V, WEIGHTED>(params, c, rows, targets)
+    };
+    (class, k)
+}
+
+/// For a block of more than one tile (`c > TILE`, with `T` and `V` the caller's types): loads
+/// each tile of columns of `$rows` into `$cols` and runs `$body` with `$first` (its first
+/// column), `$width` and `$tile_class` (the targets relative to `$first`) bound. Whole tiles
+/// come first, at the constant width `TILE` (so their column loops unroll completely), then the
+/// rest.
+macro_rules! each_tile {
+    ($rows:expr, $c:expr, $class:expr, $cols:ident,
+     |$first:ident, $width:ident, $tile_class:ident| $body:block) => {{
+        let full = $c / V::TILE * V::TILE;
+        for $first in (0..full).step_by(V::TILE) {
+            let $width = V::TILE;
+            prefetch_for_tile::<T, V>($rows, $c, $first);
+            V::load_columns($rows, $c, $first, $width, &mut $cols);
+            let $tile_class = relative_classes($class, $first);
+            $body
+        }
+        if full < $c {
+            let ($first, $width) = (full, $c - full);
+            prefetch_for_tile::<T, V>($rows, $c, $first);
+            V::load_columns($rows, $c, $first, $width, &mut $cols);
+            let $tile_class = relative_classes($class, $first);
+            $body
+        }
+    }};
+}
+
 /// The losses of one block of `LANES` rows.
 #[inline(always)]
 fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
@@ -356,17 +404,8 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     targets: &[i64],
 ) -> V {
     let zero = V::splat(T::ZERO);
-    let class = V::classes(targets);
     let mut cols = [zero; MAX_TILE];
-    // Rows of at most one tile are transposed once and stay in registers for both passes.
-    let one_tile = c <= V::TILE;
-    let k = if one_tile {
-        prefetch_for_tile::<T, V>(rows, c, 0);
-        V::load_columns(rows, c, 0, c, &mut cols);
-        row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
-    } else {
-        row_constants_from_rows::<T, V, WEIGHTED>(params, c, rows, targets)
-    };
+    let (class, k) = start_block::<T, V, WEIGHTED>(params, c, rows, targets, &mut cols);
     let mut sum = zero;
     // Column `j` of the tile whose targets, relative to its first column, are `$tile_class`.
     // A macro rather than a closure so that every site is always inlined.
@@ -381,29 +420,16 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
             sum = V::select(active, sum.add(term), sum);
         }};
     }
-    if one_tile {
+    if c <= V::TILE {
         each_column!(V::TILE, c, |j| {
             step!(cols[j], class, j);
         });
     } else {
-        // Whole tiles with a constant width, then the rest.
-        let full = c / V::TILE * V::TILE;
-        for first in (0..full).step_by(V::TILE) {
-            prefetch_for_tile::<T, V>(rows, c, first);
-            V::load_columns(rows, c, first, V::TILE, &mut cols);
-            let tile_class = relative_classes(class, first);
-            each_column!(V::TILE, V::TILE, |j| {
+        each_tile!(rows, c, class, cols, |_first, width, tile_class| {
+            each_column!(V::TILE, width, |j| {
                 step!(cols[j], tile_class, j);
             });
-        }
-        if full < c {
-            prefetch_for_tile::<T, V>(rows, c, full);
-            V::load_columns(rows, c, full, c - full, &mut cols);
-            let tile_class = relative_classes(class, full);
-            each_column!(V::TILE, c - full, |j| {
-                step!(cols[j], tile_class, j);
-            });
-        }
+        });
     }
     sum.div(V::splat(T::from_usize(c)))
 }
@@ -422,18 +448,9 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     grads: &mut [T],
 ) -> V {
     let zero = V::splat(T::ZERO);
-    let class = V::classes(targets);
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
-    // Rows of at most one tile are transposed once and stay in registers for every pass.
-    let one_tile = c <= V::TILE;
-    let k = if one_tile {
-        prefetch_for_tile::<T, V>(rows, c, 0);
-        V::load_columns(rows, c, 0, c, &mut cols);
-        row_constants_from_columns::<T, V, WEIGHTED>(params, class, c, &cols)
-    } else {
-        row_constants_from_rows::<T, V, WEIGHTED>(params, c, rows, targets)
-    };
+    let (class, k) = start_block::<T, V, WEIGHTED>(params, c, rows, targets, &mut cols);
     let g2 = V::splat(T::TWO * g);
     let g = V::splat(g);
     // Inactive entries are `0·up`, not 0: that keeps PyTorch's -0 and NaN.
@@ -462,7 +479,7 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
             V::select(active, h.mul(upstream), inactive)
         }};
     }
-    if one_tile {
+    if c <= V::TILE {
         each_column!(V::TILE, c, |j| {
             grad_cols[j] = step!(cols[j], class, j);
         });
@@ -473,27 +490,12 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
         });
         V::store_columns(&grad_cols, c, 0, c, grads);
     } else {
-        // Whole tiles with a constant width, then the rest.
-        let full = c / V::TILE * V::TILE;
-        for first in (0..full).step_by(V::TILE) {
-            prefetch_for_tile::<T, V>(rows, c, first);
-            V::load_columns(rows, c, first, V::TILE, &mut cols);
-            let tile_class = relative_classes(class, first);
-            each_column!(V::TILE, V::TILE, |j| {
-                grad_cols[j] = step!(cols[j], tile_class, j);
-            });
-            V::store_columns(&grad_cols, c, first, V::TILE, grads);
-        }
-        if full < c {
-            let width = c - full;
-            prefetch_for_tile::<T, V>(rows, c, full);
-            V::load_columns(rows, c, full, width, &mut cols);
-            let tile_class = relative_classes(class, full);
+        each_tile!(rows, c, class, cols, |first, width, tile_class| {
             each_column!(V::TILE, width, |j| {
                 grad_cols[j] = step!(cols[j], tile_class, j);
             });
-            V::store_columns(&grad_cols, c, full, width, grads);
-        }
+            V::store_columns(&grad_cols, c, first, width, grads);
+        });
         let mut target_grads = [T::ZERO; MAX_LANES];
         target_grad.mul(upstream).store(&mut target_grads);
         for (lane, (&y, &v)) in targets[..V::LANES].iter().zip(&target_grads).enumerate() {
