@@ -77,18 +77,60 @@ impl std::error::Error for Error {}
 
 /// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
 pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
-    // Comparing as u64 folds the negative check into the upper bound. The first scan has no
-    // early exit, so the compiler vectorises it; the bad row is looked up only on failure.
+    // Comparing as u64 folds the negative check into the upper bound. Each chunk is scanned
+    // without an early exit, so the compiler vectorises it; only a chunk holding a bad target
+    // is searched again for its first one, so the targets are read once, plus at most a chunk.
+    const CHUNK: usize = 64;
     let out_of_range = |t: i64| (t as u64) >= c as u64;
-    if !target.iter().fold(false, |bad, &t| bad | out_of_range(t)) {
-        return Ok(());
+    for (i, chunk) in target.chunks(CHUNK).enumerate() {
+        if chunk.iter().fold(false, |bad, &t| bad | out_of_range(t)) {
+            let row = i * CHUNK
+                + chunk
+                    .iter()
+                    .position(|&t| out_of_range(t))
+                    .expect("the chunk holds a bad target");
+            return Err(Error::TargetOutOfRange {
+                row,
+                target: target[row],
+                classes: c,
+            });
+        }
     }
-    match target.iter().position(|&t| out_of_range(t)) {
-        None => Ok(()),
-        Some(row) => Err(Error::TargetOutOfRange {
-            row,
-            target: target[row],
-            classes: c,
-        }),
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first bad row wherever it falls relative to the scan's chunks, with later bad rows
+    /// and both kinds of bad value (negative, too large).
+    #[test]
+    fn check_targets_reports_the_first_bad_row() {
+        let c = 5;
+        for n in [0usize, 1, 63, 64, 65, 200] {
+            let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
+            assert!(check_targets(&good, c).is_ok(), "n={n}");
+            for first in [0, 1, 62, 63, 64, 65, 127, 128, 199]
+                .into_iter()
+                .filter(|&r| r < n)
+            {
+                for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
+                    let mut t = good.clone();
+                    t[first] = bad;
+                    if first + 3 < n {
+                        t[first + 3] = -7;
+                    }
+                    match check_targets(&t, c) {
+                        Err(Error::TargetOutOfRange {
+                            row,
+                            target,
+                            classes,
+                        }) => assert_eq!((row, target, classes), (first, bad, c), "n={n}"),
+                        other => panic!("n={n} first={first}: {other:?}"),
+                    }
+                }
+            }
+        }
     }
 }

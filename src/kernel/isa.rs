@@ -102,8 +102,8 @@ fn best() -> Isa {
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Isa {
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-    // The AVX-512 path also runs AVX2 code (long-row gradients), and `MML_ISA=avx2` must work
-    // wherever `avx512` does.
+    // The AVX-512 path also runs AVX2 code (rows of c <= 8, long-row gradients), and
+    // `MML_ISA=avx2` must work wherever `avx512` does.
     if avx2 && std::is_x86_feature_detected!("avx512f") {
         Isa::Avx512
     } else if avx2 {
