@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzz smoke run: builds every target in fuzz/ and runs each for FUZZ_SECONDS (default 15,
-# about a minute for the four), starting from the committed seed corpus (copied, so the repo's
+# Bounded fuzz smoke run: builds every target in fuzz/ and runs each for FUZZ_SECONDS (default 10,
+# 40 s for the four), starting from the committed seed corpus (copied, so the repo's
 # corpus does not grow). Exits non-zero on any crash, assertion failure, leak or timeout.
 #
 # The targets are built with the exact flags `cargo fuzz build` (cargo-fuzz 0.13) uses (coverage
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_TARGET=${FUZZ_SECONDS:-15}
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-10}
 TRIPLE=${FUZZ_TRIPLE:-x86_64-unknown-linux-gnu}
 TARGETS=(create forward backward fused)
 
