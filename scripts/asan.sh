@@ -18,6 +18,5 @@ start=$(date +%s)
 cargo test --target "$TRIPLE" --release \
     --config profile.release.debug-assertions=true --config profile.release.overflow-checks=true \
     --config profile.release.lto=false --config profile.release.codegen-units=16 \
-    --config 'profile.release.debug="line-tables-only"' \
     --features fault-injection --no-fail-fast --lib --bins --tests --examples "$@"
 echo "asan: Rust test suite passed under AddressSanitizer in $(( $(date +%s) - start ))s"
