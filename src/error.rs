@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::kernel;
+
 /// A caller-supplied buffer, named in errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Buffer {
@@ -77,26 +79,22 @@ impl std::error::Error for Error {}
 
 /// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
 pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
-    // Comparing as u64 folds the negative check into the upper bound. Each chunk is scanned
-    // without an early exit, so the compiler vectorises it; only a chunk holding a bad target
-    // is searched again for its first one, so the targets are read once, plus at most a chunk.
-    const CHUNK: usize = 64;
-    let out_of_range = |t: i64| (t as u64) >= c as u64;
-    for (i, chunk) in target.chunks(CHUNK).enumerate() {
-        if chunk.iter().fold(false, |bad, &t| bad | out_of_range(t)) {
-            let row = i * CHUNK
-                + chunk
-                    .iter()
-                    .position(|&t| out_of_range(t))
-                    .expect("the chunk holds a bad target");
-            return Err(Error::TargetOutOfRange {
-                row,
-                target: target[row],
-                classes: c,
-            });
-        }
-    }
-    Ok(())
+    // The scan reads each target once and only says which chunk holds the first bad one; that
+    // chunk alone is searched again for the row.
+    let Some(chunk) = kernel::first_bad_target_chunk(target, c) else {
+        return Ok(());
+    };
+    let start = chunk * kernel::TARGET_CHUNK;
+    let row = start
+        + target[start..]
+            .iter()
+            .position(|&t| (t as u64) >= c as u64)
+            .expect("the chunk holds a bad target");
+    Err(Error::TargetOutOfRange {
+        row,
+        target: target[row],
+        classes: c,
+    })
 }
 
 #[cfg(test)]

@@ -30,6 +30,12 @@ pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x4>(params, c, task)
 }
 
+/// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
+    super::first_bad_target_chunk(target, c)
+}
+
 impl Vector<f32> for F32x8 {
     const LANES: usize = 8;
     type Mask = __m256;

@@ -17,7 +17,7 @@ mod avx2;
 mod avx512;
 mod wide_backend;
 
-use super::{GradOut, INTERLEAVE, LossOut, Params, Power, Real, Task, Upstream, reference};
+use super::{GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstream, reference};
 
 /// The most lanes of any backend (AVX-512 with `f32`): the size of the stack buffers lanes are
 /// spilled to.
@@ -120,6 +120,34 @@ pub(crate) trait Vector<T: Real>: Copy {
                 *out = tile[jj * Self::LANES + k];
             }
         }
+    }
+}
+
+/// Targets per chunk of [`first_bad_target_chunk`].
+pub(crate) const TARGET_CHUNK: usize = 64;
+
+/// The index of the first chunk of [`TARGET_CHUNK`] targets that holds one outside `[0, c)`.
+/// Each chunk is scanned without an early exit (comparing as `u64` folds the negative check
+/// into the upper bound), so the compiler vectorises the scan; inlined into each backend's
+/// `#[target_feature]` entry, it uses that backend's 64-bit compares (baseline x86-64 has none).
+#[inline(always)]
+pub(crate) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
+    let out_of_range = |t: i64| (t as u64) >= c as u64;
+    target
+        .chunks(TARGET_CHUNK)
+        .position(|chunk| chunk.iter().fold(false, |bad, &t| bad | out_of_range(t)))
+}
+
+/// [`first_bad_target_chunk`] on `isa`, which must be available on this CPU.
+pub(crate) fn first_bad_target_chunk_on(isa: Isa, target: &[i64], c: usize) -> Option<usize> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is available, so the CPU has AVX-512F, AVX2 and FMA.
+        Isa::Avx512 => unsafe { avx512::first_bad_target_chunk(target, c) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is available, so the CPU has AVX2 and FMA.
+        Isa::Avx2 => unsafe { avx2::first_bad_target_chunk(target, c) },
+        _ => first_bad_target_chunk(target, c),
     }
 }
 
@@ -642,6 +670,41 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
                         sink.add(losses, start, first);
                     }
                     sink.finish();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path's target scan names the chunk of the first bad target, wherever it falls
+    /// relative to the chunks and the vectors, for both kinds of bad value.
+    #[test]
+    fn every_path_finds_the_first_bad_chunk() {
+        let c = 7;
+        for n in [0usize, 1, 3, 63, 64, 65, 130, 300] {
+            let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
+            for isa in Isa::available() {
+                assert_eq!(first_bad_target_chunk_on(isa, &good, c), None, "{isa:?} n={n}");
+                for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 299]
+                    .into_iter()
+                    .filter(|&r| r < n)
+                {
+                    for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
+                        let mut t = good.clone();
+                        t[first] = bad;
+                        if first + 70 < n {
+                            t[first + 70] = -3;
+                        }
+                        assert_eq!(
+                            first_bad_target_chunk_on(isa, &t, c),
+                            Some(first / TARGET_CHUNK),
+                            "{isa:?} n={n} first={first} bad={bad}"
+                        );
+                    }
                 }
             }
         }
