@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the Rust test suite (unit, integration and example tests; not doctests) under
-# AddressSanitizer, with LeakSanitizer on. The installed stable toolchain ships the ASan runtime;
-# RUSTC_BOOTSTRAP=1 lets it accept -Zsanitizer. Release optimisation keeps the run short, with
-# debug assertions and overflow checks switched back on, LTO off and 16 codegen units (the build,
-# not the tests, dominates the time), and the `fault-injection` feature as in
-# `make test-rust` (a panic caught at the C boundary). Separate target dir: target/asan.
+# Runs the Rust test suite (integration and example tests: the crate has no unit-test binary;
+# not doctests) under AddressSanitizer, with LeakSanitizer on. The installed stable toolchain
+# ships the ASan runtime; RUSTC_BOOTSTRAP=1 lets it accept -Zsanitizer. Release optimisation
+# keeps the run short, with debug assertions and overflow checks switched back on, LTO off and
+# 16 codegen units (the build, not the tests, dominates the time), and the `fault-injection`
+# feature as in `make test-rust` (a panic caught at the C boundary). Separate target dir:
+# target/asan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +19,5 @@ start=$(date +%s)
 cargo test --target "$TRIPLE" --release \
     --config profile.release.debug-assertions=true --config profile.release.overflow-checks=true \
     --config profile.release.lto=false --config profile.release.codegen-units=16 \
-    --features fault-injection --no-fail-fast --lib --bins --tests --examples "$@"
+    --features fault-injection --no-fail-fast --bins --tests --examples "$@"
 echo "asan: Rust test suite passed under AddressSanitizer in $(( $(date +%s) - start ))s"

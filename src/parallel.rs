@@ -152,25 +152,3 @@ pub fn for_each<W: Send>(items: Vec<W>, f: impl Fn(W) + Sync) {
         drain();
     });
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_item_runs_exactly_once() {
-        let hits: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
-        for_each((0..1000).collect(), |i: usize| {
-            hits[i].fetch_add(1, Ordering::Relaxed);
-        });
-        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
-    }
-
-    #[test]
-    fn rejects_absurd_thread_counts() {
-        assert_eq!(
-            set_num_threads(MAX_THREADS + 1),
-            Err(TooManyThreads(MAX_THREADS + 1))
-        );
-    }
-}

@@ -309,6 +309,9 @@ fn aliased_buffers() {
             6,
         );
         assert_eq!(s, MML_STATUS_OK);
+        // Empty buffers overlap nothing, even at the same address.
+        let s = mml_forward_backward(h.0, p, t.as_ptr(), 0, 3, p, 0, p, 0, p, 0);
+        assert_eq!(s, MML_STATUS_OK);
     }
     assert!(arena[..8].iter().all(|&v| v == 0.5), "inputs changed");
 }

@@ -139,3 +139,22 @@ fn results_do_not_depend_on_thread_count() {
     });
     assert_same("sum vs block partials", &[base.sum], &[total as f32]);
 }
+
+#[test]
+fn pool_runs_every_item_exactly_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+    mml::parallel::for_each((0..1000).collect(), |i: usize| {
+        hits[i].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+}
+
+#[test]
+fn pool_rejects_absurd_thread_counts() {
+    use mml::parallel::{MAX_THREADS, TooManyThreads, set_num_threads};
+    assert_eq!(
+        set_num_threads(MAX_THREADS + 1),
+        Err(TooManyThreads(MAX_THREADS + 1))
+    );
+}

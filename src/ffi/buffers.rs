@@ -93,25 +93,3 @@ pub(crate) fn no_overlap(outputs: &[Range<usize>], inputs: &[Range<usize>]) -> R
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[allow(clippy::single_range_in_vec_init)] // slices of ranges, as no_overlap takes
-    fn overlap_is_detected_and_empty_ranges_never_overlap() {
-        assert!(overlaps(&(0..8), &(4..12)));
-        assert!(!overlaps(&(0..8), &(8..12)));
-        assert!(!overlaps(&(4..4), &(0..8)));
-        assert_eq!(no_overlap(&[0..8, 8..16], &[16..32]), Ok(()));
-        assert_eq!(
-            no_overlap(&[0..8, 7..16], &[16..32]),
-            Err(MML_STATUS_ALIASED_BUFFERS)
-        );
-        assert_eq!(
-            no_overlap(&[0..8], &[16..32, 4..5]),
-            Err(MML_STATUS_ALIASED_BUFFERS)
-        );
-    }
-}

@@ -117,24 +117,3 @@ fn detect() -> Isa {
 fn detect() -> Isa {
     Isa::Wide
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for isa in Isa::ALL {
-            assert_eq!(Isa::from_name(isa.name()), Some(isa));
-        }
-        assert_eq!(Isa::from_name(" AVX2 "), Some(Isa::Avx2));
-        assert_eq!(Isa::from_name("sse9"), None);
-    }
-
-    #[test]
-    fn scalar_and_wide_are_always_available() {
-        assert!(Isa::Scalar.is_available() && Isa::Wide.is_available());
-        assert!(Isa::selected().is_available());
-        assert!(Isa::Avx512.clamped().is_available());
-    }
-}

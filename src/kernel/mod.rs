@@ -94,14 +94,19 @@ pub struct Task<'a, T> {
     pub grad: Option<GradOut<'a, T>>,
 }
 
-pub(crate) use simd::TARGET_CHUNK;
+pub use simd::TARGET_CHUNK;
 
 /// The index of the first chunk of [`TARGET_CHUNK`] targets holding one outside `[0, c)`, or
 /// `None` when all are in range: the targets are read once, with the vector compares of the
 /// path [`Isa::selected`] chose (the same answer on every path).
 #[inline]
-pub(crate) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
+pub fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
     simd::first_bad_target_chunk_on(Isa::selected(), target, c)
+}
+
+/// [`first_bad_target_chunk`] on `isa`, clamped to the best path this CPU has.
+pub fn first_bad_target_chunk_with(isa: Isa, target: &[i64], c: usize) -> Option<usize> {
+    simd::first_bad_target_chunk_on(isa.clamped(), target, c)
 }
 
 /// Runs one task on the path [`Isa::selected`] chose. Panics (caught at the FFI boundary) only
