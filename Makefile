@@ -18,9 +18,11 @@ build:
 demo:
 	$(CARGO) run --release --example train
 
-# Everything CI runs. Each step fails the whole run.
-test: build test-header test-rust test-isa test-c test-cpp test-go test-csharp test-install \
-      test-fuzz test-valgrind test-asan
+# Everything CI runs. Each step fails the whole run. The native tests come first, while
+# target/release holds the plain `cargo build --release` library (the Rust tests rebuild it
+# with the test-only `fault-injection` feature).
+test: build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
+      test-rust test-isa test-fuzz test-asan
 	@echo "make test: all suites passed"
 
 test-rust:
