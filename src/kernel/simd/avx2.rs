@@ -136,6 +136,20 @@ impl Vector<f32> for F32x8 {
         out: &mut [Self; MAX_TILE],
     ) {
         assert!(width <= 8 && first + width <= c && rows.len() >= 8 * c);
+        if width < 8 && rows.len() >= 7 * c + first + width.next_multiple_of(4) {
+            for g in 0..2 {
+                if 4 * g < width {
+                    // SAFETY: the group reads `rows[k·c + first + 4g ..][..4]` for k < 8, which
+                    // ends at most at `7c + first + 4·ceil(width/4)`, inside `rows` by the test
+                    // above.
+                    let cols = unsafe { load_column_group(rows.as_ptr().add(first + 4 * g), c) };
+                    for (o, v) in out[4 * g..4 * g + 4].iter_mut().zip(cols) {
+                        *o = F32x8(v);
+                    }
+                }
+            }
+            return;
+        }
         let mut r = [F32x8::splat(0.0).0; 8];
         if width == 8 {
             for (k, v) in r.iter_mut().enumerate() {
@@ -325,6 +339,53 @@ impl Vector<f64> for F64x4 {
                 store_low_lanes_f64(row, v);
             }
         }
+    }
+}
+
+/// Columns `0..4` of the 8 rows at `at`, `c` values apart, as 8-lane vectors: rows `m` and
+/// `4 + m` are read as 4 values each into the two halves of one register, then each half is
+/// transposed as a 4×4 block. 8 loads and 8 in-lane shuffles, where the 8×8 transpose costs 24
+/// shuffles whatever the width: the cheaper way for partial tiles (measured on Zen 4: forward
+/// 7% faster at c = 7, 12% at c = 3). Only loads: gradients keep the transpose, as 4-column
+/// group stores measured no faster.
+///
+/// # Safety
+/// AVX must be available, and `at[k·c .. k·c + 4]` readable for every `k < 8`.
+#[inline(always)]
+unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
+    // SAFETY: the caller's contract covers every load; the rest are register operations.
+    unsafe {
+        let rows = |m: usize| {
+            _mm256_insertf128_ps::<1>(
+                _mm256_castps128_ps256(_mm_loadu_ps(at.add(m * c))),
+                _mm_loadu_ps(at.add((4 + m) * c)),
+            )
+        };
+        transpose_halves_4x4([rows(0), rows(1), rows(2), rows(3)])
+    }
+}
+
+/// The 4×4 transpose within each 128-bit half of `a`: half `h` of result `p`
+/// holds element `p` of half `h` of each `a[m]`, in order `m`.
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+unsafe fn transpose_halves_4x4(a: [__m256; 4]) -> [__m256; 4] {
+    // SAFETY: register operations only, AVX by the caller's contract.
+    unsafe {
+        // Half h of t0 = [a0[0], a1[0], a0[1], a1[1]], t1 the same for elements 2 and 3, t2 and
+        // t3 for a2 and a3.
+        let t0 = _mm256_castps_pd(_mm256_unpacklo_ps(a[0], a[1]));
+        let t1 = _mm256_castps_pd(_mm256_unpackhi_ps(a[0], a[1]));
+        let t2 = _mm256_castps_pd(_mm256_unpacklo_ps(a[2], a[3]));
+        let t3 = _mm256_castps_pd(_mm256_unpackhi_ps(a[2], a[3]));
+        [
+            _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2)),
+            _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2)),
+            _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3)),
+            _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3)),
+        ]
     }
 }
 

@@ -75,9 +75,11 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// Columns per tile of [`Vector::load_columns`] (at most [`MAX_TILE`]).
     const TILE: usize = MAX_TILE;
 
-    /// Columns `first..first + width` of the `LANES` rows of `rows` (`LANES·c` values, row-major)
-    /// as vectors: `out[jj]` lane `k` = `rows[k·c + first + jj]`, for `jj < width`; later entries
-    /// of `out` are unspecified. Requires `width <= TILE` and `first + width <= c`.
+    /// Columns `first..first + width` of the first `LANES` rows of `rows` (at least `LANES·c`
+    /// values, row-major) as vectors: `out[jj]` lane `k` = `rows[k·c + first + jj]`, for
+    /// `jj < width`; later entries of `out` are unspecified. Requires `width <= TILE` and
+    /// `first + width <= c`. Values of `rows` past the block may be read (only read), which lets
+    /// a backend load whole vectors where a row's piece is shorter.
     ///
     /// The default goes through a stack tile; the x86 backends transpose in registers.
     #[inline(always)]
@@ -423,7 +425,8 @@ macro_rules! each_tile {
     }};
 }
 
-/// The losses of one block of `LANES` rows.
+/// The losses of one block of `LANES` rows, the first rows of `rows` (the input from the block
+/// on).
 #[inline(always)]
 fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<T>,
@@ -462,8 +465,8 @@ fn block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     sum.div(V::splat(T::from_usize(c)))
 }
 
-/// The gradient of one block of `LANES` rows into `grads` (`LANES·c` values), and, when `LOSS`,
-/// the block's losses (else zeros).
+/// The gradient of one block of `LANES` rows (the first rows of `rows`, the input from the block
+/// on) into `grads` (`LANES·c` values), and, when `LOSS`, the block's losses (else zeros).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
@@ -617,7 +620,9 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     let n = target.len();
     let lanes = V::LANES;
     assert_eq!(input.len(), n * c, "task input/target lengths disagree");
-    let rows_of = |start: usize| &input[start * c..(start + lanes) * c];
+    // A block's rows and everything after them: loads may read past the block where the input
+    // goes on (see `Vector::load_columns`).
+    let rows_of = |start: usize| &input[start * c..];
     let sink = LossSink::new(loss, n);
     match (sink, grad) {
         (None, None) => {}
