@@ -246,7 +246,9 @@ const PREFETCH_MIN_CLASSES: usize = 32;
 /// lines. Longer rows are prefetched `PREFETCH_ROW_AHEAD` values ahead in each row instead, so
 /// that no more than L1 holds is in flight.
 const PREFETCH_NEXT_BLOCK_MAX_CLASSES: usize = 256;
-const PREFETCH_ROW_AHEAD: usize = 64;
+/// Two cache lines of `f32` ahead: measured on Zen 4 at 32768×1000 (1 thread), forward was 14%
+/// faster than at 64 values, and 16, 48, 128, 256 or no prefetch were all slower than 32.
+const PREFETCH_ROW_AHEAD: usize = 32;
 const CACHE_LINE: usize = 64;
 
 /// Prefetch hints for the tile of columns `first..` of the block of `LANES` rows at `rows`.
