@@ -1,0 +1,128 @@
+/*
+ * A/B timing of two (or more) builds of libmml.so in one process, call by call on the same
+ * buffers: on a shared machine whose memory speed drifts by tens of percent between runs, this
+ * is the comparison that drift does not swamp (bench/RESULTS.md quotes it as "A/B").
+ *
+ *   cc -std=c11 -O2 -Wall -Wextra -Iinclude bench/ab_mml.c -ldl -o target/bench/ab_mml
+ *   target/bench/ab_mml old/libmml.so new/libmml.so N C OP ROUNDS INNER
+ *
+ * OP: 0 forward, 1 backward, 2 fused (f32, p = 1, margin 1, no weights, mean, 1 thread). Each
+ * round times INNER calls of every library in turn; prints each library's median and minimum
+ * per call over ROUNDS rounds, and the ratio of the second median to the first.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mml.h"
+
+typedef uint32_t (*create_fn)(uint32_t, double, const float *, size_t, uint32_t, MmlLoss **);
+typedef uint32_t (*forward_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
+                               float *, size_t);
+typedef uint32_t (*backward_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
+                                const float *, size_t, float *, size_t);
+typedef uint32_t (*fused_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
+                             const float *, size_t, float *, size_t, float *, size_t);
+typedef uint32_t (*threads_fn)(size_t);
+
+enum { MAX_LIBS = 4 };
+
+struct lib {
+    forward_fn forward;
+    backward_fn backward;
+    fused_fn fused;
+    MmlLoss *loss;
+};
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void *symbol(void *handle, const char *name) {
+    void *s = dlsym(handle, name);
+    if (!s) {
+        fprintf(stderr, "%s: %s\n", name, dlerror());
+        exit(1);
+    }
+    return s;
+}
+
+int main(int argc, char **argv) {
+    struct lib libs[MAX_LIBS];
+    int count = 0, a = 1;
+    for (; a < argc && strstr(argv[a], ".so") && count < MAX_LIBS; a++, count++) {
+        /* A namespace of its own per library, so that each keeps its own symbols and pool. */
+        void *h = dlmopen(LM_ID_NEWLM, argv[a], RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            fprintf(stderr, "%s\n", dlerror());
+            return 1;
+        }
+        libs[count].forward = (forward_fn)symbol(h, "mml_forward");
+        libs[count].backward = (backward_fn)symbol(h, "mml_backward");
+        libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward");
+        ((threads_fn)symbol(h, "mml_set_num_threads"))(1);
+        if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, MML_REDUCTION_MEAN,
+                                                 &libs[count].loss) != MML_STATUS_OK)
+            return 1;
+    }
+    if (count == 0 || argc - a != 5) {
+        fprintf(stderr, "usage: %s lib.so [lib.so ...] N C OP ROUNDS INNER\n", argv[0]);
+        return 2;
+    }
+    size_t n = strtoul(argv[a], NULL, 10), c = strtoul(argv[a + 1], NULL, 10);
+    int op = atoi(argv[a + 2]), rounds = atoi(argv[a + 3]), inner = atoi(argv[a + 4]);
+    if (n == 0 || c == 0 || rounds <= 0 || inner <= 0) return 2;
+    float *x = malloc(n * c * sizeof *x), *g = calloc(n * c, sizeof *g);
+    int64_t *t = malloc(n * sizeof *t);
+    double *times = malloc((size_t)count * rounds * sizeof *times);
+    if (!x || !g || !t || !times) return 1;
+    unsigned s = 1;
+    for (size_t i = 0; i < n * c; i++) {
+        s = s * 1103515245u + 12345u;
+        x[i] = (float)((s >> 8) / (double)(1 << 24) * 4 - 2);
+    }
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        t[i] = (int64_t)((s >> 8) % c);
+    }
+    float out[MAX_LIBS] = {0}, up = 1;
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < count; k++) {
+            double t0 = now_ns();
+            for (int i = 0; i < inner; i++) {
+                uint32_t status;
+                if (op == 0)
+                    status = libs[k].forward(libs[k].loss, x, t, n, c, &out[k], 1);
+                else if (op == 1)
+                    status = libs[k].backward(libs[k].loss, x, t, n, c, &up, 1, g, n * c);
+                else
+                    status = libs[k].fused(libs[k].loss, x, t, n, c, &up, 1, &out[k], 1, g, n * c);
+                if (status != MML_STATUS_OK) return 1;
+            }
+            times[k * rounds + r] = (now_ns() - t0) / inner;
+        }
+    }
+    printf("%zux%zu op%d:", n, c, op);
+    for (int k = 0; k < count; k++) {
+        double *tk = times + (size_t)k * rounds;
+        qsort(tk, (size_t)rounds, sizeof *tk, by_value);
+        printf("  [%d] median %.0f ns, min %.0f ns", k, tk[rounds / 2], tk[0]);
+    }
+    if (count > 1)
+        printf("  ratio %.3f", times[rounds + rounds / 2] / times[rounds / 2]);
+    for (int k = 1; k < count; k++)
+        if (out[k] != out[0]) printf("  RESULTS DIFFER");
+    printf("\n");
+    return 0;
+}
