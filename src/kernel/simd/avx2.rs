@@ -361,25 +361,13 @@ unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
                 _mm_loadu_ps(at.add((4 + m) * c)),
             )
         };
-        transpose_halves_4x4([rows(0), rows(1), rows(2), rows(3)])
-    }
-}
-
-/// The 4×4 transpose within each 128-bit half of `a`: half `h` of result `p`
-/// holds element `p` of half `h` of each `a[m]`, in order `m`.
-///
-/// # Safety
-/// AVX must be available.
-#[inline(always)]
-unsafe fn transpose_halves_4x4(a: [__m256; 4]) -> [__m256; 4] {
-    // SAFETY: register operations only, AVX by the caller's contract.
-    unsafe {
-        // Half h of t0 = [a0[0], a1[0], a0[1], a1[1]], t1 the same for elements 2 and 3, t2 and
-        // t3 for a2 and a3.
-        let t0 = _mm256_castps_pd(_mm256_unpacklo_ps(a[0], a[1]));
-        let t1 = _mm256_castps_pd(_mm256_unpackhi_ps(a[0], a[1]));
-        let t2 = _mm256_castps_pd(_mm256_unpacklo_ps(a[2], a[3]));
-        let t3 = _mm256_castps_pd(_mm256_unpackhi_ps(a[2], a[3]));
+        let (a0, a1, a2, a3) = (rows(0), rows(1), rows(2), rows(3));
+        // Half h of t0 = [row 4h c0, row 4h+1 c0, row 4h c1, row 4h+1 c1], t1 the same for
+        // columns 2 and 3, t2 and t3 for rows 4h+2 and 4h+3.
+        let t0 = _mm256_castps_pd(_mm256_unpacklo_ps(a0, a1));
+        let t1 = _mm256_castps_pd(_mm256_unpackhi_ps(a0, a1));
+        let t2 = _mm256_castps_pd(_mm256_unpacklo_ps(a2, a3));
+        let t3 = _mm256_castps_pd(_mm256_unpackhi_ps(a2, a3));
         [
             _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2)),
             _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2)),
@@ -416,26 +404,22 @@ fn store_low_lanes_f32(dst: &mut [f32], v: __m256) {
     }
 }
 
-/// Writes lanes `0..dst.len()` of `v` (`dst.len() < 4`) to `dst`, nothing else.
+/// Writes lanes `0..dst.len()` of `v` (`dst.len() < 4`) to `dst`, nothing else: the same
+/// stores as [`store_low_lanes_f32`] on twice as many `f32` halves.
 #[inline(always)]
 fn store_low_lanes_f64(dst: &mut [f64], v: __m256d) {
-    let width = dst.len();
-    assert!(width < 4);
-    // SAFETY: AVX is available; shuffles and stores only. Each store writes `dst[at..at + k]`
-    // with `at + k <= width = dst.len()`: 2 values when bit 1 of `width` is set, then 1 when
-    // bit 0 is, each from the next unwritten lanes.
-    unsafe {
-        let mut rest = _mm256_castpd256_pd128(v);
-        let mut at = 0;
-        if width & 2 != 0 {
-            _mm_storeu_pd(dst.as_mut_ptr(), rest);
-            rest = _mm256_extractf128_pd::<1>(v);
-            at = 2;
-        }
-        if width & 1 != 0 {
-            _mm_store_sd(dst.as_mut_ptr().add(at), rest);
-        }
-    }
+    assert!(dst.len() < 4);
+    // SAFETY: `dst`'s memory viewed as twice as many `f32`s: the same bytes, aligned for `f32`
+    // (less than `f64` needs), and `dst`'s exclusive borrow covers the view's use. AVX is
+    // available for the register cast. Lane `i` of `v` is `f32` lanes `2i, 2i + 1` of the cast,
+    // so the `f32` stores write exactly the bytes of `dst`'s lanes.
+    let (halves, v) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), 2 * dst.len()),
+            _mm256_castpd_ps(v),
+        )
+    };
+    store_low_lanes_f32(halves, v);
 }
 
 /// A `maskload`/`maskstore` mask: 32-bit lanes `0..width` all ones (sign bit set), the rest 0.
