@@ -433,62 +433,40 @@ fn isa_names_round_trip() {
 
 #[test]
 fn scalar_and_wide_are_always_available() {
+    // (`selected_path_is_available` checks the selected path.)
     assert!(Isa::Scalar.is_available() && Isa::Wide.is_available());
-    assert!(Isa::selected().is_available());
     assert!(Isa::Avx512.clamped().is_available());
 }
 
-/// Every path's target scan names the chunk of the first bad target, wherever it falls
-/// relative to the chunks and the vectors, for both kinds of bad value, with a later bad one.
+/// The target check finds the first bad target wherever it falls relative to the scan's chunks
+/// and vectors, for both kinds of bad value (negative, too large), with later bad ones: every
+/// path's scan names its chunk, and `check_targets` its row.
 #[test]
-fn every_path_finds_the_first_bad_target_chunk() {
+fn target_checks_find_the_first_bad_target() {
     let c = 7;
-    for n in [0usize, 1, 3, 63, 64, 65, 130, 300] {
-        let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
-        for isa in Isa::available() {
-            assert_eq!(
-                kernel::first_bad_target_chunk_with(isa, &good, c),
-                None,
-                "{isa:?} n={n}"
-            );
-            for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 299]
-                .into_iter()
-                .filter(|&r| r < n)
-            {
-                for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
-                    let mut t = good.clone();
-                    t[first] = bad;
-                    if first + 70 < n {
-                        t[first + 70] = -3;
-                    }
-                    assert_eq!(
-                        kernel::first_bad_target_chunk_with(isa, &t, c),
-                        Some(first / kernel::TARGET_CHUNK),
-                        "{isa:?} n={n} first={first} bad={bad}"
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// `check_targets` reports the first bad row wherever it falls relative to the scan's chunks,
-/// with later bad rows and both kinds of bad value (negative, too large).
-#[test]
-fn check_targets_reports_the_first_bad_row() {
-    let c = 5;
-    for n in [0usize, 1, 63, 64, 65, 200] {
+    for n in [0usize, 1, 3, 63, 64, 65, 130, 200, 300] {
         let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
         assert!(mml::check_targets(&good, c).is_ok(), "n={n}");
-        for first in [0, 1, 62, 63, 64, 65, 127, 128, 199]
+        for isa in Isa::available() {
+            let chunk = kernel::first_bad_target_chunk_with(isa, &good, c);
+            assert_eq!(chunk, None, "{isa:?} n={n}");
+        }
+        for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 199, 299]
             .into_iter()
             .filter(|&r| r < n)
         {
             for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
                 let mut t = good.clone();
                 t[first] = bad;
-                if first + 3 < n {
-                    t[first + 3] = -7;
+                for later in [first + 3, first + 70].into_iter().filter(|&r| r < n) {
+                    t[later] = -3;
+                }
+                for isa in Isa::available() {
+                    assert_eq!(
+                        kernel::first_bad_target_chunk_with(isa, &t, c),
+                        Some(first / kernel::TARGET_CHUNK),
+                        "{isa:?} n={n} first={first} bad={bad}"
+                    );
                 }
                 match mml::check_targets(&t, c) {
                     Err(mml::Error::TargetOutOfRange {
