@@ -101,7 +101,7 @@ pub use simd::TARGET_CHUNK;
 /// path [`Isa::selected`] chose (the same answer on every path).
 #[inline]
 pub fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
-    simd::first_bad_target_chunk_on(Isa::selected(), target, c)
+    first_bad_target_chunk_with(Isa::selected(), target, c)
 }
 
 /// [`first_bad_target_chunk`] on `isa`, clamped to the best path this CPU has.
