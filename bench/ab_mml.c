@@ -6,7 +6,8 @@
  *   cc -std=c11 -O2 -Wall -Wextra -Iinclude bench/ab_mml.c -ldl -o target/bench/ab_mml
  *   target/bench/ab_mml old/libmml.so new/libmml.so N C OP ROUNDS INNER
  *
- * OP: 0 forward, 1 backward, 2 fused (f32, p = 1, margin 1, no weights, mean, 1 thread). Each
+ * OP: 0 forward, 1 backward, 2 fused (f32, p = 1, margin 1, no weights, mean; 1 thread, or
+ * AB_THREADS threads from the environment: each library keeps its own pool). Each
  * round times INNER calls of every library in turn; prints each library's median and minimum
  * per call over ROUNDS rounds, and the ratio of the second median to the first.
  */
@@ -61,6 +62,8 @@ static void *symbol(void *handle, const char *name) {
 int main(int argc, char **argv) {
     struct lib libs[MAX_LIBS];
     int count = 0, a = 1;
+    const char *threads_env = getenv("AB_THREADS");
+    size_t threads = threads_env ? strtoul(threads_env, NULL, 10) : 1;
     for (; a < argc && strstr(argv[a], ".so") && count < MAX_LIBS; a++, count++) {
         /* A namespace of its own per library, so that each keeps its own symbols and pool. */
         void *h = dlmopen(LM_ID_NEWLM, argv[a], RTLD_NOW | RTLD_LOCAL);
@@ -71,7 +74,7 @@ int main(int argc, char **argv) {
         libs[count].forward = (forward_fn)symbol(h, "mml_forward");
         libs[count].backward = (backward_fn)symbol(h, "mml_backward");
         libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward");
-        ((threads_fn)symbol(h, "mml_set_num_threads"))(1);
+        if (((threads_fn)symbol(h, "mml_set_num_threads"))(threads) != MML_STATUS_OK) return 1;
         if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, MML_REDUCTION_MEAN,
                                                  &libs[count].loss) != MML_STATUS_OK)
             return 1;

@@ -74,7 +74,8 @@ static double median_ns(void (*op)(Case *), Case *k, int reps) {
 
 int main(int argc, char **argv) {
     static const size_t shapes[][2] = {{32, 10}, {256, 10}, {4096, 10}, {4096, 1000},
-                                       {65536, 100}, {4194304, 10}, {32768, 1000}};
+                                       {65536, 100}, {4194304, 10}, {32768, 1000},
+                                       {65536, 300}};
     size_t threads = argc > 1 ? (size_t)atoi(argv[1]) : 1;
     if (mml_set_num_threads(threads) != MML_STATUS_OK) return 1;
     printf("mml %s, %zu thread(s); median of %d runs\n", mml_version(), mml_get_num_threads(), RUNS);

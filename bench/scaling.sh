@@ -27,7 +27,7 @@ run)
     lscpu | grep -E 'Model name|^CPU\(s\)|NUMA node\(s\)|L3' || true
     CARGO_TARGET_DIR=target MML_BENCH_THREADS=${MML_BENCH_THREADS:-1,2,4,8,16} \
         target/bench/kernels --bench --noplot \
-        '^(4096x1000|65536x100|4194304x10|32768x1000)/(read|copy|forward|backward|fused)/(roof|avx2|avx512)/'
+        '^(4096x1000|65536x100|65536x300|4194304x10|32768x1000)/(read|copy|forward|backward|fused)/(roof|avx2|avx512)/'
     mkdir -p "$out"
     cp -r target/criterion "$out/"
     ;;

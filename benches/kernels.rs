@@ -23,6 +23,10 @@ const SHAPES: [(usize, usize); 7] = [
     (4_194_304, 10),
     (32768, 1000),
 ];
+/// Rows of a few hundred classes: too long to prefetch a whole next block into L1, too short
+/// (a page or less) for the hardware prefetchers to follow each row; see `PREFETCH_L2_MAX_BYTES`
+/// in `src/kernel/simd`.
+const MID_SHAPES: [(usize, usize); 1] = [(65536, 300)];
 const TAIL_SHAPES: [(usize, usize); 11] = [
     (4095, 1),
     (4095, 2),
@@ -213,7 +217,7 @@ fn kernels(c: &mut Criterion) {
     for shape in SHAPES {
         bench_shape(c, shape, &isas);
     }
-    for shape in TAIL_SHAPES {
+    for shape in MID_SHAPES.into_iter().chain(TAIL_SHAPES) {
         bench_shape(c, shape, &isas);
     }
 }

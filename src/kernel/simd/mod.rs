@@ -252,11 +252,13 @@ const PREFETCH_NEXT_BLOCK_MAX_CLASSES: usize = 256;
 const PREFETCH_ROW_AHEAD: usize = 32;
 /// The largest next block (`LANES` long rows) prefetched into L2, so the lines are still there
 /// when the block runs: the block is one contiguous run, which DRAM serves far better than the
-/// `LANES` row streams the tiles read. Measured on Zen 4 (1 MiB L2, 1 thread, in-process A/B),
-/// forward: 2.2–2.4× faster at 100000×300 (19 KiB blocks), 2× at 65536×500, 1.3× at
-/// 50000×600, 0–13% at 32768×1000 (64 KiB, varying from run to run); but 26% slower at
-/// 16384×2000 (128 KiB) and 40% at 8192×4000. Two blocks ahead gained less than one.
-const PREFETCH_L2_MAX_BYTES: usize = 64 << 10;
+/// `LANES` row streams the tiles read (rows of a page or less are too short for the hardware
+/// prefetchers). Measured on Zen 4 (1 MiB L2, in-process A/B), forward on 1 / 2 threads:
+/// 2.2–2.4× / 1.4–1.55× faster at 65536×300 (19 KiB blocks), 1.5× / 1.2× at 65536×500,
+/// 1.3× / 1.1× at 50000×600, 1.1–1.15× / 1.02–1.08× at 40000×800 (50 KiB). From 64 KiB on it
+/// no longer pays: −13% to +4% / +3% to +8% at 32768×1000 (62.5 KiB) from run to run, 26%
+/// slower at 16384×2000 (125 KiB). Two blocks ahead gained less than one.
+const PREFETCH_L2_MAX_BYTES: usize = 56 << 10;
 /// The same for blocks that also store a gradient, whose lines compete for L2 too: backward
 /// 13–16% and fused 17–21% faster at 100000×300 (8-row blocks of 9.4 KiB), unchanged at
 /// 50000×600 (19 KiB), 4–7% slower at 32768×1000 (31 KiB).
