@@ -306,6 +306,41 @@ fn prefetch_for_tile<T: Real, V: Vector<T>, const WRITES: bool>(
     }
 }
 
+/// From this many classes on, a block that stores a gradient also prefetches the next block's
+/// gradient lines (into L2, a contiguous run like the next block's scores), so that its stores
+/// find them there instead of each waiting for its line to be read. Shorter rows store nearly
+/// sequentially, which the hardware already follows. Measured on Zen 4 (in-process A/B; 1 / 2
+/// threads): backward 1.4× / 1.3× and fused 1.2× / 1.25× faster at 65536×100, backward 1.6× /
+/// 1.2× and fused 1.6× / 1.2× at 65536×300, both 4–6% at 32768×1000; ±4% at 65536×64.
+const PREFETCH_GRADIENT_MIN_CLASSES: usize = 64;
+/// The largest next gradient block prefetched that way (8 rows of 1024 `f32`): at 8192×4000
+/// (125 KiB) fused measured 9% slower with it.
+const PREFETCH_GRADIENT_MAX_BYTES: usize = 32 << 10;
+/// Kernels whose tiles hold more values than this (AVX-512's 16×16 `f32` tiles) are compiled
+/// without the gradient prefetch. They store gradients only below 64 classes (the AVX-512
+/// backend hands longer rows to AVX2), where it never runs, yet its code in their tile loop,
+/// whose 32 tile vectors fill the register file, made fused 10–25% slower at 131072×40.
+const PREFETCH_GRADIENT_MAX_TILE_VALUES: usize = 128;
+
+/// Prefetch hints for the gradient of the block after the one at `grads` (its `LANES·c`
+/// values), for the tile of columns `first..` of the current block: the same share of lines as
+/// [`prefetch_for_tile`] takes of the next block's scores.
+#[inline(always)]
+fn prefetch_next_gradient<T: Real, V: Vector<T>>(grads: &[T], c: usize, first: usize) {
+    if V::LANES * V::TILE > PREFETCH_GRADIENT_MAX_TILE_VALUES
+        || c < PREFETCH_GRADIENT_MIN_CLASSES
+        || V::LANES * c * size_of::<T>() > PREFETCH_GRADIENT_MAX_BYTES
+    {
+        return;
+    }
+    let tile_lines = (V::TILE * V::LANES * size_of::<T>()).div_ceil(CACHE_LINE);
+    let next = grads.as_ptr().wrapping_add(V::LANES * c).cast::<u8>();
+    let first_line = first / V::TILE * tile_lines;
+    for line in first_line..first_line + tile_lines {
+        prefetch::<TO_L2, _>(next.wrapping_add(line * CACHE_LINE));
+    }
+}
+
 /// Prefetch hints, the values of x86's `_MM_HINT_T0` (into L1) and `_MM_HINT_T1` (into L2).
 const TO_L1: i32 = 3;
 const TO_L2: i32 = 2;
@@ -564,6 +599,7 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
             each_column!(V::TILE, width, |j| {
                 grad_cols[j] = step!(cols[j], tile_class, j);
             });
+            prefetch_next_gradient::<T, V>(grads, c, first);
             V::store_columns(&grad_cols, c, first, width, grads);
         });
         let mut target_grads = [T::ZERO; MAX_LANES];
