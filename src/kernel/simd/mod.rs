@@ -125,7 +125,7 @@ pub(crate) trait Vector<T: Real>: Copy {
     }
 }
 
-/// Targets per chunk of [`first_bad_target_chunk`].
+/// Targets per chunk of [`crate::kernel::first_bad_target_chunk`].
 pub const TARGET_CHUNK: usize = 64;
 
 /// The index of the first chunk of [`TARGET_CHUNK`] targets that holds one outside `[0, c)`.
