@@ -193,6 +193,14 @@ macro_rules! impl_backends {
 impl_backends!(f32, ::wide::f32x8, run_f32, run_f32);
 impl_backends!(f64, ::wide::f64x4, run_f64, run_f64);
 
+/// A class count whose kernels for PyTorch's default parameters (p = 1, no weights) are also
+/// compiled with `c` as a constant: 10, the common case (MNIST, CIFAR-10, the shapes).
+/// The column loops, load and store widths, masks and offsets then resolve at compile time.
+/// Measured on Zen 4 (in-process A/B, AVX-512 path) at 32x10 / 4096x10: forward 6–8% / 11–16%
+/// faster, backward 13–21% / 18–30%, fused 0–10% / 9%; at 4194304x10 3–10%. It costs 80 KB of
+/// library (stripped), as would each further count.
+const CONSTANT_CLASSES: usize = 10;
+
 /// Runs a task with vectors `V`; bit-identical to [`reference::run`]. Always inlined so that a
 /// backend's `#[target_feature]` entry point compiles the whole body for its instruction set.
 #[inline(always)]
@@ -202,6 +210,9 @@ pub(crate) fn run<T: Real, V: Vector<T>>(params: &Params<T>, c: usize, task: Tas
     }
     // One copy of the loops per (power, weighted): no per-term branches on either.
     match (params.power, params.weight.is_some()) {
+        (Power::One, false) if c == CONSTANT_CLASSES => {
+            run_shape::<T, V, false, false>(params, CONSTANT_CLASSES, task)
+        }
         (Power::One, false) => run_shape::<T, V, false, false>(params, c, task),
         (Power::One, true) => run_shape::<T, V, false, true>(params, c, task),
         (Power::Two, false) => run_shape::<T, V, true, false>(params, c, task),
