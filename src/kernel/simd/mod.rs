@@ -196,8 +196,9 @@ impl_backends!(f64, ::wide::f64x4, run_f64, run_f64);
 /// A class count whose kernels for PyTorch's default parameters (p = 1, no weights) are also
 /// compiled with `c` as a constant: 10, the common case (MNIST, CIFAR-10, the shapes).
 /// The column loops, load and store widths, masks and offsets then resolve at compile time.
-/// Measured on Zen 4 (in-process A/B, AVX-512 path) at 32x10 / 4096x10: forward 6–8% / 11–16%
-/// faster, backward 13–21% / 18–30%, fused 0–10% / 9%; at 4194304x10 3–10%. It costs 80 KB of
+/// Measured on Zen 4 (in-process A/B, AVX-512 path) at 32x10 / 4096x10: forward 6–8% / 16%
+/// faster, backward 13–21% / 16%, at 4194304x10 3–10%; fused moved less than its swings from
+/// one process to the next (±25% at 4096x10, the generic build's as much). It costs 80 KB of
 /// library (stripped), as would each further count.
 const CONSTANT_CLASSES: usize = 10;
 
