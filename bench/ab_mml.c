@@ -6,10 +6,11 @@
  *   cc -std=c11 -O2 -Wall -Wextra -Iinclude bench/ab_mml.c -ldl -o target/bench/ab_mml
  *   target/bench/ab_mml old/libmml.so new/libmml.so N C OP ROUNDS INNER
  *
- * OP: 0 forward, 1 backward, 2 fused (f32, p = 1, margin 1, no weights, mean; 1 thread, or
- * AB_THREADS threads from the environment: each library keeps its own pool). Each
- * round times INNER calls of every library in turn; prints each library's median and minimum
- * per call over ROUNDS rounds, and the ratio of the second median to the first.
+ * OP: 0 forward, 1 backward, 2 fused (f32, or f64 when built with -DAB_F64; p = 1, margin 1,
+ * no weights, mean; 1 thread, or AB_THREADS threads from the environment: each library keeps
+ * its own pool). Each round times INNER calls of every library in turn; prints each library's
+ * median and minimum per call over ROUNDS rounds, and the ratio of the second median to the
+ * first.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,13 +22,22 @@
 
 #include "mml.h"
 
+/* -DAB_F64 times the double entry points (mml_forward_f64, ...) instead. */
+#ifdef AB_F64
+typedef double real;
+#define SUFFIX "_f64"
+#else
+typedef float real;
+#define SUFFIX ""
+#endif
+
 typedef uint32_t (*create_fn)(uint32_t, double, const float *, size_t, uint32_t, MmlLoss **);
-typedef uint32_t (*forward_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
-                               float *, size_t);
-typedef uint32_t (*backward_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
-                                const float *, size_t, float *, size_t);
-typedef uint32_t (*fused_fn)(const MmlLoss *, const float *, const int64_t *, size_t, size_t,
-                             const float *, size_t, float *, size_t, float *, size_t);
+typedef uint32_t (*forward_fn)(const MmlLoss *, const real *, const int64_t *, size_t, size_t,
+                               real *, size_t);
+typedef uint32_t (*backward_fn)(const MmlLoss *, const real *, const int64_t *, size_t, size_t,
+                                const real *, size_t, real *, size_t);
+typedef uint32_t (*fused_fn)(const MmlLoss *, const real *, const int64_t *, size_t, size_t,
+                             const real *, size_t, real *, size_t, real *, size_t);
 typedef uint32_t (*threads_fn)(size_t);
 
 enum { MAX_LIBS = 4 };
@@ -71,9 +81,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s\n", dlerror());
             return 1;
         }
-        libs[count].forward = (forward_fn)symbol(h, "mml_forward");
-        libs[count].backward = (backward_fn)symbol(h, "mml_backward");
-        libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward");
+        libs[count].forward = (forward_fn)symbol(h, "mml_forward" SUFFIX);
+        libs[count].backward = (backward_fn)symbol(h, "mml_backward" SUFFIX);
+        libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward" SUFFIX);
         if (((threads_fn)symbol(h, "mml_set_num_threads"))(threads) != MML_STATUS_OK) return 1;
         if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, MML_REDUCTION_MEAN,
                                                  &libs[count].loss) != MML_STATUS_OK)
@@ -86,20 +96,20 @@ int main(int argc, char **argv) {
     size_t n = strtoul(argv[a], NULL, 10), c = strtoul(argv[a + 1], NULL, 10);
     int op = atoi(argv[a + 2]), rounds = atoi(argv[a + 3]), inner = atoi(argv[a + 4]);
     if (n == 0 || c == 0 || rounds <= 0 || inner <= 0) return 2;
-    float *x = malloc(n * c * sizeof *x), *g = calloc(n * c, sizeof *g);
+    real *x = malloc(n * c * sizeof *x), *g = calloc(n * c, sizeof *g);
     int64_t *t = malloc(n * sizeof *t);
     double *times = malloc((size_t)count * rounds * sizeof *times);
     if (!x || !g || !t || !times) return 1;
     unsigned s = 1;
     for (size_t i = 0; i < n * c; i++) {
         s = s * 1103515245u + 12345u;
-        x[i] = (float)((s >> 8) / (double)(1 << 24) * 4 - 2);
+        x[i] = (real)((s >> 8) / (double)(1 << 24) * 4 - 2);
     }
     for (size_t i = 0; i < n; i++) {
         s = s * 1103515245u + 12345u;
         t[i] = (int64_t)((s >> 8) % c);
     }
-    float out[MAX_LIBS] = {0}, up = 1;
+    real out[MAX_LIBS] = {0}, up = 1;
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < count; k++) {
             double t0 = now_ns();
