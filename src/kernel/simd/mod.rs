@@ -288,16 +288,8 @@ fn prefetch_for_tile<T: Real, V: Vector<T>, const WRITES: bool>(
     if c < PREFETCH_MIN_CLASSES {
         return;
     }
-    // The next block is one contiguous run of `LANES·c` values right after this one; tile `t`
-    // takes lines `t·L..(t+1)·L`, `L` being the lines of one tile, so the block's
-    // `ceil(c / TILE)` tiles cover it.
-    let tile_lines = (V::TILE * V::LANES * size_of::<T>()).div_ceil(CACHE_LINE);
-    let next = rows.as_ptr().wrapping_add(V::LANES * c).cast::<u8>();
-    let first_line = first / V::TILE * tile_lines;
     if c <= PREFETCH_NEXT_BLOCK_MAX_CLASSES {
-        for line in first_line..first_line + tile_lines {
-            prefetch::<TO_L1, _>(next.wrapping_add(line * CACHE_LINE));
-        }
+        prefetch_next_block_share::<TO_L1, T, V>(rows, c, first);
     } else {
         for k in 0..V::LANES {
             prefetch::<TO_L1, _>(
@@ -311,10 +303,26 @@ fn prefetch_for_tile<T: Real, V: Vector<T>, const WRITES: bool>(
             PREFETCH_L2_MAX_BYTES
         };
         if V::LANES * c * size_of::<T>() <= l2_max_bytes {
-            for line in first_line..first_line + tile_lines {
-                prefetch::<TO_L2, _>(next.wrapping_add(line * CACHE_LINE));
-            }
+            prefetch_next_block_share::<TO_L2, T, V>(rows, c, first);
         }
+    }
+}
+
+/// Prefetch hints (into the level `HINT` names) for the share of tile `first / TILE` of the
+/// block after `block`: that next block is one contiguous run of `LANES·c` values right after
+/// this one, and tile `t` takes its lines `t·L..(t+1)·L`, `L` being the lines of one tile, so
+/// the block's `ceil(c / TILE)` tiles cover it. Used for both the scores and the gradient.
+#[inline(always)]
+fn prefetch_next_block_share<const HINT: i32, T: Real, V: Vector<T>>(
+    block: &[T],
+    c: usize,
+    first: usize,
+) {
+    let tile_lines = (V::TILE * V::LANES * size_of::<T>()).div_ceil(CACHE_LINE);
+    let next = block.as_ptr().wrapping_add(V::LANES * c).cast::<u8>();
+    let first_line = first / V::TILE * tile_lines;
+    for line in first_line..first_line + tile_lines {
+        prefetch::<HINT, _>(next.wrapping_add(line * CACHE_LINE));
     }
 }
 
@@ -345,12 +353,7 @@ fn prefetch_next_gradient<T: Real, V: Vector<T>>(grads: &[T], c: usize, first: u
     {
         return;
     }
-    let tile_lines = (V::TILE * V::LANES * size_of::<T>()).div_ceil(CACHE_LINE);
-    let next = grads.as_ptr().wrapping_add(V::LANES * c).cast::<u8>();
-    let first_line = first / V::TILE * tile_lines;
-    for line in first_line..first_line + tile_lines {
-        prefetch::<TO_L2, _>(next.wrapping_add(line * CACHE_LINE));
-    }
+    prefetch_next_block_share::<TO_L2, T, V>(grads, c, first);
 }
 
 /// Prefetch hints, the values of x86's `_MM_HINT_T0` (into L1) and `_MM_HINT_T1` (into L2).
