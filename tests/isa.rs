@@ -480,3 +480,105 @@ fn target_checks_find_the_first_bad_target() {
         }
     }
 }
+
+/// Sum-reduced runs of up to 256 rows may sum their losses in another order than PyTorch's
+/// chain, but only where that provably gives the chain's bits; elsewhere they sum again with
+/// the chain. These batches are built so that another order does give other bits (checked
+/// here on a pairwise sum): one large loss and many a quarter of its unit, which the chain
+/// rounds away one by one. Also: a weight of -1 (negative losses), an infinite loss, and a NaN loss.
+#[allow(clippy::type_complexity)]
+#[test]
+fn sums_in_another_order_fall_back_to_the_chain_when_it_rounds() {
+    /// Rows `[0, b, -inf, …]` with target 0 and margin 0: `z = b` in column 1 only, so the
+    /// row's loss is `b / c` (before any weight).
+    fn batch(n: usize, c: usize, b: impl Fn(usize) -> f32) -> (Vec<f32>, Vec<i64>) {
+        let mut input = vec![f32::NEG_INFINITY; n * c];
+        for r in 0..n {
+            input[r * c] = 0.0;
+            input[r * c + 1] = b(r);
+        }
+        (input, vec![0; n])
+    }
+    fn pairwise(v: &[f64]) -> f64 {
+        match v.len() {
+            0 => 0.0,
+            1 => v[0],
+            len => pairwise(&v[..len / 2]) + pairwise(&v[len / 2..]),
+        }
+    }
+    // c = 3 runs the AVX2 kernels on AVX-512 machines, c = 10 and 16 the AVX-512 ones.
+    for c in [3usize, 10, 16] {
+        // Row 1's loss `big`; every other row's a quarter of `big`'s unit in float64, which the
+        // chain rounds away while a pairwise sum keeps their total.
+        let big = 2f32.powi(30) / c as f32;
+        let unit = 2f64.powi(f64::from(big).log2().floor() as i32 - 52);
+        let small = (unit / 4.0 * c as f64) as f32;
+        for n in [16usize, 33, 64, 250, 256] {
+            let cases: [(&str, Box<dyn Fn(usize) -> f32>, Option<Vec<f32>>); 4] = [
+                (
+                    "rounds",
+                    Box::new(move |r| if r == 1 { 2f32.powi(30) } else { small }),
+                    None,
+                ),
+                (
+                    "negative",
+                    Box::new(move |r| 1.0 + r as f32),
+                    Some(vec![-1.0; c]),
+                ),
+                (
+                    "infinite",
+                    Box::new(move |r| if r == n / 2 { f32::INFINITY } else { 1.0 }),
+                    None,
+                ),
+                // Weight 0: the last row's term is inf · 0 = NaN, every other row's 1 · 0 = 0.
+                (
+                    "nan",
+                    Box::new(move |r| if r == n - 1 { f32::INFINITY } else { 1.0 }),
+                    Some(vec![0.0; c]),
+                ),
+            ];
+            for (name, b, weight) in &cases {
+                let (input, target) = batch(n, c, b);
+                let params = Params {
+                    power: Power::One,
+                    margin: 0.0f32,
+                    weight: weight.as_deref(),
+                };
+                let g = 1.0 / (n * c) as f32;
+                for kind in [Kind::ForwardSum, Kind::FusedSum] {
+                    let want = run_kind(None, kind, &params, c, &input, &target, &[1.0], g);
+                    if *name == "rounds" {
+                        let losses = run_kind(
+                            None,
+                            Kind::ForwardPerRow,
+                            &params,
+                            c,
+                            &input,
+                            &target,
+                            &[1.0],
+                            g,
+                        )
+                        .losses;
+                        let wide: Vec<f64> = losses.iter().map(|&l| f64::from(l)).collect();
+                        assert_ne!(
+                            pairwise(&wide).to_bits(),
+                            want.sum.to_bits(),
+                            "c={c} n={n}: another order must give other bits here"
+                        );
+                    }
+                    for isa in Isa::available() {
+                        let got = run_kind(Some(isa), kind, &params, c, &input, &target, &[1.0], g);
+                        assert!(
+                            got.sum.to_bits() == want.sum.to_bits()
+                                || (got.sum.is_nan() && want.sum.is_nan()),
+                            "{isa:?} {kind:?} {name} c={c} n={n}: got {}, want {}",
+                            got.sum,
+                            want.sum
+                        );
+                        assert_same(&format!("{isa:?} {name} grad"), &got.grad, &want.grad);
+                    }
+                }
+            }
+        }
+    }
+}
