@@ -481,14 +481,14 @@ fn target_checks_find_the_first_bad_target() {
     }
 }
 
-/// Sum-reduced runs of up to 256 rows may sum their losses in another order than PyTorch's
-/// chain, but only where that provably gives the chain's bits; elsewhere they sum again with
-/// the chain. These batches are built so that another order does give other bits (checked
-/// here on a pairwise sum): one large loss and many a quarter of its unit, which the chain
-/// rounds away one by one. Also: a weight of -1 (negative losses), an infinite loss, and a NaN loss.
+/// Sum-reduced runs must give PyTorch's serial chain's bits even where another order would not:
+/// these batches are built so that it does not (checked here on a pairwise sum): one large loss
+/// and many a quarter of its unit, which the chain rounds away one by one. Also: a weight of -1
+/// (negative losses), an infinite loss, and a NaN loss. A guard for any kernel that sums in
+/// another order where it believes that exact (one did, in a session's experiment).
 #[allow(clippy::type_complexity)]
 #[test]
-fn sums_in_another_order_fall_back_to_the_chain_when_it_rounds() {
+fn sums_that_another_order_would_round_differently_match_the_chain() {
     /// Rows `[0, b, -inf, …]` with target 0 and margin 0: `z = b` in column 1 only, so the
     /// row's loss is `b / c` (before any weight).
     fn batch(n: usize, c: usize, b: impl Fn(usize) -> f32) -> (Vec<f32>, Vec<i64>) {

@@ -9,7 +9,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{AnyOrderSum, LaneSums, MAX_TILE, Vector};
+use super::{MAX_TILE, Vector};
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -36,79 +36,9 @@ pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> 
     super::first_bad_target_chunk(target, c)
 }
 
-/// [`LaneSums`] of 8 `f32` lanes in three registers: 4 float64 sums (lanes `k` and `k + 4`
-/// share one), the least nonzero value per lane (the least exponent, so the least unit, of
-/// nonnegative floats), and whether any lane was negative or NaN (all-ones lanes).
-#[derive(Clone, Copy)]
-pub(super) struct LaneSums8 {
-    sums: __m256d,
-    least: __m256,
-    bad: __m256,
-}
-
-impl LaneSums<F32x8> for LaneSums8 {
-    #[inline(always)]
-    fn start() -> Option<Self> {
-        // SAFETY: AVX is available (module invariant).
-        Some(unsafe {
-            LaneSums8 {
-                sums: _mm256_setzero_pd(),
-                least: _mm256_set1_ps(f32::INFINITY),
-                bad: _mm256_setzero_ps(),
-            }
-        })
-    }
-    #[inline(always)]
-    fn add(&mut self, losses: F32x8, first: usize) {
-        // SAFETY: AVX2 is available (module invariant). Comparison results are all-ones or
-        // all-zeros per lane.
-        unsafe {
-            let zero = _mm256_setzero_ps();
-            // Lanes `first..`: lane indices above `first - 1` (`first < 8`).
-            let summed = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                _mm256_set1_epi32(first as i32 - 1),
-            ));
-            // Unordered "not >=": negative and NaN lanes.
-            let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(losses.0, zero);
-            self.bad = _mm256_or_ps(self.bad, _mm256_and_ps(summed, bad));
-            let nonzero = _mm256_and_ps(summed, _mm256_cmp_ps::<_CMP_NEQ_UQ>(losses.0, zero));
-            // Zero and unsummed lanes count as +inf. (Blending into `least` instead lets LLVM
-            // turn the blend into a masked store to the sink, microcoded and slow on AMD.)
-            let candidates = _mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), losses.0, nonzero);
-            self.least = _mm256_min_ps(self.least, candidates);
-            let values = _mm256_and_ps(summed, losses.0);
-            let pair = _mm256_add_pd(
-                _mm256_cvtps_pd(_mm256_castps256_ps128(values)),
-                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(values)),
-            );
-            self.sums = _mm256_add_pd(self.sums, pair);
-        }
-    }
-    #[inline(always)]
-    fn finish(self) -> AnyOrderSum {
-        // SAFETY: AVX is available (module invariant).
-        unsafe {
-            let s = self.sums;
-            let s = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
-            let total = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-            let m = self.least;
-            let m = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
-            let m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-            let m = _mm_min_ss(m, _mm_shuffle_ps::<0b01>(m, m));
-            AnyOrderSum::from_least_value(
-                total,
-                _mm256_movemask_ps(self.bad) == 0,
-                _mm_cvtss_f32(m),
-            )
-        }
-    }
-}
-
 impl Vector<f32> for F32x8 {
     const LANES: usize = 8;
     type Mask = __m256;
-    type LaneSums = LaneSums8;
 
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -275,8 +205,6 @@ impl Vector<f32> for F32x8 {
 impl Vector<f64> for F64x4 {
     const LANES: usize = 4;
     type Mask = __m256d;
-    /// `f64` losses have units too fine for a sum in any order to be provably exact.
-    type LaneSums = ();
 
     #[inline(always)]
     fn splat(v: f64) -> Self {

@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{AnyOrderSum, LaneSums, MAX_TILE, Vector};
+use super::{MAX_TILE, Vector};
 use crate::kernel::{Params, Task};
 
 #[derive(Clone, Copy)]
@@ -53,68 +53,9 @@ pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> 
     super::first_bad_target_chunk(target, c)
 }
 
-/// [`LaneSums`] of 16 `f32` lanes in two registers and a mask: 8 float64 sums (lanes `k` and
-/// `k + 8` share one), the least nonzero value per lane (the least exponent, so the least unit,
-/// of nonnegative floats), and whether any lane was negative or NaN. Few registers, because
-/// they stay live across the whole block loop beside its tile.
-#[derive(Clone, Copy)]
-pub(super) struct LaneSums16 {
-    sums: __m512d,
-    least: __m512,
-    bad: __mmask16,
-}
-
-impl LaneSums<F32x16> for LaneSums16 {
-    #[inline(always)]
-    fn start() -> Option<Self> {
-        // SAFETY: AVX-512F is available (module invariant).
-        Some(unsafe {
-            LaneSums16 {
-                sums: _mm512_setzero_pd(),
-                least: _mm512_set1_ps(f32::INFINITY),
-                bad: 0,
-            }
-        })
-    }
-    #[inline(always)]
-    fn add(&mut self, losses: F32x16, first: usize) {
-        let summed = (0xffff_u32 << first) as __mmask16;
-        // SAFETY: AVX-512F is available (module invariant).
-        unsafe {
-            let zero = _mm512_setzero_ps();
-            // Unordered "not >=": negative and NaN lanes.
-            self.bad |= _mm512_mask_cmp_ps_mask::<_CMP_NGE_UQ>(summed, losses.0, zero);
-            let nonzero = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(summed, losses.0, zero);
-            // Zero and unsummed lanes count as +inf (a blend, not a masked min into `least`,
-            // as in the AVX2 backend).
-            let candidates = _mm512_mask_blend_ps(nonzero, _mm512_set1_ps(f32::INFINITY), losses.0);
-            self.least = _mm512_min_ps(self.least, candidates);
-            let values = _mm512_maskz_mov_ps(summed, losses.0);
-            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(values)));
-            let pair = _mm512_add_pd(
-                _mm512_cvtps_pd(_mm512_castps512_ps256(values)),
-                _mm512_cvtps_pd(hi),
-            );
-            self.sums = _mm512_add_pd(self.sums, pair);
-        }
-    }
-    #[inline(always)]
-    fn finish(self) -> AnyOrderSum {
-        // SAFETY: AVX-512F is available (module invariant).
-        unsafe {
-            AnyOrderSum::from_least_value(
-                _mm512_reduce_add_pd(self.sums),
-                self.bad == 0,
-                _mm512_reduce_min_ps(self.least),
-            )
-        }
-    }
-}
-
 impl Vector<f32> for F32x16 {
     const LANES: usize = 16;
     type Mask = __mmask16;
-    type LaneSums = LaneSums16;
 
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -278,8 +219,6 @@ impl Vector<f32> for F32x16 {
 impl Vector<f64> for F64x8 {
     const LANES: usize = 8;
     type Mask = __mmask8;
-    /// `f64` losses have units too fine for a sum in any order to be provably exact.
-    type LaneSums = ();
 
     #[inline(always)]
     fn splat(v: f64) -> Self {

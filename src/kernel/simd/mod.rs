@@ -80,10 +80,6 @@ pub(crate) trait Vector<T: Real>: Copy {
         }
     }
 
-    /// Per-lane float64 sums for [`LossSink::AnyOrder`]; `()` where a backend has none, which
-    /// leaves PyTorch's serial chain as the only way to sum.
-    type LaneSums: LaneSums<Self>;
-
     /// Columns per tile of [`Vector::load_columns`] (at most [`MAX_TILE`]).
     const TILE: usize = MAX_TILE;
 
@@ -644,121 +640,24 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     }
 }
 
-/// Float64 sums of `f32` row losses kept per lane across a run's blocks, with what it takes to
-/// know at the end whether their total is PyTorch's serial sum bit for bit (see
-/// [`AnyOrderSum::serial_total`]).
-pub(crate) trait LaneSums<V>: Copy {
-    /// `None` for backends without them.
-    fn start() -> Option<Self>;
-    /// Adds lanes `first..` of a block's losses, each to its lane's sum.
-    fn add(&mut self, losses: V, first: usize);
-    fn finish(self) -> AnyOrderSum;
-}
-
-/// No per-lane sums: runs sum with the serial chain.
-impl<V> LaneSums<V> for () {
-    fn start() -> Option<Self> {
-        None
-    }
-    fn add(&mut self, _: V, _: usize) {}
-    fn finish(self) -> AnyOrderSum {
-        AnyOrderSum::NOT_EXACT
-    }
-}
-
-/// A run's row losses summed in float64 in an order of the backend's choosing.
-///
-/// PyTorch sums them one after another, `((0 + l0) + l1) + …`: a chain of dependent adds, 16
-/// of them (about 48 cycles) per 16-row block, which is most of the critical path of a call of a
-/// few blocks. Any other order gives the chain's bits whenever every partial sum is exact. It is
-/// when the values are nonnegative (every partial sum then lies between 0 and the total `S`),
-/// all multiples of `u = 2^unit_exponent` (the least unit in the last place of any of them), and
-/// `S < 2^53·u`: each partial sum is then an integer below 2^53 times `u`. The test compares the
-/// computed total with `2^52·u`, which it can only pass when the true total is below `2^53·u`
-/// (the roundings of a sum of at most 2^17 values are far less than a factor 2).
-pub(crate) struct AnyOrderSum {
-    pub(crate) total: f64,
-    /// Every lane summed was `>= 0` (so none was NaN).
-    pub(crate) nonnegative: bool,
-    /// `u` as a power of two: the least unit in the last place (in `f32`) of the nonzero values
-    /// summed, [`AnyOrderSum::NO_UNIT`] if there were none.
-    pub(crate) unit_exponent: i32,
-}
-
-impl AnyOrderSum {
-    /// Above any unit a finite `f32` has.
-    pub(crate) const NO_UNIT: i32 = 1 << 20;
-    const NOT_EXACT: AnyOrderSum = AnyOrderSum {
-        total: f64::NAN,
-        nonnegative: false,
-        unit_exponent: 0,
-    };
-
-    /// From the least nonzero value summed (`f32::INFINITY` if none; any value if not
-    /// `nonnegative`), whose exponent is the least.
-    #[inline(always)]
-    pub(crate) fn from_least_value(total: f64, nonnegative: bool, least: f32) -> Self {
-        // A nonnegative float's unit is 2^(max(biased exponent, 1) - 150).
-        let biased = (least.to_bits() >> 23) as i32;
-        AnyOrderSum {
-            total,
-            nonnegative,
-            unit_exponent: if least == f32::INFINITY {
-                AnyOrderSum::NO_UNIT
-            } else {
-                biased.max(1) - 150
-            },
-        }
-    }
-
-    /// The total, if it is provably the serial chain's.
-    #[inline(always)]
-    fn serial_total(self) -> Option<f64> {
-        // 2^(unit_exponent + 52), clamped to the finite powers of two.
-        let limit = f64::from_bits(((self.unit_exponent + 52 + 1023).clamp(1, 2046) as u64) << 52);
-        (self.nonnegative && self.total < limit).then_some(self.total)
-    }
-}
-
-/// Up to this many rows a sum-reduced run first sums its losses per lane (see [`AnyOrderSum`]),
-/// and sums them again with the chain when that is not provably exact: a second pass over the
-/// scores (its losses only). The test fails more often as the sum grows: in batches of uniformly
-/// random scores it failed in none of 400 of 1024×10, 7 of 400 of 4096×10, 20 of 100 of
-/// 16384×3 and 88 of 100 of 40000×3. Up to 4096 rows it gains far more than it risks (measured
-/// on Zen 4, in-process A/B, forward / fused: 4096×10 9% / 0%, 4096×3 20% / 12%, 256×10 8% /
-/// 11%, 32×10 3–6% / 3%). It also fails on every batch with an infinite or NaN loss; those come
-/// from infinite scores, or from negative, infinite or NaN weights, for which runs take the
-/// chain from the start.
-const ANY_ORDER_MAX_ROWS: usize = 4096;
-
 /// Where a run's block losses go, and the accumulators of the summing kinds.
-enum LossSink<'a, T: Real, V: Vector<T>> {
+enum LossSink<'a, T> {
     PerRow(&'a mut [T]),
-    /// PyTorch's serial float64 chain.
-    Chain(f64, &'a mut f64),
-    /// The same sum per lane, checked at the end ([`LossSink::finish`]).
-    AnyOrder(V::LaneSums, &'a mut f64),
+    Sum(f64, &'a mut f64),
     Interleaved([f64; INTERLEAVE], &'a mut [f64; INTERLEAVE]),
 }
 
-impl<'a, T: Real, V: Vector<T>> LossSink<'a, T, V> {
+impl<'a, T: Real> LossSink<'a, T> {
     /// `None` for [`LossOut::Skip`].
     #[inline(always)]
-    fn new(loss: LossOut<'a, T>, n: usize, weight: Option<&[T]>) -> Option<Self> {
-        let nonnegative_weights =
-            || weight.is_none_or(|w| w.iter().all(|&w| w >= T::ZERO && w.to_f64().is_finite()));
+    fn new(loss: LossOut<'a, T>, n: usize) -> Option<Self> {
         match loss {
             LossOut::Skip => None,
             LossOut::PerRow(out) => {
                 assert_eq!(out.len(), n);
                 Some(LossSink::PerRow(out))
             }
-            LossOut::Sum(acc) => Some(match V::LaneSums::start() {
-                Some(sums) if n <= ANY_ORDER_MAX_ROWS && nonnegative_weights() => {
-                    LossSink::AnyOrder(sums, acc)
-                }
-                _ => LossSink::Chain(0.0, acc),
-            }),
+            LossOut::Sum(acc) => Some(LossSink::Sum(0.0, acc)),
             LossOut::Interleaved(acc) => Some(LossSink::Interleaved([0.0; INTERLEAVE], acc)),
         }
     }
@@ -766,18 +665,18 @@ impl<'a, T: Real, V: Vector<T>> LossSink<'a, T, V> {
     /// The losses of the block of rows `start..start + LANES`, whose lanes before `first`
     /// repeat rows already added.
     #[inline(always)]
-    fn add(&mut self, losses: V, start: usize, first: usize) {
+    fn add<V: Vector<T>>(&mut self, losses: V, start: usize, first: usize) {
         match self {
             LossSink::PerRow(out) => losses.store(&mut out[start..start + V::LANES]),
-            LossSink::Chain(sum, _) => {
+            LossSink::Sum(sum, _) => {
                 // One float64 chain in row order, as PyTorch sums.
                 let mut lanes = LineAligned([0.0f64; MAX_LANES]);
                 losses.widen(&mut lanes.0);
-                for &l in &lanes.0[first..V::LANES] {
+                let lanes = &lanes.0;
+                for &l in &lanes[first..V::LANES] {
                     *sum += l;
                 }
             }
-            LossSink::AnyOrder(sums, _) => sums.add(losses, first),
             LossSink::Interleaved(sums, _) => {
                 // Sixteen independent chains: no add waits for the previous row's.
                 let mut lanes = LineAligned([0.0f64; MAX_LANES]);
@@ -800,20 +699,13 @@ impl<'a, T: Real, V: Vector<T>> LossSink<'a, T, V> {
         }
     }
 
-    /// Writes the result; or, for a per-lane sum that is not provably the chain's, writes
-    /// nothing and returns the chain sink that must sum the losses again.
     #[inline(always)]
-    fn finish(self) -> Option<Self> {
+    fn finish(self) {
         match self {
             LossSink::PerRow(_) => {}
-            LossSink::Chain(sum, acc) => *acc = sum,
-            LossSink::AnyOrder(sums, acc) => match sums.finish().serial_total() {
-                Some(total) => *acc = total,
-                None => return Some(LossSink::Chain(0.0, acc)),
-            },
+            LossSink::Sum(sum, acc) => *acc = sum,
             LossSink::Interleaved(sums, acc) => *acc = sums,
         }
-        None
     }
 }
 
@@ -835,54 +727,60 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     // A block's rows and everything after them: loads may read past the block where the input
     // goes on (see `Vector::load_columns`).
     let rows_of = |start: usize| &input[start * c..];
-    let mut sink = LossSink::<T, V>::new(loss, n, params.weight);
-    if let Some(GradOut { g, upstream, grad }) = grad {
-        assert_eq!(grad.len(), input.len());
-        let upstream_of = |start: usize| match upstream {
-            Upstream::Scalar(v) => V::splat(v),
-            Upstream::PerRow(u) => V::load(&u[start..start + lanes]),
-        };
-        if let Upstream::PerRow(u) = upstream {
-            assert_eq!(u.len(), n);
+    let sink = LossSink::new(loss, n);
+    match (sink, grad) {
+        (None, None) => {}
+        (Some(mut sink), None) => {
+            for (start, first) in blocks(n, lanes) {
+                let losses = block_loss::<T, V, SQUARE, WEIGHTED>(
+                    params,
+                    c,
+                    rows_of(start),
+                    &target[start..],
+                );
+                sink.add(losses, start, first);
+            }
+            sink.finish();
         }
-        match sink.take() {
-            None => {
-                for (start, _) in blocks(n, lanes) {
-                    block_grad::<T, V, SQUARE, WEIGHTED, false>(
-                        params,
-                        c,
-                        rows_of(start),
-                        &target[start..],
-                        g,
-                        upstream_of(start),
-                        &mut grad[start * c..(start + lanes) * c],
-                    );
+        (sink, Some(GradOut { g, upstream, grad })) => {
+            assert_eq!(grad.len(), input.len());
+            let upstream_of = |start: usize| match upstream {
+                Upstream::Scalar(v) => V::splat(v),
+                Upstream::PerRow(u) => V::load(&u[start..start + lanes]),
+            };
+            if let Upstream::PerRow(u) = upstream {
+                assert_eq!(u.len(), n);
+            }
+            match sink {
+                None => {
+                    for (start, _) in blocks(n, lanes) {
+                        block_grad::<T, V, SQUARE, WEIGHTED, false>(
+                            params,
+                            c,
+                            rows_of(start),
+                            &target[start..],
+                            g,
+                            upstream_of(start),
+                            &mut grad[start * c..(start + lanes) * c],
+                        );
+                    }
+                }
+                Some(mut sink) => {
+                    for (start, first) in blocks(n, lanes) {
+                        let losses = block_grad::<T, V, SQUARE, WEIGHTED, true>(
+                            params,
+                            c,
+                            rows_of(start),
+                            &target[start..],
+                            g,
+                            upstream_of(start),
+                            &mut grad[start * c..(start + lanes) * c],
+                        );
+                        sink.add(losses, start, first);
+                    }
+                    sink.finish();
                 }
             }
-            Some(mut fused) => {
-                for (start, first) in blocks(n, lanes) {
-                    let losses = block_grad::<T, V, SQUARE, WEIGHTED, true>(
-                        params,
-                        c,
-                        rows_of(start),
-                        &target[start..],
-                        g,
-                        upstream_of(start),
-                        &mut grad[start * c..(start + lanes) * c],
-                    );
-                    fused.add(losses, start, first);
-                }
-                sink = fused.finish();
-            }
         }
-    }
-    // The losses alone; or again, with the chain, when a per-lane sum was not provably exact.
-    while let Some(mut losses_only) = sink {
-        for (start, first) in blocks(n, lanes) {
-            let losses =
-                block_loss::<T, V, SQUARE, WEIGHTED>(params, c, rows_of(start), &target[start..]);
-            losses_only.add(losses, start, first);
-        }
-        sink = losses_only.finish();
     }
 }

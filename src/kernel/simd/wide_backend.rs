@@ -11,8 +11,6 @@ macro_rules! wide_vector {
             const LANES: usize = $lanes;
             /// All-ones lanes where true, as `wide`'s comparisons return.
             type Mask = $v;
-            /// The portable backend sums with the serial chain.
-            type LaneSums = ();
 
             #[inline(always)]
             fn splat(v: $t) -> Self {
