@@ -182,8 +182,7 @@ fn check_random<T: Real>(seed: u64) {
                                 );
                                 assert_same(&format!("{what} losses"), &got.losses, &want.losses);
                                 assert!(
-                                    got.sum.to_bits() == want.sum.to_bits()
-                                        || (got.sum.is_nan() && want.sum.is_nan()),
+                                    same(got.sum, want.sum),
                                     "{what} sum: got {}, want {}",
                                     got.sum,
                                     want.sum
@@ -191,10 +190,7 @@ fn check_random<T: Real>(seed: u64) {
                                 for (k, (g, w)) in
                                     got.partials.iter().zip(&want.partials).enumerate()
                                 {
-                                    assert!(
-                                        g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-                                        "{what} partial {k}: got {g}, want {w}"
-                                    );
+                                    assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
                                 }
                                 assert_same(&format!("{what} grad"), &got.grad, &want.grad);
                             }
@@ -569,8 +565,7 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
                     for isa in Isa::available() {
                         let got = run_kind(Some(isa), kind, &params, c, &input, &target, &[1.0], g);
                         assert!(
-                            got.sum.to_bits() == want.sum.to_bits()
-                                || (got.sum.is_nan() && want.sum.is_nan()),
+                            same(got.sum, want.sum),
                             "{isa:?} {kind:?} {name} c={c} n={n}: got {}, want {}",
                             got.sum,
                             want.sum

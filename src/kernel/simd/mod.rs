@@ -23,11 +23,13 @@ use super::{GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstre
 /// spilled to.
 const MAX_LANES: usize = 16;
 
-/// A stack buffer that vectors are stored to and read back from, aligned to a cache line. A
-/// vector store that spans two lines is not forwarded to the loads that read it back, which then
-/// wait for it to reach the cache: with 16-byte stack alignment that happened or not depending
-/// on where the stack began, so the same build ran some processes 1.25-1.55x slower (measured
-/// on Zen 4, AVX-512, 128x10 forward and fused; the "placement noise" of earlier benchmarks).
+/// A stack buffer that a vector is stored to and then read back from piece by piece, aligned to
+/// a cache line. A vector store that spans two lines is not forwarded to the loads that read it
+/// back, which then wait for it to reach the cache: with 16-byte stack alignment that happened
+/// or not depending on where the stack began, so the same build ran some processes 1.25-1.65x
+/// slower (measured on Zen 4, AVX-512, 128x10 and 4096x10 forward and fused; the "placement
+/// noise" of earlier benchmarks). Buffers filled piece by piece and read as one vector need no
+/// such alignment: that load waits for all the stores whatever their placement.
 #[repr(align(64))]
 struct LineAligned<A>(A);
 
@@ -63,11 +65,11 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// (checked before any kernel runs), where the conversion is exact in both precisions.
     #[inline(always)]
     fn classes(targets: &[i64]) -> Self {
-        let mut lanes = LineAligned([T::ZERO; MAX_LANES]);
-        for (lane, &y) in lanes.0.iter_mut().zip(&targets[..Self::LANES]) {
+        let mut lanes = [T::ZERO; MAX_LANES];
+        for (lane, &y) in lanes.iter_mut().zip(&targets[..Self::LANES]) {
             *lane = T::from_usize(y as usize);
         }
-        Self::load(&lanes.0)
+        Self::load(&lanes)
     }
 
     /// The lanes widened to `f64` (exact), in lane order, into `out[..LANES]`.
@@ -92,8 +94,7 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// The default goes through a stack tile; the x86 backends transpose in registers.
     #[inline(always)]
     fn load_columns(rows: &[T], c: usize, first: usize, width: usize, out: &mut [Self; MAX_TILE]) {
-        let mut tile = LineAligned([T::ZERO; TILE_VALUES]);
-        let tile = &mut tile.0;
+        let mut tile = [T::ZERO; TILE_VALUES];
         for (k, row) in rows.chunks_exact(c).take(Self::LANES).enumerate() {
             for (jj, &x) in row[first..first + width].iter().enumerate() {
                 tile[jj * Self::LANES + k] = x;
@@ -430,18 +431,18 @@ fn row_constants_from_rows<T: Real, V: Vector<T>, const WEIGHTED: bool>(
     rows: &[T],
     targets: &[i64],
 ) -> RowConstants<V> {
-    let mut picked = LineAligned([T::ZERO; MAX_LANES]);
-    let mut weight = LineAligned([T::ZERO; MAX_LANES]);
+    let mut picked = [T::ZERO; MAX_LANES];
+    let mut weight = [T::ZERO; MAX_LANES];
     for k in 0..V::LANES {
         let y = target_index(targets[k], c);
-        picked.0[k] = rows[k * c + y];
+        picked[k] = rows[k * c + y];
         if WEIGHTED {
-            weight.0[k] = params.weight.expect("weighted kernel without weights")[y];
+            weight[k] = params.weight.expect("weighted kernel without weights")[y];
         }
     }
     RowConstants {
-        base: V::splat(params.margin).sub(V::load(&picked.0)),
-        weight: V::load(&weight.0),
+        base: V::splat(params.margin).sub(V::load(&picked)),
+        weight: V::load(&weight),
     }
 }
 
@@ -640,6 +641,14 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     }
 }
 
+/// A block's losses widened to float64, in a buffer the summing sinks read lane by lane.
+#[inline(always)]
+fn widened<T: Real, V: Vector<T>>(losses: V) -> LineAligned<[f64; MAX_LANES]> {
+    let mut lanes = LineAligned([0.0f64; MAX_LANES]);
+    losses.widen(&mut lanes.0);
+    lanes
+}
+
 /// Where a run's block losses go, and the accumulators of the summing kinds.
 enum LossSink<'a, T> {
     PerRow(&'a mut [T]),
@@ -670,18 +679,14 @@ impl<'a, T: Real> LossSink<'a, T> {
             LossSink::PerRow(out) => losses.store(&mut out[start..start + V::LANES]),
             LossSink::Sum(sum, _) => {
                 // One float64 chain in row order, as PyTorch sums.
-                let mut lanes = LineAligned([0.0f64; MAX_LANES]);
-                losses.widen(&mut lanes.0);
-                let lanes = &lanes.0;
+                let lanes = &widened(losses).0;
                 for &l in &lanes[first..V::LANES] {
                     *sum += l;
                 }
             }
             LossSink::Interleaved(sums, _) => {
                 // Sixteen independent chains: no add waits for the previous row's.
-                let mut lanes = LineAligned([0.0f64; MAX_LANES]);
-                losses.widen(&mut lanes.0);
-                let lanes = &lanes.0;
+                let lanes = &widened(losses).0;
                 let offset = start % INTERLEAVE;
                 if first == 0 && offset + V::LANES <= INTERLEAVE {
                     // Every block but an overlapping last one: lanes map to consecutive
