@@ -7,8 +7,8 @@
  *   target/bench/ab_mml old/libmml.so new/libmml.so N C OP ROUNDS INNER
  *
  * OP: 0 forward, 1 backward, 2 fused (f32, or f64 when built with -DAB_F64; p = 1, margin 1,
- * no weights, mean; 1 thread, or AB_THREADS threads from the environment: each library keeps
- * its own pool). Each round times INNER calls of every library in turn; prints each library's
+ * no weights, mean, or the reduction AB_REDUCTION (0 none, 1 mean, 2 sum) from the environment;
+ * 1 thread, or AB_THREADS threads from the environment: each library keeps its own pool). Each round times INNER calls of every library in turn; prints each library's
  * median and minimum per call over ROUNDS rounds, and the ratio of the second median to the
  * first.
  */
@@ -74,6 +74,9 @@ int main(int argc, char **argv) {
     int count = 0, a = 1;
     const char *threads_env = getenv("AB_THREADS");
     size_t threads = threads_env ? strtoul(threads_env, NULL, 10) : 1;
+    const char *reduction_env = getenv("AB_REDUCTION");
+    uint32_t reduction = reduction_env ? (uint32_t)strtoul(reduction_env, NULL, 10)
+                                       : MML_REDUCTION_MEAN;
     for (; a < argc && strstr(argv[a], ".so") && count < MAX_LIBS; a++, count++) {
         /* A namespace of its own per library, so that each keeps its own symbols and pool. */
         void *h = dlmopen(LM_ID_NEWLM, argv[a], RTLD_NOW | RTLD_LOCAL);
@@ -85,7 +88,7 @@ int main(int argc, char **argv) {
         libs[count].backward = (backward_fn)symbol(h, "mml_backward" SUFFIX);
         libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward" SUFFIX);
         if (((threads_fn)symbol(h, "mml_set_num_threads"))(threads) != MML_STATUS_OK) return 1;
-        if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, MML_REDUCTION_MEAN,
+        if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, reduction,
                                                  &libs[count].loss) != MML_STATUS_OK)
             return 1;
     }
@@ -95,11 +98,15 @@ int main(int argc, char **argv) {
     }
     size_t n = strtoul(argv[a], NULL, 10), c = strtoul(argv[a + 1], NULL, 10);
     int op = atoi(argv[a + 2]), rounds = atoi(argv[a + 3]), inner = atoi(argv[a + 4]);
-    if (n == 0 || c == 0 || rounds <= 0 || inner <= 0) return 2;
+    if (c == 0 || rounds <= 0 || inner <= 0) return 2;
+    /* One value per library, or n of them without reduction; the upstream gradient alike. */
+    size_t out_len = reduction == MML_REDUCTION_NONE ? n : 1;
     real *x = malloc(n * c * sizeof *x), *g = calloc(n * c, sizeof *g);
+    real *out = calloc((size_t)count * out_len, sizeof *out), *up = malloc(out_len * sizeof *up);
     int64_t *t = malloc(n * sizeof *t);
     double *times = malloc((size_t)count * rounds * sizeof *times);
-    if (!x || !g || !t || !times) return 1;
+    if (!x || !g || !t || !times || !out || !up) return 1;
+    for (size_t i = 0; i < out_len; i++) up[i] = 1;
     unsigned s = 1;
     for (size_t i = 0; i < n * c; i++) {
         s = s * 1103515245u + 12345u;
@@ -109,18 +116,18 @@ int main(int argc, char **argv) {
         s = s * 1103515245u + 12345u;
         t[i] = (int64_t)((s >> 8) % c);
     }
-    real out[MAX_LIBS] = {0}, up = 1;
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < count; k++) {
             double t0 = now_ns();
             for (int i = 0; i < inner; i++) {
                 uint32_t status;
                 if (op == 0)
-                    status = libs[k].forward(libs[k].loss, x, t, n, c, &out[k], 1);
+                    status = libs[k].forward(libs[k].loss, x, t, n, c, out + k * out_len, out_len);
                 else if (op == 1)
-                    status = libs[k].backward(libs[k].loss, x, t, n, c, &up, 1, g, n * c);
+                    status = libs[k].backward(libs[k].loss, x, t, n, c, up, out_len, g, n * c);
                 else
-                    status = libs[k].fused(libs[k].loss, x, t, n, c, &up, 1, &out[k], 1, g, n * c);
+                    status = libs[k].fused(libs[k].loss, x, t, n, c, up, out_len,
+                                           out + k * out_len, out_len, g, n * c);
                 if (status != MML_STATUS_OK) return 1;
             }
             times[k * rounds + r] = (now_ns() - t0) / inner;
@@ -135,7 +142,8 @@ int main(int argc, char **argv) {
     if (count > 1)
         printf("  ratio %.3f", times[rounds + rounds / 2] / times[rounds / 2]);
     for (int k = 1; k < count; k++)
-        if (out[k] != out[0]) printf("  RESULTS DIFFER");
+        if (memcmp(out + k * out_len, out, out_len * sizeof *out) != 0)
+            printf("  RESULTS DIFFER");
     printf("\n");
     return 0;
 }
