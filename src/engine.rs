@@ -1,6 +1,6 @@
 //! Splits a checked task into fixed row blocks and runs them, serially or on the pool.
 
-use crate::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Real, Task, Upstream};
+use crate::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Real, Task, Upstream, sum};
 use crate::parallel;
 
 /// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
@@ -30,19 +30,60 @@ const BLOCK_ROW_MULTIPLE: usize = 16;
 /// row order), then each block's partials in index order, then the blocks in block order: see
 /// [`reduce_block`]. A single chain of dependent adds per block would cap the small-`c`
 /// kernels well below memory speed; this sum is as fixed, and as independent of the thread
-/// count and kernel path, as the serial one.
+/// count and kernel path, as the serial one. Smaller calls give PyTorch's serial sum itself,
+/// computed without its chain wherever that provably changes no bit (see [`sum_by_blocks`]).
 #[inline]
 pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
     execute_with(Isa::selected(), params, c, task)
 }
 
 /// [`execute`] on a chosen kernel path (clamped to what the CPU has); benchmarks compare paths.
+///
+/// Always inlined, with the parallel part kept out of line: at 32×10 a call takes about 100 ns,
+/// and each layer between the C entry point and the kernel that is a call of its own (arguments
+/// and the task spilled and reloaded, registers saved) cost several percent of it.
+#[inline(always)]
 pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let n = task.target.len();
-    if n.saturating_mul(c) < PARALLEL_MIN_ELEMENTS {
-        kernel::run_with(isa, params, c, task);
-        return;
+    if n.saturating_mul(c) >= PARALLEL_MIN_ELEMENTS {
+        return execute_in_blocks(isa, params, c, task);
     }
+    let Task {
+        input,
+        target,
+        loss,
+        grad,
+    } = task;
+    match loss {
+        // The scalar path stays PyTorch's loops transcribed, chain and all.
+        LossOut::Sum(total) if T::SUMS_IN_ANY_ORDER && isa.clamped() != Isa::Scalar => {
+            // The smallest buffer that holds the call, up to the longest block.
+            *total = if n <= SUM_BLOCK_ROWS[0] {
+                sum_by_blocks::<T, { SUM_BLOCK_ROWS[0] }>(isa, params, c, input, target, grad)
+            } else if n <= SUM_BLOCK_ROWS[1] {
+                sum_by_blocks::<T, { SUM_BLOCK_ROWS[1] }>(isa, params, c, input, target, grad)
+            } else {
+                sum_by_blocks::<T, { SUM_BLOCK_ROWS[2] }>(isa, params, c, input, target, grad)
+            };
+        }
+        loss => kernel::run_with(
+            isa,
+            params,
+            c,
+            Task {
+                input,
+                target,
+                loss,
+                grad,
+            },
+        ),
+    }
+}
+
+/// A large call: fixed row blocks, on the pool.
+#[inline(never)]
+fn execute_in_blocks<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+    let n = task.target.len();
     let rows = rows_per_block(c);
     let blocks = n.div_ceil(rows);
     let Task {
@@ -62,31 +103,21 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     };
     let mut partials = vec![[0.0f64; INTERLEAVE]; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
-    let mut grads =
-        grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
-
-    let mut tasks = Vec::with_capacity(blocks);
-    for (b, (input, target)) in input.chunks(rows * c).zip(target.chunks(rows)).enumerate() {
-        let loss = match (per_row.as_mut(), partial_slots.next()) {
-            (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
-            (None, Some(partial)) => LossOut::Interleaved(partial),
-            (None, None) => LossOut::Skip,
-        };
-        let grad = grads.as_mut().map(|(g, upstream, chunks)| GradOut {
-            g: *g,
-            upstream: match upstream {
-                Upstream::Scalar(v) => Upstream::Scalar(*v),
-                Upstream::PerRow(u) => Upstream::PerRow(&u[b * rows..b * rows + target.len()]),
-            },
-            grad: chunks.next().expect("one gradient chunk per block"),
-        });
-        tasks.push(Task {
-            input,
-            target,
-            loss,
-            grad,
-        });
-    }
+    let tasks: Vec<_> = split(input, target, grad, rows, c)
+        .map(|(input, target, grad)| {
+            let loss = match (per_row.as_mut(), partial_slots.next()) {
+                (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
+                (None, Some(partial)) => LossOut::Interleaved(partial),
+                (None, None) => LossOut::Skip,
+            };
+            Task {
+                input,
+                target,
+                loss,
+                grad,
+            }
+        })
+        .collect();
     parallel::for_each(tasks, |task| kernel::run_with(isa, params, c, task));
 
     if let Some(total) = total {
@@ -94,6 +125,101 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
             .iter()
             .fold(0.0, |acc, block| acc + reduce_block(block));
     }
+}
+
+/// Rows per block of a serial summed call, whose losses wait in a buffer on the stack to be
+/// summed: the first size that holds the whole call, else the last. Zeroing a buffer larger
+/// than the call costs more than its sum saves at 32 or 64 rows (10–20%); each call to the
+/// kernel costs a few tens of nanoseconds, so long batches take long blocks (4 KiB of `f32`).
+const SUM_BLOCK_ROWS: [usize; 3] = [32, 256, 1024];
+
+// Whole vectors of the sum, so that only the last block needs padding; whole groups of the
+// widest kernel vector's rows, so that only the last block has a tail.
+const _: () = {
+    let mut i = 0;
+    while i < SUM_BLOCK_ROWS.len() {
+        assert!(
+            SUM_BLOCK_ROWS[i].is_multiple_of(sum::SUM_LANES)
+                && SUM_BLOCK_ROWS[i].is_multiple_of(16)
+        );
+        i += 1;
+    }
+};
+
+/// PyTorch's serial float64 sum of the row losses, `((0 + l0) + l1) + …`, for a call on the
+/// calling thread. Each block of `ROWS` rows writes its losses to a buffer, which is added to
+/// the running total in any order when that provably gives the chain's bits (almost always),
+/// else one add after another ([`Real::sum_in_any_order`]). At 10 classes the chain alone would
+/// set the pace of the whole call.
+fn sum_by_blocks<T: Real, const ROWS: usize>(
+    isa: Isa,
+    params: &Params<T>,
+    c: usize,
+    input: &[T],
+    target: &[i64],
+    grad: Option<GradOut<'_, T>>,
+) -> f64 {
+    // Zeros past a block's losses pad it to whole vectors of the sum and change nothing.
+    let mut buffer = LineAligned([T::ZERO; ROWS]);
+    let buffer = &mut buffer.0;
+    let mut total = 0.0f64;
+    for (b, (input, target, grad)) in split(input, target, grad, ROWS, c).enumerate() {
+        let rows = target.len();
+        let padded = rows.next_multiple_of(sum::SUM_LANES);
+        if b > 0 {
+            // A short last block: the previous block's losses are still there.
+            buffer[rows..padded].fill(T::ZERO);
+        }
+        let loss = LossOut::PerRow(&mut buffer[..rows]);
+        kernel::run_with(
+            isa,
+            params,
+            c,
+            Task {
+                input,
+                target,
+                loss,
+                grad,
+            },
+        );
+        total = T::sum_in_any_order(isa, total, &buffer[..padded])
+            .unwrap_or_else(|| sum::chain(total, &buffer[..rows]));
+    }
+    total
+}
+
+/// Aligned to a cache line: the kernels store a block's losses as one vector and the sum loads
+/// them back as vectors. A store that spans two lines is not forwarded to such loads, which
+/// then wait for it to reach the cache (see the kernels' own `LineAligned`).
+#[repr(align(64))]
+struct LineAligned<A>(A);
+
+/// A task's scores, targets and gradient part cut into consecutive blocks of `rows` rows (the
+/// last one shorter).
+fn split<'a, T: Real>(
+    input: &'a [T],
+    target: &'a [i64],
+    grad: Option<GradOut<'a, T>>,
+    rows: usize,
+    c: usize,
+) -> impl Iterator<Item = (&'a [T], &'a [i64], Option<GradOut<'a, T>>)> {
+    let mut grads =
+        grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
+    input
+        .chunks(rows * c)
+        .zip(target.chunks(rows))
+        .enumerate()
+        .map(move |(b, (input, target))| {
+            let grad = grads.as_mut().map(|(g, upstream, chunks)| GradOut {
+                g: *g,
+                upstream: match *upstream {
+                    Upstream::Scalar(v) => Upstream::Scalar(v),
+                    Upstream::PerRow(u) => Upstream::PerRow(&u[b * rows..b * rows + target.len()]),
+                },
+                grad: chunks.next().expect("one gradient chunk per block"),
+            });
+            (input, target, grad)
+        })
 }
 
 /// A block's sum from its interleaved partials: `((0 + p[0]) + p[1]) + … + p[15]` in float64.

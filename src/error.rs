@@ -78,6 +78,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
+#[inline(always)]
 pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
     // The scan reads each target once and only says which chunk holds the first bad one; that
     // chunk alone is searched again for the row.

@@ -202,8 +202,10 @@ impl MultiMarginLoss {
         )
     }
 
-    /// Checks every length and target, then computes; nothing is written on error.
+    /// Checks every length and target, then computes; nothing is written on error. Inlined into
+    /// each caller: see [`crate::engine::execute_with`].
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) fn compute<T: Float>(
         &self,
         input: &[T],
@@ -274,7 +276,7 @@ impl MultiMarginLoss {
             // The float64 accumulator is divided in float64 and only then cast, as in PyTorch.
             // An empty batch gives 0 for `sum` and 0/0 = NaN for `mean`.
             out[0] = T::from_f64(match reduction {
-                Reduction::Mean => total / n as f64,
+                Reduction::Mean => mean(total, n),
                 Reduction::None | Reduction::Sum => total,
             });
         }
@@ -446,4 +448,16 @@ fn with_slice_mut<T: Copy, D: Dimension>(
     f(copy.as_slice_mut().expect("standard layout is contiguous"))?;
     view.assign(&copy);
     Ok(())
+}
+
+/// `total / n` in float64, as PyTorch divides. For a power-of-two `n` (most batch sizes) the
+/// product with `1/n`, which is then exact, has the same bits (both are the exact quotient
+/// rounded once) and costs a third of a division's latency, which ends every call.
+#[inline(always)]
+fn mean(total: f64, n: usize) -> f64 {
+    if n.is_power_of_two() && n.trailing_zeros() < 1022 {
+        total * f64::from_bits(u64::from(1023 - n.trailing_zeros()) << 52)
+    } else {
+        total / n as f64
+    }
 }

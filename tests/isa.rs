@@ -1,6 +1,8 @@
 //! Every kernel path this CPU supports gives the reference's bits: random inputs full of
 //! specials and exact hinge ties, every tail shape, every task kind, and the golden file.
 
+use mml::engine;
+use mml::kernel::sum::{self, SUM_LANES};
 use mml::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstream};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -80,9 +82,18 @@ struct Outputs<T> {
     grad: Vec<T>,
 }
 
+/// What runs a task: the scalar reference, one kernel path alone, or the engine over a path
+/// (which sums serial calls' losses its own way, see `engine::execute_with`).
+#[derive(Clone, Copy, Debug)]
+enum Runner {
+    Reference,
+    Kernel(Isa),
+    Engine(Isa),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_kind<T: Real>(
-    isa: Option<Isa>,
+    runner: Runner,
     kind: Kind,
     params: &Params<T>,
     c: usize,
@@ -122,9 +133,10 @@ fn run_kind<T: Real>(
         loss,
         grad: grad_out,
     };
-    match isa {
-        None => kernel::reference::run(params, c, task),
-        Some(isa) => kernel::run_with(isa, params, c, task),
+    match runner {
+        Runner::Reference => kernel::reference::run(params, c, task),
+        Runner::Kernel(isa) => kernel::run_with(isa, params, c, task),
+        Runner::Engine(isa) => engine::execute_with(isa, params, c, task),
     }
     Outputs {
         losses,
@@ -164,21 +176,25 @@ fn check_random<T: Real>(seed: u64) {
                         };
                         let g = T::from_f64(1.0 / (c as f64 * (n.max(1)) as f64));
                         for kind in KINDS {
-                            let want =
-                                run_kind(None, kind, &params, c, &input, &target, &upstream, g);
-                            for &isa in &isas {
+                            let want = run_kind(
+                                Runner::Reference,
+                                kind,
+                                &params,
+                                c,
+                                &input,
+                                &target,
+                                &upstream,
+                                g,
+                            );
+                            for runner in isas
+                                .iter()
+                                .flat_map(|&i| [Runner::Kernel(i), Runner::Engine(i)])
+                            {
                                 let got = run_kind(
-                                    Some(isa),
-                                    kind,
-                                    &params,
-                                    c,
-                                    &input,
-                                    &target,
-                                    &upstream,
-                                    g,
+                                    runner, kind, &params, c, &input, &target, &upstream, g,
                                 );
                                 let what = format!(
-                                    "{isa:?} {kind:?} n={n} c={c} {power:?} w={weighted} m={margin}"
+                                    "{runner:?} {kind:?} n={n} c={c} {power:?} w={weighted} m={margin}"
                                 );
                                 assert_same(&format!("{what} losses"), &got.losses, &want.losses);
                                 assert!(
@@ -480,8 +496,8 @@ fn target_checks_find_the_first_bad_target() {
 /// Sum-reduced runs must give PyTorch's serial chain's bits even where another order would not:
 /// these batches are built so that it does not (checked here on a pairwise sum): one large loss
 /// and many a quarter of its unit, which the chain rounds away one by one. Also: a weight of -1
-/// (negative losses), an infinite loss, and a NaN loss. A guard for any kernel that sums in
-/// another order where it believes that exact (one did, in a session's experiment).
+/// (negative losses), an infinite loss, and a NaN loss. A guard for any kernel or engine that
+/// sums in another order where it believes that exact, as the engine's serial calls do.
 #[allow(clippy::type_complexity)]
 #[test]
 fn sums_that_another_order_would_round_differently_match_the_chain() {
@@ -509,7 +525,8 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
         let big = 2f32.powi(30) / c as f32;
         let unit = 2f64.powi(f64::from(big).log2().floor() as i32 - 52);
         let small = (unit / 4.0 * c as f64) as f32;
-        for n in [16usize, 33, 64, 250, 256] {
+        // Up to several of the engine's summing blocks (1024 rows), the big loss in the first.
+        for n in [16usize, 33, 64, 250, 256, 2500] {
             let cases: [(&str, Box<dyn Fn(usize) -> f32>, Option<Vec<f32>>); 4] = [
                 (
                     "rounds",
@@ -542,10 +559,19 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
                 };
                 let g = 1.0 / (n * c) as f32;
                 for kind in [Kind::ForwardSum, Kind::FusedSum] {
-                    let want = run_kind(None, kind, &params, c, &input, &target, &[1.0], g);
+                    let want = run_kind(
+                        Runner::Reference,
+                        kind,
+                        &params,
+                        c,
+                        &input,
+                        &target,
+                        &[1.0],
+                        g,
+                    );
                     if *name == "rounds" {
                         let losses = run_kind(
-                            None,
+                            Runner::Reference,
                             Kind::ForwardPerRow,
                             &params,
                             c,
@@ -562,18 +588,120 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
                             "c={c} n={n}: another order must give other bits here"
                         );
                     }
-                    for isa in Isa::available() {
-                        let got = run_kind(Some(isa), kind, &params, c, &input, &target, &[1.0], g);
+                    let runners = Isa::available()
+                        .into_iter()
+                        .flat_map(|isa| [Runner::Kernel(isa), Runner::Engine(isa)]);
+                    for runner in runners {
+                        let got = run_kind(runner, kind, &params, c, &input, &target, &[1.0], g);
                         assert!(
                             same(got.sum, want.sum),
-                            "{isa:?} {kind:?} {name} c={c} n={n}: got {}, want {}",
+                            "{runner:?} {kind:?} {name} c={c} n={n}: got {}, want {}",
                             got.sum,
                             want.sum
                         );
-                        assert_same(&format!("{isa:?} {name} grad"), &got.grad, &want.grad);
+                        assert_same(&format!("{runner:?} {name} grad"), &got.grad, &want.grad);
                     }
                 }
             }
         }
     }
+}
+
+/// `sum::sum_in_any_order_with` on every path for `losses` padded with zeros to whole vectors:
+/// the same answer on each, and the chain's bits whenever it answers.
+fn any_order(total: f64, losses: &[f32]) -> Option<f64> {
+    let mut padded = losses.to_vec();
+    padded.resize(losses.len().next_multiple_of(SUM_LANES), 0.0);
+    let answer = sum::sum_in_any_order_with(Isa::Scalar, total, &padded);
+    for isa in Isa::available() {
+        assert_eq!(
+            sum::sum_in_any_order_with(isa, total, &padded).map(f64::to_bits),
+            answer.map(f64::to_bits),
+            "{isa:?}"
+        );
+    }
+    if let Some(s) = answer {
+        assert_eq!(
+            s.to_bits(),
+            sum::chain(total, losses).to_bits(),
+            "{total} {losses:?}"
+        );
+    }
+    answer
+}
+
+#[test]
+fn any_order_sums_refuse_what_they_cannot_prove() {
+    for isa in Isa::available() {
+        assert!(sum::sum_in_any_order_with(isa, 0.0, &[1.0; SUM_LANES + 1]).is_none());
+    }
+    assert!(any_order(0.0, &[1.0, -1.0]).is_none());
+    assert!(any_order(0.0, &[1.0, -0.0]).is_none());
+    assert!(any_order(0.0, &[1.0, f32::NAN]).is_none());
+    assert!(any_order(0.0, &[1.0, f32::INFINITY]).is_none());
+    assert!(any_order(-1.0, &[1.0]).is_none());
+    assert!(any_order(f64::NAN, &[1.0]).is_none());
+    assert!(any_order(f64::INFINITY, &[1.0]).is_none());
+    // The unit of 2^-30 is 2^-53, so the sum must stay below 1: 2^30 is refused (though this
+    // pair happens to add exactly), 2^-1 is accepted.
+    assert!(any_order(0.0, &[2f32.powi(30), 2f32.powi(-30)]).is_none());
+    assert!(any_order(0.0, &[0.5, 2f32.powi(-30)]).is_some());
+    assert!(any_order(0.0, &[2f32.powi(40), 1.0, 2f32.powi(-40)]).is_none());
+}
+
+#[test]
+fn any_order_sums_accept_the_common_cases_with_the_chains_bits() {
+    assert_eq!(any_order(0.0, &[]), Some(0.0));
+    assert_eq!(any_order(0.0, &[0.0; 20]).map(f64::to_bits), Some(0));
+    assert_eq!(any_order(2.5, &[0.0; 3]), Some(2.5));
+    let losses: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin().abs()).collect();
+    assert!(any_order(0.0, &losses).is_some());
+    assert!(any_order(123.5, &losses).is_some());
+    // A total with float64's full precision admits no further exact add of these.
+    assert!(any_order(123.456, &losses).is_none());
+    assert!(any_order(0.0, &[f32::from_bits(1), f32::MIN_POSITIVE, 3e-38]).is_some());
+}
+
+/// The engine's use: blocks of a long batch added to the running total one after another, each
+/// exactly while the total stays below 2^53 units of the smallest loss (here 2^-30).
+#[test]
+fn any_order_sums_keep_admitting_blocks_as_the_total_grows() {
+    let losses: Vec<f32> = (0..65536)
+        .map(|i| (i as f32 * 0.37).sin().abs() + 0.01)
+        .collect();
+    let mut total = 0.0;
+    for block in losses.chunks(256) {
+        total = any_order(total, block).expect("every block exact");
+    }
+    assert_eq!(total.to_bits(), sum::chain(0.0, &losses).to_bits());
+}
+
+/// Random magnitudes over a range wide enough that both answers occur; every accepted sum must
+/// carry the chain's bits.
+#[test]
+fn any_order_sums_match_the_chain_whenever_they_answer() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..20_000 {
+        let len = rng.below(70);
+        let spread = rng.below(60);
+        let losses: Vec<f32> = (0..len)
+            .map(|_| match rng.below(8) {
+                0 => 0.0,
+                _ => {
+                    let mantissa = rng.below(1 << 24) as f32 / (1 << 24) as f32 + 0.5;
+                    mantissa * 2f32.powi(rng.below(spread + 1) as i32 - 30)
+                }
+            })
+            .collect();
+        let total = match rng.below(3) {
+            0 => 0.0,
+            _ => sum::chain(0.0, &losses[..len / 2]),
+        };
+        match any_order(total, &losses[len / 2..]) {
+            Some(_) => accepted += 1,
+            None => refused += 1,
+        }
+    }
+    assert!(accepted > 1000 && refused > 1000, "{accepted} {refused}");
 }

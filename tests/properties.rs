@@ -236,6 +236,21 @@ proptest! {
 #[test]
 fn large_blocked_inputs_match_oracle() {
     use mml::engine::{PARALLEL_MIN_ELEMENTS, rows_per_block};
+    blocked_inputs_match_oracle(&[1, 3, 10, 257, 1000], |i, c| {
+        PARALLEL_MIN_ELEMENTS.div_ceil(c) + rows_per_block(c) / 2 + i
+    });
+}
+
+/// Serial calls long enough that the engine sums their losses in several blocks (of 32, 256 or
+/// 1024 rows), each in any order where that is exact.
+#[test]
+fn serial_multi_block_sums_match_oracle() {
+    blocked_inputs_match_oracle(&[3, 10, 17], |i, _| [33, 700, 2500][i]);
+}
+
+/// Full-mantissa inputs at each class count `cs[i]` with `rows(i, c)` rows, every reduction,
+/// f32 and f64, against the oracle.
+fn blocked_inputs_match_oracle(cs: &[usize], rows: impl Fn(usize, usize) -> usize) {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         // xorshift64*: deterministic, good enough to scatter values.
@@ -244,8 +259,8 @@ fn large_blocked_inputs_match_oracle() {
         state ^= state >> 27;
         state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     };
-    for (i, &c) in [1usize, 3, 10, 257, 1000].iter().enumerate() {
-        let n = PARALLEL_MIN_ELEMENTS.div_ceil(c) + rows_per_block(c) / 2 + i;
+    for (i, &c) in cs.iter().enumerate() {
+        let n = rows(i, c);
         for (k, &reduction) in [Reduction::None, Reduction::Mean, Reduction::Sum]
             .iter()
             .enumerate()
@@ -286,5 +301,61 @@ fn large_blocked_inputs_match_oracle() {
             check_all::<f32>(&case);
             check_all::<f64>(&case);
         }
+    }
+}
+
+/// `mean` divides the float64 sum by `n` (PyTorch's `sum / n`), also where the quotient is
+/// subnormal and rounds: 6·2^-1074 / 4 = 1.5·2^-1074 rounds to even, 2·2^-1074. For powers of
+/// two the library multiplies by the exact `1/n`, which must round the same way.
+#[test]
+fn mean_rounds_as_the_division_of_the_sum() {
+    let tiny = f64::from_bits(1);
+    // c = 2, target 0, margin 0: each row's loss is x[1] / 2.
+    let cases: [&[f64]; 4] = [
+        &[3.0, 1.0, 1.0, 1.0],
+        &[1.0, 1.0, 1.0],
+        &[5.0; 8],
+        &[
+            7.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 9.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+        ],
+    ];
+    for row_losses in cases {
+        let n = row_losses.len();
+        let input: Vec<f64> = row_losses
+            .iter()
+            .flat_map(|&l| [0.0, l * 2.0 * tiny])
+            .collect();
+        let target = vec![0i64; n];
+        let run = |reduction| {
+            let loss = mml::MultiMarginLoss::builder()
+                .margin(0.0)
+                .reduction(reduction)
+                .build()
+                .unwrap();
+            let mut out = [f64::NAN];
+            loss.forward_slice(&input, &target, n, 2, &mut out).unwrap();
+            out[0]
+        };
+        let (sum, mean) = (run(Reduction::Sum), run(Reduction::Mean));
+        assert_eq!(sum, row_losses.iter().sum::<f64>() * tiny, "{row_losses:?}");
+        assert_eq!(mean.to_bits(), (sum / n as f64).to_bits(), "{row_losses:?}");
+    }
+    // Ordinary values over many powers of two.
+    for k in 0..12 {
+        let n = 1usize << k;
+        let input: Vec<f64> = (0..n).flat_map(|r| [0.0, 0.1 + r as f64 * 0.37]).collect();
+        let target = vec![0i64; n];
+        let mut outs = [0.0f64; 2];
+        for (out, reduction) in outs.iter_mut().zip([Reduction::Sum, Reduction::Mean]) {
+            let loss = mml::MultiMarginLoss::builder()
+                .margin(0.0)
+                .reduction(reduction)
+                .build()
+                .unwrap();
+            let mut o = [f64::NAN];
+            loss.forward_slice(&input, &target, n, 2, &mut o).unwrap();
+            *out = o[0];
+        }
+        assert_eq!(outs[1].to_bits(), (outs[0] / n as f64).to_bits(), "n={n}");
     }
 }

@@ -340,7 +340,10 @@ pub const FAULT_INJECTION_SHAPE: usize = 0xFA17;
 ///
 /// # Safety
 /// Each pointer is NULL or valid for its length as documented on the exported functions.
+/// Inlined into each entry point, as are the safe API's checks and the engine's serial path
+/// below it: see [`crate::engine::execute_with`].
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 unsafe fn call<T: Float>(
     loss: *const MmlLoss,
     input: *const T,

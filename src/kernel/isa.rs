@@ -57,46 +57,51 @@ impl Isa {
     }
 
     /// The best available path not above this one.
+    #[inline]
     pub fn clamped(self) -> Isa {
         self.min(best())
     }
 
     /// The path [`crate::kernel::run`] uses: `MML_ISA` (clamped) if set and valid, else the best
     /// available. Decided at first use and kept for the life of the process.
+    /// Inlined, as every call asks: one load and a predictable branch.
+    #[inline]
     pub fn selected() -> Isa {
         static SELECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
-        match from_code(SELECTED.load(Ordering::Relaxed)) {
-            Some(isa) => isa,
-            None => {
-                let isa = std::env::var(ISA_ENV)
-                    .ok()
-                    .and_then(|v| Isa::from_name(&v))
-                    .map_or_else(best, Isa::clamped);
-                // Racing first calls compute the same value, so a plain store is enough.
-                SELECTED.store(isa as u8, Ordering::Relaxed);
-                isa
-            }
+        #[cold]
+        #[inline(never)]
+        fn select(selected: &AtomicU8) -> Isa {
+            let isa = std::env::var(ISA_ENV)
+                .ok()
+                .and_then(|v| Isa::from_name(&v))
+                .map_or_else(best, Isa::clamped);
+            // Racing first calls compute the same value, so a plain store is enough.
+            selected.store(isa as u8, Ordering::Relaxed);
+            isa
         }
+        from_code(SELECTED.load(Ordering::Relaxed)).unwrap_or_else(|| select(&SELECTED))
     }
 }
 
 const UNKNOWN: u8 = u8::MAX;
 
+#[inline]
 fn from_code(code: u8) -> Option<Isa> {
     Isa::ALL.get(usize::from(code)).copied()
 }
 
 /// The best path this CPU supports, detected once.
+#[inline]
 fn best() -> Isa {
     static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
-    match from_code(BEST.load(Ordering::Relaxed)) {
-        Some(isa) => isa,
-        None => {
-            let isa = detect();
-            BEST.store(isa as u8, Ordering::Relaxed);
-            isa
-        }
+    #[cold]
+    #[inline(never)]
+    fn detect_once(best: &AtomicU8) -> Isa {
+        let isa = detect();
+        best.store(isa as u8, Ordering::Relaxed);
+        isa
     }
+    from_code(BEST.load(Ordering::Relaxed)).unwrap_or_else(|| detect_once(&BEST))
 }
 
 #[cfg(target_arch = "x86_64")]

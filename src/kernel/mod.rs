@@ -11,6 +11,7 @@ mod isa;
 mod real;
 pub mod reference;
 mod simd;
+pub mod sum;
 
 pub use isa::{ISA_ENV, Isa};
 pub use real::Real;
@@ -105,6 +106,7 @@ pub fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
 }
 
 /// [`first_bad_target_chunk`] on `isa`, clamped to the best path this CPU has.
+#[inline(always)]
 pub fn first_bad_target_chunk_with(isa: Isa, target: &[i64], c: usize) -> Option<usize> {
     simd::first_bad_target_chunk_on(isa.clamped(), target, c)
 }

@@ -30,6 +30,13 @@ pub trait Real:
     fn is_nan(self) -> bool;
     /// Bit pattern widened to 64 bits: lets tests compare results exactly.
     fn to_bits_u64(self) -> u64;
+    /// Whether [`Real::sum_in_any_order`] can ever answer: float32 losses only. A float64 loss
+    /// has float64's full precision, so hardly any sum of them is exact.
+    const SUMS_IN_ANY_ORDER: bool;
+    /// PyTorch's serial sum `((total + l0) + l1) + …`, computed with the vectors of `isa`
+    /// without the chain when that provably gives its bits; `None` otherwise (see
+    /// [`super::sum`]).
+    fn sum_in_any_order(isa: super::Isa, total: f64, losses: &[Self]) -> Option<f64>;
 }
 
 mod sealed {
@@ -39,9 +46,14 @@ mod sealed {
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $any_order:expr, $sum_in_any_order:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
+            const SUMS_IN_ANY_ORDER: bool = $any_order;
+            #[inline(always)]
+            fn sum_in_any_order(isa: super::Isa, total: f64, losses: &[Self]) -> Option<f64> {
+                $sum_in_any_order(isa, total, losses)
+            }
             const TWO: Self = 2.0;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
@@ -67,5 +79,9 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, true, super::sum::sum_in_any_order_with);
+impl_real!(f64, false, never_in_any_order);
+
+fn never_in_any_order(_: super::Isa, _: f64, _: &[f64]) -> Option<f64> {
+    None
+}

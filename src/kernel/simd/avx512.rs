@@ -47,6 +47,12 @@ pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x8>(params, c, task)
 }
 
+/// [`crate::kernel::sum::sum_in_any_order`] compiled for this backend's instruction set.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
+    crate::kernel::sum::sum_in_any_order(total, losses)
+}
+
 /// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {

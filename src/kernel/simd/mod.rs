@@ -164,6 +164,19 @@ pub(crate) fn first_bad_target_chunk_on(isa: Isa, target: &[i64], c: usize) -> O
     }
 }
 
+/// [`super::sum::sum_in_any_order`] on `isa`, which must be available on this CPU.
+pub(crate) fn sum_in_any_order_on(isa: Isa, total: f64, losses: &[f32]) -> Option<f64> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is available, so the CPU has AVX-512F, AVX2 and FMA.
+        Isa::Avx512 => unsafe { avx512::sum_in_any_order(total, losses) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is available, so the CPU has AVX2 and FMA.
+        Isa::Avx2 => unsafe { avx2::sum_in_any_order(total, losses) },
+        _ => super::sum::sum_in_any_order(total, losses),
+    }
+}
+
 /// Connects each precision to its backends; implemented for `f32` and `f64` only (it is a
 /// supertrait of the sealed [`Real`]).
 pub trait Backends: Sized {
