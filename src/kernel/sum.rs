@@ -9,14 +9,17 @@
 //! float64's precision). Then every loss is a multiple of `u`, and if all terms are finite and
 //! nonnegative and their sum is below `2^53·u`, every partial sum in every order is a multiple of
 //! `u` below `2^53·u`: exactly representable, so no add rounds and every order gives the exact
-//! sum, the chain's bits included. [`sum_in_any_order`] checks that condition on the sum it
-//! computed with independent accumulators, and the caller falls back to the chain otherwise.
+//! sum, the chain's bits included. [`exact_total`] checks that condition on the sum that a pass
+//! over the losses computed with independent accumulators, and the caller falls back to the
+//! chain otherwise.
 
 use std::ops::Add;
 
 use super::Isa;
 
-/// [`sum_in_any_order`] with the vectors of `isa` (clamped to what the CPU has).
+/// [`sum_in_any_order`] with the vectors of `isa` (clamped to what the CPU has). Inlined, so
+/// that a caller goes straight to the backend's entry.
+#[inline]
 pub fn sum_in_any_order_with(isa: Isa, total: f64, losses: &[f32]) -> Option<f64> {
     super::simd::sum_in_any_order_on(isa.clamped(), total, losses)
 }
@@ -32,29 +35,27 @@ const LANES: usize = SUM_LANES;
 /// Float32's unit in the last place of its subnormals, `2^-149`, as a binary exponent.
 const F32_MIN_UNIT_EXP: i32 = -149;
 
+/// What a pass over the losses gathers: their largest bit pattern, the smallest `bits - 1` (the
+/// smallest nonzero loss's, as 0 wraps to the top), and their sum in float64, added in any
+/// order (a tree of adds, each accumulator starting at `+0`).
+pub(crate) struct Lanes {
+    pub largest: u32,
+    pub smallest_minus_one: u32,
+    pub sum: f64,
+}
+
 /// `((total + l0) + l1) + …` in float64, bit for bit, or `None` when this cannot prove that a
 /// sum in another order gives those bits (a loss negative, `-0`, infinite or NaN, a negative or
 /// non-finite `total`, or terms too far apart in magnitude) or when `losses` is not a whole
-/// number of vectors (a multiple of 16 long: callers pad with zeros, which change nothing). Inlined into each kernel path's
-/// `#[target_feature]` entry (see `simd::sum_in_any_order_on`).
-///
-/// Why the check is sound: the computed sum is a tree of adds over `total` and the losses, all
-/// nonnegative multiples of `u`, and `2^53·u` is representable. Rounding to nearest is monotone,
-/// so a node whose exact sum reaches `2^53·u` rounds to at least that, and so does every node
-/// above it (the terms are nonnegative). A computed result below `2^53·u` therefore means that
-/// no node reached it: each one was a multiple of `u` below `2^53·u`, exact. Its value is then
-/// the exact sum, and the chain, whose partial sums are smaller still, is exact and equal to it.
-/// Signs of zero agree too: every accumulator starts at `+0` and no term is `-0`.
+/// number of vectors (a multiple of 16 long: callers pad with zeros, which change nothing). The
+/// portable pass, inlined into the entries without one of their own (see
+/// `simd::sum_in_any_order_on`).
 #[inline(always)]
 pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
-    // Bits of a finite nonnegative float32 (sign clear) are below those of +infinity.
-    const INFINITY_BITS: u32 = 0x7f80_0000;
     let (vectors, rest) = losses.as_chunks::<LANES>();
     if !rest.is_empty() {
         return None;
     }
-    // Per lane: the largest bits (a loss is out of range when they reach infinity's), the
-    // smallest `bits - 1` (the smallest nonzero loss's, as 0 wraps to the top), and the sum.
     let mut largest = [0u32; LANES];
     let mut smallest = [u32::MAX; LANES];
     let mut sums = [0.0f64; LANES];
@@ -66,18 +67,38 @@ pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
             sums[k] += f64::from(lanes[k]);
         }
     }
-    let largest = reduce(largest, u32::max);
-    let smallest = reduce(smallest, u32::min);
-    let sums = reduce(sums, f64::add);
+    exact_total(
+        total,
+        Lanes {
+            largest: reduce(largest, u32::max),
+            smallest_minus_one: reduce(smallest, u32::min),
+            sum: reduce(sums, f64::add),
+        },
+    )
+}
+
+/// `total + lanes.sum` when that is provably the chain's result, else `None`.
+///
+/// Why the check is sound: the computed sum is a tree of adds over `total` and the losses, all
+/// nonnegative multiples of `u`, and `2^53·u` is representable. Rounding to nearest is monotone,
+/// so a node whose exact sum reaches `2^53·u` rounds to at least that, and so does every node
+/// above it (the terms are nonnegative). A computed result below `2^53·u` therefore means that
+/// no node reached it: each one was a multiple of `u` below `2^53·u`, exact. Its value is then
+/// the exact sum, and the chain, whose partial sums are smaller still, is exact and equal to it.
+/// Signs of zero agree too: every accumulator starts at `+0` and no term is `-0`.
+#[inline(always)]
+pub(crate) fn exact_total(total: f64, lanes: Lanes) -> Option<f64> {
+    // Bits of a finite nonnegative float32 (sign clear) are below those of +infinity.
+    const INFINITY_BITS: u32 = 0x7f80_0000;
     let total_bits = total.to_bits();
-    if largest >= INFINITY_BITS || total_bits >> 63 != 0 {
+    if lanes.largest >= INFINITY_BITS || total_bits >> 63 != 0 {
         return None;
     }
-    let sum = total + sums;
+    let sum = total + lanes.sum;
 
     // The unit of the smallest nonzero loss: 2^(exponent - 150) for a normal float32, 2^-149 for
     // a subnormal one; with no nonzero loss the unit is irrelevant, so take the largest.
-    let exponent = match smallest.checked_add(1) {
+    let exponent = match lanes.smallest_minus_one.checked_add(1) {
         Some(bits) => (bits >> 23) as i32,
         None => 254,
     };
@@ -97,8 +118,7 @@ pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
     (sum < limit).then_some(sum)
 }
 
-/// The lanes combined by halving (lane `k` with lane `k + 8`, then `k + 4`, …), so that each
-/// step is one operation on whole vectors.
+/// The lanes combined by halving (lane `k` with lane `k + 8`, then `k + 4`, …).
 #[inline(always)]
 fn reduce<V: Copy>(lanes: [V; LANES], op: impl Fn(V, V) -> V) -> V {
     let eight: [V; 8] = std::array::from_fn(|k| op(lanes[k], lanes[k + 8]));

@@ -47,10 +47,38 @@ pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x8>(params, c, task)
 }
 
-/// [`crate::kernel::sum::sum_in_any_order`] compiled for this backend's instruction set.
+/// [`crate::kernel::sum::sum_in_any_order`] with this backend's vectors: the portable pass
+/// compiles its final reductions to scalar code, which cost a 32-row call a tenth of its time.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
-    crate::kernel::sum::sum_in_any_order(total, losses)
+    use crate::kernel::sum::{Lanes, SUM_LANES, exact_total};
+    const _: () = assert!(SUM_LANES == 16);
+    let (vectors, rest) = losses.as_chunks::<16>();
+    if !rest.is_empty() {
+        return None;
+    }
+    let one = _mm512_set1_epi32(1);
+    let mut largest = _mm512_setzero_si512();
+    let mut smallest = _mm512_set1_epi32(-1);
+    let (mut low, mut high) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    for v in vectors {
+        // SAFETY: 16 readable floats; AVX-512F as for every function here.
+        let x = unsafe { _mm512_loadu_ps(v.as_ptr()) };
+        let bits = _mm512_castps_si512(x);
+        largest = _mm512_max_epu32(largest, bits);
+        smallest = _mm512_min_epu32(smallest, _mm512_sub_epi32(bits, one));
+        low = _mm512_add_pd(low, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+        let upper = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+        high = _mm512_add_pd(high, _mm512_cvtps_pd(upper));
+    }
+    exact_total(
+        total,
+        Lanes {
+            largest: _mm512_reduce_max_epu32(largest),
+            smallest_minus_one: _mm512_reduce_min_epu32(smallest),
+            sum: _mm512_reduce_add_pd(_mm512_add_pd(low, high)),
+        },
+    )
 }
 
 /// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.

@@ -165,6 +165,7 @@ pub(crate) fn first_bad_target_chunk_on(isa: Isa, target: &[i64], c: usize) -> O
 }
 
 /// [`super::sum::sum_in_any_order`] on `isa`, which must be available on this CPU.
+#[inline]
 pub(crate) fn sum_in_any_order_on(isa: Isa, total: f64, losses: &[f32]) -> Option<f64> {
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -173,8 +174,14 @@ pub(crate) fn sum_in_any_order_on(isa: Isa, total: f64, losses: &[f32]) -> Optio
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` is available, so the CPU has AVX2 and FMA.
         Isa::Avx2 => unsafe { avx2::sum_in_any_order(total, losses) },
-        _ => super::sum::sum_in_any_order(total, losses),
+        _ => portable_sum_in_any_order(total, losses),
     }
+}
+
+/// The portable pass, out of line (callers inline only the dispatch above).
+#[inline(never)]
+fn portable_sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
+    super::sum::sum_in_any_order(total, losses)
 }
 
 /// Connects each precision to its backends; implemented for `f32` and `f64` only (it is a
