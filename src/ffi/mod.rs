@@ -15,6 +15,7 @@ mod buffers;
 pub mod status;
 
 use std::ffi::c_char;
+use std::ops::Range;
 
 use boundary::ffi_boundary;
 use buffers::{Raw, no_overlap};
@@ -369,15 +370,19 @@ unsafe fn call<T: Float>(
     let loss = unsafe { &(*loss).loss };
     let input = Raw::new(input, checked_elements::<T>(n, c)?);
     let target = Raw::new(target, n);
+    // Each optional buffer checked in straight-line code: a loop over references to them kept
+    // them in memory (fused 2% slower at 32x10, in-process A/B).
     input.check()?;
     target.check()?;
-    for raw in [&grad_output, &output, &grad_input].into_iter().flatten() {
-        raw.check()?;
-    }
-    let bytes = |raw: &Option<Raw<T>>| raw.as_ref().map_or(0..0, Raw::bytes);
+    let bytes = |raw: Option<&Raw<T>>| -> Result<Range<usize>, Status> {
+        raw.map_or(Ok(0..0), |raw| raw.check().map(|()| raw.bytes()))
+    };
+    let grad_output_bytes = bytes(grad_output.as_ref())?;
+    let output_bytes = bytes(output.as_ref())?;
+    let grad_input_bytes = bytes(grad_input.as_ref())?;
     no_overlap(
-        &[bytes(&output), bytes(&grad_input)],
-        &[input.bytes(), target.bytes(), bytes(&grad_output)],
+        &[output_bytes, grad_input_bytes],
+        &[input.bytes(), target.bytes(), grad_output_bytes],
     )?;
     // SAFETY: every buffer passed `check` (non-NULL unless empty, aligned, sized) and the outputs
     // overlap nothing; the caller guarantees each is valid for its length during the call.
