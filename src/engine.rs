@@ -197,23 +197,32 @@ fn split<'a, T: Real>(
     rows: usize,
     c: usize,
 ) -> impl Iterator<Item = (&'a [T], &'a [i64], Option<GradOut<'a, T>>)> {
-    let mut grads =
-        grad.map(|GradOut { g, upstream, grad }| (g, upstream, grad.chunks_mut(rows * c)));
-    input
-        .chunks(rows * c)
-        .zip(target.chunks(rows))
-        .enumerate()
-        .map(move |(b, (input, target))| {
-            let grad = grads.as_mut().map(|(g, upstream, chunks)| GradOut {
+    // Row ranges by addition rather than `chunks` zipped together, whose lengths cost integer
+    // divisions (tens of cycles each) at the start of every short call.
+    let n = target.len();
+    let mut start = 0;
+    let mut rest = grad;
+    std::iter::from_fn(move || {
+        if start >= n {
+            return None;
+        }
+        let end = n.min(start + rows);
+        let grad = rest.as_mut().map(|GradOut { g, upstream, grad }| {
+            let (block, tail) = std::mem::take(grad).split_at_mut((end - start) * c);
+            *grad = tail;
+            GradOut {
                 g: *g,
                 upstream: match *upstream {
                     Upstream::Scalar(v) => Upstream::Scalar(v),
-                    Upstream::PerRow(u) => Upstream::PerRow(&u[b * rows..b * rows + target.len()]),
+                    Upstream::PerRow(u) => Upstream::PerRow(&u[start..end]),
                 },
-                grad: chunks.next().expect("one gradient chunk per block"),
-            });
-            (input, target, grad)
-        })
+                grad: block,
+            }
+        });
+        let block = (&input[start * c..end * c], &target[start..end], grad);
+        start = end;
+        Some(block)
+    })
 }
 
 /// A block's sum from its interleaved partials: `((0 + p[0]) + p[1]) + … + p[15]` in float64.
