@@ -52,7 +52,10 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     // it is in memory already (the parallel path takes it by reference), and moving a part of
     // it out copied that part with loads wider than the stores that had just written it, which
     // the CPU cannot forward (a stall of 5% of a 32x10 forward call).
-    if T::SUMS_IN_ANY_ORDER && matches!(task.loss, LossOut::Sum(_)) && isa.clamped() != Isa::Scalar
+    if T::SUMS_IN_ANY_ORDER
+        && n >= SUM_MIN_ROWS
+        && matches!(task.loss, LossOut::Sum(_))
+        && isa.clamped() != Isa::Scalar
     {
         // The smallest buffer that holds the call, up to the longest block.
         if n <= SUM_BLOCK_ROWS[0] {
@@ -113,6 +116,11 @@ fn execute_in_blocks<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task
             .fold(0.0, |acc, block| acc + reduce_block(block));
     }
 }
+
+/// Fewer rows than one vector of the widest kernel: the kernels hand such calls to the scalar
+/// reference, whose chain of so few adds costs less than the buffer and the pass over it
+/// (7x3 forward measured 6% slower that way).
+const SUM_MIN_ROWS: usize = 16;
 
 /// Rows per block of a serial summed call, whose losses wait in a buffer on the stack to be
 /// summed: the first size that holds the whole call, else the last. Zeroing a buffer larger
