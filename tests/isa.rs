@@ -705,3 +705,73 @@ fn any_order_sums_match_the_chain_whenever_they_answer() {
     }
     assert!(accepted > 1000 && refused > 1000, "{accepted} {refused}");
 }
+
+/// Forward calls of long rows (from 128 classes the kernels skip the `j == y` mask in tiles that
+/// hold no lane's target): targets all in the first tile, all in the last (partial) one, one
+/// per tile, or random; past 64 tiles (c > 1024) every tile keeps the mask. Every path, both
+/// precisions, every power and weighting, the reference's bits.
+#[test]
+fn long_rows_skip_the_target_mask_only_where_no_target_is() {
+    fn check<T: Real>(rng: &mut Rng) {
+        for c in [127usize, 128, 200, 512, 1001, 1024, 1025, 2000] {
+            for n in [16usize, 17, 33] {
+                // Finite scores (a rare NaN): one infinity in a row of hundreds would make
+                // nearly every loss infinite and hide a wrongly counted term.
+                let mut finite = || match rng.below(1000) {
+                    0 => T::from_f64(f64::NAN),
+                    _ => T::from_f64(rng.below(1 << 20) as f64 / (1 << 18) as f64 - 2.0),
+                };
+                let input: Vec<T> = (0..n * c).map(|_| finite()).collect();
+                let weight: Vec<T> = (0..c).map(|_| finite()).collect();
+                let patterns: [Vec<i64>; 4] = [
+                    (0..n).map(|r| (r % 16) as i64).collect(),
+                    (0..n).map(|r| (c - 1 - r % 5) as i64).collect(),
+                    (0..n).map(|r| ((r * 16 + 3) % c) as i64).collect(),
+                    (0..n).map(|_| rng.below(c) as i64).collect(),
+                ];
+                for target in &patterns {
+                    for power in [Power::One, Power::Two] {
+                        for weighted in [false, true] {
+                            let params = Params {
+                                power,
+                                margin: T::from_f64(1.0),
+                                weight: weighted.then_some(&weight[..]),
+                            };
+                            let g = T::from_f64(0.5);
+                            for kind in [Kind::ForwardPerRow, Kind::ForwardSum] {
+                                let want = run_kind(
+                                    Runner::Reference,
+                                    kind,
+                                    &params,
+                                    c,
+                                    &input,
+                                    target,
+                                    &[],
+                                    g,
+                                );
+                                for isa in Isa::available() {
+                                    let got = run_kind(
+                                        Runner::Kernel(isa),
+                                        kind,
+                                        &params,
+                                        c,
+                                        &input,
+                                        target,
+                                        &[],
+                                        g,
+                                    );
+                                    let what = format!("{isa:?} {kind:?} c={c} n={n} {power:?}");
+                                    assert_same(&what, &got.losses, &want.losses);
+                                    assert!(same(got.sum, want.sum), "{what} sum");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut rng = Rng(0x5eed_1095_7a11);
+    check::<f32>(&mut rng);
+    check::<f64>(&mut rng);
+}

@@ -36,6 +36,18 @@ pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
     crate::kernel::sum::sum_in_any_order(total, losses)
 }
 
+/// [`super::run_forward_long_rows`] with AVX2 vectors (see `avx512::run_f32_long_rows`).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
+    super::run_forward_long_rows::<f32, F32x8>(params, c, task)
+}
+
+/// [`super::run_forward_long_rows`] with AVX2 vectors of `f64`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f64_long_rows(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
+    super::run_forward_long_rows::<f64, F64x4>(params, c, task)
+}
+
 /// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
@@ -361,13 +373,12 @@ impl Vector<f64> for F64x4 {
 unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
     // SAFETY: the caller's contract covers every load; the rest are register operations.
     unsafe {
-        let rows = |m: usize| {
-            _mm256_insertf128_ps::<1>(
-                _mm256_castps128_ps256(_mm_loadu_ps(at.add(m * c))),
-                _mm_loadu_ps(at.add((4 + m) * c)),
-            )
-        };
-        let (a0, a1, a2, a3) = (rows(0), rows(1), rows(2), rows(3));
+        let (a0, a1, a2, a3) = (
+            group_rows(at, c, 0),
+            group_rows(at, c, 1),
+            group_rows(at, c, 2),
+            group_rows(at, c, 3),
+        );
         // Half h of t0 = [row 4h c0, row 4h+1 c0, row 4h c1, row 4h+1 c1], t1 the same for
         // columns 2 and 3, t2 and t3 for rows 4h+2 and 4h+3.
         let t0 = _mm256_castps_pd(_mm256_unpacklo_ps(a0, a1));
@@ -380,6 +391,22 @@ unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
             _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3)),
             _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3)),
         ]
+    }
+}
+
+/// Rows `m` and `4 + m` of [`load_column_group`]'s 8, 4 values each, one per half. A function,
+/// not a closure, which the compiler may leave out of line (see `avx512::group_rows`).
+///
+/// # Safety
+/// As [`load_column_group`].
+#[inline(always)]
+unsafe fn group_rows(at: *const f32, c: usize, m: usize) -> __m256 {
+    // SAFETY: the caller's contract covers both loads.
+    unsafe {
+        _mm256_insertf128_ps::<1>(
+            _mm256_castps128_ps256(_mm_loadu_ps(at.add(m * c))),
+            _mm_loadu_ps(at.add((4 + m) * c)),
+        )
     }
 }
 
