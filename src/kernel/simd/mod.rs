@@ -204,10 +204,13 @@ pub trait Backends: Sized {
 macro_rules! impl_backends {
     ($t:ty, $wide:ty, $avx2:ident, $avx512:ident, $long:ident) => {
         impl Backends for $t {
+            // Not inlined: it holds the whole portable kernel.
+            #[inline(never)]
             fn run_wide(params: &Params<$t>, c: usize, task: Task<'_, $t>) {
                 run::<$t, $wide>(params, c, task)
             }
             #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
             unsafe fn run_avx2(params: &Params<$t>, c: usize, task: Task<'_, $t>) {
                 if takes_long_rows_forward(c, &task) {
                     // SAFETY: the caller guarantees AVX2 and FMA.
@@ -217,6 +220,7 @@ macro_rules! impl_backends {
                 unsafe { avx2::$avx2(params, c, task) }
             }
             #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
             unsafe fn run_avx512(params: &Params<$t>, c: usize, task: Task<'_, $t>) {
                 if takes_long_rows_forward(c, &task) {
                     // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
