@@ -168,45 +168,17 @@ fn sum_by_blocks<T: Real, const ROWS: usize>(
     if n <= ROWS {
         // One block: the parts go to the kernel as they are, without the splitting below, whose
         // moves of them cost a tenth of a 32x10 call.
-        let loss = LossOut::PerRow(&mut buffer[..n]);
-        kernel::run_with(
-            isa,
-            params,
-            c,
-            Task {
-                input,
-                target,
-                loss,
-                grad,
-            },
-        );
-        let padded = n.next_multiple_of(sum::SUM_LANES);
-        *out = T::sum_in_any_order(isa, 0.0, &buffer[..padded])
-            .unwrap_or_else(|| sum::chain(0.0, &buffer[..n]));
+        *out = add_block(isa, params, c, input, target, grad, buffer, 0.0);
         return;
     }
     let mut total = 0.0f64;
     for (b, (input, target, grad)) in split(input, target, grad, ROWS, c).enumerate() {
-        let rows = target.len();
-        let padded = rows.next_multiple_of(sum::SUM_LANES);
         if b > 0 {
             // A short last block: the previous block's losses are still there.
-            buffer[rows..padded].fill(T::ZERO);
+            let rows = target.len();
+            buffer[rows..rows.next_multiple_of(sum::SUM_LANES)].fill(T::ZERO);
         }
-        let loss = LossOut::PerRow(&mut buffer[..rows]);
-        kernel::run_with(
-            isa,
-            params,
-            c,
-            Task {
-                input,
-                target,
-                loss,
-                grad,
-            },
-        );
-        total = T::sum_in_any_order(isa, total, &buffer[..padded])
-            .unwrap_or_else(|| sum::chain(total, &buffer[..rows]));
+        total = add_block(isa, params, c, input, target, grad, buffer, total);
     }
     *out = total;
 }
@@ -216,6 +188,38 @@ fn sum_by_blocks<T: Real, const ROWS: usize>(
 /// then wait for it to reach the cache (see the kernels' own `LineAligned`).
 #[repr(align(64))]
 struct LineAligned<A>(A);
+
+/// `total` plus the losses of one block of at most `buffer.len()` rows, which the kernel writes
+/// to `buffer`; the zeros past them pad the sum's last vector.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn add_block<T: Real>(
+    isa: Isa,
+    params: &Params<T>,
+    c: usize,
+    input: &[T],
+    target: &[i64],
+    grad: Option<GradOut<'_, T>>,
+    buffer: &mut [T],
+    total: f64,
+) -> f64 {
+    let rows = target.len();
+    let loss = LossOut::PerRow(&mut buffer[..rows]);
+    kernel::run_with(
+        isa,
+        params,
+        c,
+        Task {
+            input,
+            target,
+            loss,
+            grad,
+        },
+    );
+    let padded = rows.next_multiple_of(sum::SUM_LANES);
+    T::sum_in_any_order(isa, total, &buffer[..padded])
+        .unwrap_or_else(|| sum::chain(total, &buffer[..rows]))
+}
 
 /// A task's scores, targets and gradient part cut into consecutive blocks of `rows` rows (the
 /// last one shorter).

@@ -898,17 +898,8 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     // compiler leaves out of line costs a call per block (see `avx512::group_rows`).
     match (sink, grad) {
         (None, None) => {}
-        (Some(mut sink), None) => {
-            for (start, first) in blocks(n, lanes) {
-                let losses = block_loss::<T, V, SQUARE, WEIGHTED, false>(
-                    params,
-                    c,
-                    &input[start * c..],
-                    &target[start..],
-                );
-                sink.add(losses, start, first);
-            }
-            sink.finish();
+        (Some(sink), None) => {
+            forward_blocks::<T, V, SQUARE, WEIGHTED, false>(params, c, input, target, sink)
         }
         (sink, Some(GradOut { g, upstream, grad })) => {
             assert_eq!(grad.len(), input.len());
