@@ -309,9 +309,22 @@ fn blocked_inputs_match_oracle(cs: &[usize], rows: impl Fn(usize, usize) -> usiz
 /// two the library multiplies by the exact `1/n`, which must round the same way.
 #[test]
 fn mean_rounds_as_the_division_of_the_sum() {
-    let tiny = f64::from_bits(1);
     // c = 2, target 0, margin 0: each row's loss is x[1] / 2.
-    let cases: [&[f64]; 4] = [
+    fn run(reduction: Reduction, row_losses: impl Iterator<Item = f64>) -> (f64, usize) {
+        let input: Vec<f64> = row_losses.flat_map(|l| [0.0, l * 2.0]).collect();
+        let n = input.len() / 2;
+        let loss = mml::MultiMarginLoss::builder()
+            .margin(0.0)
+            .reduction(reduction)
+            .build()
+            .unwrap();
+        let mut out = [f64::NAN];
+        loss.forward_slice(&input, &vec![0i64; n], n, 2, &mut out)
+            .unwrap();
+        (out[0], n)
+    }
+    let tiny = f64::from_bits(1);
+    let subnormal: [&[f64]; 4] = [
         &[3.0, 1.0, 1.0, 1.0],
         &[1.0, 1.0, 1.0],
         &[5.0; 8],
@@ -319,43 +332,16 @@ fn mean_rounds_as_the_division_of_the_sum() {
             7.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 9.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
         ],
     ];
-    for row_losses in cases {
-        let n = row_losses.len();
-        let input: Vec<f64> = row_losses
-            .iter()
-            .flat_map(|&l| [0.0, l * 2.0 * tiny])
-            .collect();
-        let target = vec![0i64; n];
-        let run = |reduction| {
-            let loss = mml::MultiMarginLoss::builder()
-                .margin(0.0)
-                .reduction(reduction)
-                .build()
-                .unwrap();
-            let mut out = [f64::NAN];
-            loss.forward_slice(&input, &target, n, 2, &mut out).unwrap();
-            out[0]
-        };
-        let (sum, mean) = (run(Reduction::Sum), run(Reduction::Mean));
+    for row_losses in subnormal {
+        let rows = || row_losses.iter().map(|&l| l * tiny);
+        let ((sum, n), (mean, _)) = (run(Reduction::Sum, rows()), run(Reduction::Mean, rows()));
         assert_eq!(sum, row_losses.iter().sum::<f64>() * tiny, "{row_losses:?}");
         assert_eq!(mean.to_bits(), (sum / n as f64).to_bits(), "{row_losses:?}");
     }
     // Ordinary values over many powers of two.
     for k in 0..12 {
-        let n = 1usize << k;
-        let input: Vec<f64> = (0..n).flat_map(|r| [0.0, 0.1 + r as f64 * 0.37]).collect();
-        let target = vec![0i64; n];
-        let mut outs = [0.0f64; 2];
-        for (out, reduction) in outs.iter_mut().zip([Reduction::Sum, Reduction::Mean]) {
-            let loss = mml::MultiMarginLoss::builder()
-                .margin(0.0)
-                .reduction(reduction)
-                .build()
-                .unwrap();
-            let mut o = [f64::NAN];
-            loss.forward_slice(&input, &target, n, 2, &mut o).unwrap();
-            *out = o[0];
-        }
-        assert_eq!(outs[1].to_bits(), (outs[0] / n as f64).to_bits(), "n={n}");
+        let rows = || (0..1usize << k).map(|r| 0.1 + r as f64 * 0.37);
+        let ((sum, n), (mean, _)) = (run(Reduction::Sum, rows()), run(Reduction::Mean, rows()));
+        assert_eq!(mean.to_bits(), (sum / n as f64).to_bits(), "n={n}");
     }
 }
