@@ -1,6 +1,8 @@
 //! Splits a checked task into fixed row blocks and runs them, serially or on the pool.
 
-use crate::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Real, Task, Upstream, sum};
+use crate::kernel::{
+    self, GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Real, Task, Upstream, sum,
+};
 use crate::parallel;
 
 /// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
@@ -117,10 +119,10 @@ fn execute_in_blocks<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task
     }
 }
 
-/// Fewer rows than one vector of the widest kernel: the kernels hand such calls to the scalar
-/// reference, whose chain of so few adds costs less than the buffer and the pass over it
-/// (7x3 forward measured 6% slower that way).
-const SUM_MIN_ROWS: usize = 16;
+/// Fewer rows than one vector of the widest kernel ([`BLOCK_ROW_MULTIPLE`]): the kernels hand
+/// such calls to the scalar reference, whose chain of so few adds costs less than the buffer
+/// and the pass over it (7x3 forward measured 6% slower that way).
+const SUM_MIN_ROWS: usize = BLOCK_ROW_MULTIPLE;
 
 /// Rows per block of a serial summed call, whose losses wait in a buffer on the stack to be
 /// summed: the first size that holds the whole call, else the last. Zeroing a buffer larger
@@ -135,7 +137,7 @@ const _: () = {
     while i < SUM_BLOCK_ROWS.len() {
         assert!(
             SUM_BLOCK_ROWS[i].is_multiple_of(sum::SUM_LANES)
-                && SUM_BLOCK_ROWS[i].is_multiple_of(16)
+                && SUM_BLOCK_ROWS[i].is_multiple_of(BLOCK_ROW_MULTIPLE)
         );
         i += 1;
     }
@@ -182,12 +184,6 @@ fn sum_by_blocks<T: Real, const ROWS: usize>(
     }
     *out = total;
 }
-
-/// Aligned to a cache line: the kernels store a block's losses as one vector and the sum loads
-/// them back as vectors. A store that spans two lines is not forwarded to such loads, which
-/// then wait for it to reach the cache (see the kernels' own `LineAligned`).
-#[repr(align(64))]
-struct LineAligned<A>(A);
 
 /// `total` plus the losses of one block of at most `buffer.len()` rows, which the kernel writes
 /// to `buffer`; the zeros past them pad the sum's last vector.

@@ -17,21 +17,13 @@ mod avx2;
 mod avx512;
 mod wide_backend;
 
-use super::{GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstream, reference};
+use super::{
+    GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Power, Real, Task, Upstream, reference,
+};
 
 /// The most lanes of any backend (AVX-512 with `f32`): the size of the stack buffers lanes are
 /// spilled to.
 const MAX_LANES: usize = 16;
-
-/// A stack buffer that a vector is stored to and then read back from piece by piece, aligned to
-/// a cache line. A vector store that spans two lines is not forwarded to the loads that read it
-/// back, which then wait for it to reach the cache: with 16-byte stack alignment that happened
-/// or not depending on where the stack began, so the same build ran some processes 1.25-1.65x
-/// slower (measured on Zen 4, AVX-512, 128x10 and 4096x10 forward and fused; the "placement
-/// noise" of earlier benchmarks). Buffers filled piece by piece and read as one vector need no
-/// such alignment: that load waits for all the stores whatever their placement.
-#[repr(align(64))]
-struct LineAligned<A>(A);
 
 /// Above this many classes the vector kernels hand the task to the reference: column indices
 /// travel as exact floats, exact below 2^24 in `f32`.
