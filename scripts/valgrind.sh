@@ -14,6 +14,10 @@
 #        2. a plain build with the leak check: zero definite/indirect/possible leaks; the Go
 #           runtime's stack accesses that memcheck misreads without annotations are not errors
 #           of this pass.
+# Every run uses --fair-sched=yes: under valgrind's default scheduler, threads that spin (the Go
+# runtime's idle Ps, the GC's workers, the rayon pool's sleepers) hold valgrind's single run lock
+# while the thread with the work waits, and the Go test binary took 16 to 175 s from run to run;
+# with a fair (ticket) lock it takes 10 to 12 s.
 # Whatever is absent (a binding not merged yet, no cmake/GTest, no Go) is reported as SKIPPED.
 # Exit status: 1 if any program failed or reported an error or leak.
 set -uo pipefail
@@ -22,7 +26,7 @@ root=$PWD
 out=$root/target/valgrind
 mkdir -p "$out"
 supp=$root/scripts/valgrind.supp
-VG=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
+VG=(valgrind --fair-sched=yes --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --suppressions="$supp" --num-callers=40)
 
 if ! command -v valgrind >/dev/null; then
@@ -93,7 +97,7 @@ else
     fi
     go_leaks() { # the leak pass: the summary must show no leak of any counted kind
         local log=$out/go-leaks.memcheck
-        (cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --leak-check=full \
+        (cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --fair-sched=yes --leak-check=full \
             --show-leak-kinds=definite,indirect,possible --suppressions="$supp" --num-callers=40 \
             --log-file="$log" "$out/go.test" -test.count=1) || return 1
         cat "$log"
@@ -104,7 +108,7 @@ else
     if (cd bindings/go && go test -tags valgrind -c -o "$out/go-valgrind.test" . && go test -c -o "$out/go.test" .) \
         >"$out/go-build.log" 2>&1; then
         if go version | grep -qE 'go1\.(2[5-9]|[3-9][0-9])'; then
-            run go-errors bash -c "cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --error-exitcode=99 \
+            run go-errors bash -c "cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --fair-sched=yes --error-exitcode=99 \
                 --leak-check=no --suppressions='$supp' --num-callers=40 '$out/go-valgrind.test' -test.count=1"
         else
             skipped+=("Go error pass: needs Go >= 1.25 for -tags valgrind")
