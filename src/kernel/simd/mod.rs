@@ -386,14 +386,19 @@ const PREFETCH_ROW_AHEAD: usize = 32;
 /// `LANES` row streams the tiles read (rows of a page or less are too short for the hardware
 /// prefetchers). Measured on Zen 4 (1 MiB L2, in-process A/B), forward on 1 / 2 threads:
 /// 2.2–2.4× / 1.4–1.55× faster at 65536×300 (19 KiB blocks), 1.5× / 1.2× at 65536×500,
-/// 1.3× / 1.1× at 50000×600, 1.1–1.15× / 1.02–1.08× at 40000×800 (50 KiB). From 64 KiB on it
-/// no longer pays: −13% to +4% / +3% to +8% at 32768×1000 (62.5 KiB) from run to run, 26%
-/// slower at 16384×2000 (125 KiB). Two blocks ahead gained less than one.
-const PREFETCH_L2_MAX_BYTES: usize = 56 << 10;
+/// 1.3× / 1.1× at 50000×600, 1.1–1.15× / 1.02–1.08× at 40000×800 (50 KiB). Since forward's
+/// long-row entry (less work per tile) it also pays at 32768×1000 (62.5 KiB): 1.27× / 1.02–1.04×
+/// (`f64`, 8-row blocks of the same size: 1.15×), and at 27306×1200 (75 KiB): 1.15× / 0.96×
+/// (`f64` 1.25×). Beyond it loses: 21845×1500 (94 KiB) 1.08× / 0.95× (`f64` 0.98×), 19275×1700
+/// 0.97×, 16384×2000 (125 KiB) 0.96×, 8192×4000 0.81× (1 thread). Two blocks ahead gained less
+/// than one (at 50 KiB).
+const PREFETCH_L2_MAX_BYTES: usize = 80 << 10;
 /// The same for blocks that also store a gradient, whose lines compete for L2 too: backward
-/// 13–16% and fused 17–21% faster at 100000×300 (8-row blocks of 9.4 KiB), unchanged at
-/// 50000×600 (19 KiB), 4–7% slower at 32768×1000 (31 KiB).
-const PREFETCH_L2_MAX_BYTES_WITH_GRADIENT: usize = 16 << 10;
+/// 13–16% and fused 17–21% faster at 100000×300 (8-row blocks of 9.4 KiB); since the gradient
+/// prefetch, backward 1.28× and fused 1.31× at 50000×600 (19 KiB), 1.15× and 1.14× at
+/// 32768×1000 (31 KiB; 2 threads 1.05× and 1.03×). At 64 KiB (21845×1500, 16384×2000,
+/// `f64` 16384×1000) it was within ±4%.
+const PREFETCH_L2_MAX_BYTES_WITH_GRADIENT: usize = 32 << 10;
 const CACHE_LINE: usize = 64;
 
 /// Prefetch hints for the tile of columns `first..` of the block of `LANES` rows at `rows`;
