@@ -708,8 +708,9 @@ fn any_order_sums_match_the_chain_whenever_they_answer() {
 
 /// Forward calls of long rows (from 128 classes the kernels skip the `j == y` mask in tiles that
 /// hold no lane's target): targets all in the first tile, all in the last (partial) one, one
-/// per tile, or random; past 64 tiles (c > 1024) every tile keeps the mask. Every path, both
-/// precisions, every power and weighting, the reference's bits.
+/// per tile, or random; past 64 tiles (c > 1024 for AVX-512's `f32`, c > 256 for AVX2's `f64`)
+/// tiles share their bits. Every path, both precisions, every power and weighting, the
+/// reference's bits.
 #[test]
 fn long_rows_skip_the_target_mask_only_where_no_target_is() {
     fn check<T: Real>(rng: &mut Rng) {

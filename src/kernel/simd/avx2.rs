@@ -115,6 +115,17 @@ impl Vector<f32> for F32x8 {
         // SAFETY: AVX is available. Comparison masks are all-ones or all-zeros per lane.
         F32x8(unsafe { _mm256_blendv_ps(if_false.0, if_true.0, mask) })
     }
+    // A blend adds a cycle or two to every link of the sum's chain; the `and` is off it.
+    #[inline(always)]
+    fn add_where(self, mask: __m256, term: Self) -> Self {
+        // SAFETY: AVX is available.
+        self.add(F32x8(unsafe { _mm256_and_ps(term.0, mask) }))
+    }
+    #[inline(always)]
+    fn sub_where(self, mask: __m256, term: Self) -> Self {
+        // SAFETY: AVX is available.
+        self.sub(F32x8(unsafe { _mm256_and_ps(term.0, mask) }))
+    }
 
     #[inline(always)]
     fn classes(targets: &[i64]) -> Self {
@@ -280,6 +291,17 @@ impl Vector<f64> for F64x4 {
     fn select(mask: __m256d, if_true: Self, if_false: Self) -> Self {
         // SAFETY: AVX is available. Comparison masks are all-ones or all-zeros per lane.
         F64x4(unsafe { _mm256_blendv_pd(if_false.0, if_true.0, mask) })
+    }
+    // A blend adds a cycle or two to every link of the sum's chain; the `and` is off it.
+    #[inline(always)]
+    fn add_where(self, mask: __m256d, term: Self) -> Self {
+        // SAFETY: AVX is available.
+        self.add(F64x4(unsafe { _mm256_and_pd(term.0, mask) }))
+    }
+    #[inline(always)]
+    fn sub_where(self, mask: __m256d, term: Self) -> Self {
+        // SAFETY: AVX is available.
+        self.sub(F64x4(unsafe { _mm256_and_pd(term.0, mask) }))
     }
 
     #[inline(always)]

@@ -52,6 +52,22 @@ pub(crate) trait Vector<T: Real>: Copy {
     fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// `if_true` where `mask` holds, else `if_false`.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
+    /// `self + term` where `mask` holds, `self` elsewhere: one link of a running sum that skips
+    /// masked-out terms. Requires that no lane of `self` is `-0.0`, which holds for a sum that
+    /// starts at `+0.0` and grows only by this method: under round-to-nearest, `a + b` is
+    /// `-0.0` only when both `a` and `b` are. A backend whose blend would lengthen the sum's
+    /// dependency chain adds `term & mask` instead, `+0.0` where masked out: `x + 0.0` is `x`
+    /// for every `x` but `-0.0` (NaN payloads included).
+    #[inline(always)]
+    fn add_where(self, mask: Self::Mask, term: Self) -> Self {
+        Self::select(mask, self.add(term), self)
+    }
+    /// `self - term` where `mask` holds, `self` elsewhere. A backend may subtract `term & mask`
+    /// instead, with no precondition: `x - 0.0` is `x` for every `x`, `-0.0` and NaN included.
+    #[inline(always)]
+    fn sub_where(self, mask: Self::Mask, term: Self) -> Self {
+        Self::select(mask, self.sub(term), self)
+    }
 
     /// The first `LANES` targets as exact floats. Requires each to be in `[0, MAX_CLASSES)`
     /// (checked before any kernel runs), where the conversion is exact in both precisions.
@@ -668,7 +684,7 @@ fn block_loss<
             if WEIGHTED {
                 term = term.mul(k.weight);
             }
-            sum = V::select(active, sum.add(term), sum);
+            sum = sum.add_where(active, term);
         }};
     }
     // The same for a tile that holds no lane's target column: nothing to mask out.
@@ -679,7 +695,7 @@ fn block_loss<
             if WEIGHTED {
                 term = term.mul(k.weight);
             }
-            sum = V::select(z.gt(zero), sum.add(term), sum);
+            sum = sum.add_where(z.gt(zero), term);
         }};
     }
     if c <= V::TILE {
@@ -687,16 +703,15 @@ fn block_loss<
             step!(cols[j], class, j);
         });
     } else if SKIP_TARGET_MASK {
-        // Bit `t` set when some lane's target lies in tile `t` (every bit beyond 64 tiles).
-        let tiles_with_targets = if c <= 64 * V::TILE {
-            targets[..V::LANES]
-                .iter()
-                .fold(0u64, |bits, &y| bits | 1 << (target_index(y, c) / V::TILE))
-        } else {
-            u64::MAX
-        };
+        // Bit `t mod 64` set for every tile `t` that holds some lane's target. Past 64 tiles
+        // several tiles share a bit; a tile whose bit is set keeps the mask, which is exact
+        // whether or not it holds a target. (The wrapping shifts are x86's own, one
+        // instruction each.)
+        let tiles_with_targets = targets[..V::LANES].iter().fold(0u64, |bits, &y| {
+            bits | 1u64.wrapping_shl((target_index(y, c) / V::TILE) as u32)
+        });
         each_tile!(rows, c, class, cols, false, |first, width, tile_class| {
-            if (tiles_with_targets >> (first / V::TILE).min(63)) & 1 != 0 {
+            if tiles_with_targets.wrapping_shr((first / V::TILE) as u32) & 1 != 0 {
                 each_column!(V::TILE, width, |j| {
                     step!(cols[j], tile_class, j);
                 });
@@ -749,13 +764,13 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
             if WEIGHTED {
                 h = h.mul(k.weight);
             }
-            target_grad = V::select(active, target_grad.sub(h), target_grad);
+            target_grad = target_grad.sub_where(active, h);
             if LOSS {
                 let mut term = if SQUARE { z.mul(z) } else { z };
                 if WEIGHTED {
                     term = term.mul(k.weight);
                 }
-                sum = V::select(active, sum.add(term), sum);
+                sum = sum.add_where(active, term);
             }
             // The `j == y` lane writes `0·up` here; the target entry is written after the loop.
             V::select(active, h.mul(upstream), inactive)

@@ -57,6 +57,15 @@ macro_rules! wide_vector {
             fn select(mask: Self, if_true: Self, if_false: Self) -> Self {
                 mask.select(if_true, if_false)
             }
+            // SSE2 blends with three operations, all on the sum's chain; the `&` is off it.
+            #[inline(always)]
+            fn add_where(self, mask: Self, term: Self) -> Self {
+                self + (term & mask)
+            }
+            #[inline(always)]
+            fn sub_where(self, mask: Self, term: Self) -> Self {
+                self - (term & mask)
+            }
         }
     };
 }
