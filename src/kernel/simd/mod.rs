@@ -438,13 +438,10 @@ fn prefetch_for_tile<T: Real, V: Vector<T>, const WRITES: bool>(
             );
         }
         let l2_max_bytes = if WRITES {
-            // Not compiled into kernels that never store gradients of long rows (see
-            // `PREFETCH_GRADIENT_MAX_TILE_VALUES`): its dead code there made AVX-512's
-            // `f32` forward at c = 17 to 33 1.35–1.65× slower.
-            if V::LANES * V::TILE > PREFETCH_GRADIENT_MAX_TILE_VALUES {
-                0
-            } else {
+            if stores_long_gradients::<T, V>() {
                 PREFETCH_L2_MAX_BYTES_WITH_GRADIENT
+            } else {
+                0
             }
         } else {
             PREFETCH_L2_MAX_BYTES
@@ -483,18 +480,28 @@ const PREFETCH_GRADIENT_MIN_CLASSES: usize = 64;
 /// The largest next gradient block prefetched that way (8 rows of 1024 `f32`): at 8192×4000
 /// (125 KiB) fused measured 9% slower with it.
 const PREFETCH_GRADIENT_MAX_BYTES: usize = 32 << 10;
-/// Kernels whose tiles hold more values than this (AVX-512's 16×16 `f32` tiles) are compiled
-/// without the gradient prefetch. They store gradients only below 64 classes (the AVX-512
-/// backend hands longer rows to AVX2), where it never runs, yet its code in their tile loop,
-/// whose 32 tile vectors fill the register file, made fused 10–25% slower at 131072×40.
+/// Kernels whose tiles hold more values than this (AVX-512's 16×16 `f32` tiles) store
+/// gradients only below 64 classes (the AVX-512 backend hands longer rows to AVX2).
 const PREFETCH_GRADIENT_MAX_TILE_VALUES: usize = 128;
+
+/// Whether the kernels with vectors `V` store gradients of rows long enough to prefetch for
+/// (see [`PREFETCH_GRADIENT_MAX_TILE_VALUES`]). Where they do not, the gradient prefetches are
+/// compiled out rather than left as branches that never run: such dead code still changed how
+/// the whole entry point compiled. The gradient's own prefetch in the tile loop, whose 32 tile
+/// vectors fill the register file, made fused 10–25% slower at 131072×40; the L2 prefetch of
+/// the next block's scores for gradient blocks made AVX-512's `f32` forward at c = 17 to 33
+/// 1.35–1.65× slower.
+#[inline(always)]
+const fn stores_long_gradients<T: Real, V: Vector<T>>() -> bool {
+    V::LANES * V::TILE <= PREFETCH_GRADIENT_MAX_TILE_VALUES
+}
 
 /// Prefetch hints for the gradient of the block after the one at `grads` (its `LANES·c`
 /// values), for the tile of columns `first..` of the current block: the same share of lines as
 /// [`prefetch_for_tile`] takes of the next block's scores.
 #[inline(always)]
 fn prefetch_next_gradient<T: Real, V: Vector<T>>(grads: &[T], c: usize, first: usize) {
-    if V::LANES * V::TILE > PREFETCH_GRADIENT_MAX_TILE_VALUES
+    if !stores_long_gradients::<T, V>()
         || c < PREFETCH_GRADIENT_MIN_CLASSES
         || V::LANES * c * size_of::<T>() > PREFETCH_GRADIENT_MAX_BYTES
     {
