@@ -26,8 +26,10 @@ root=$PWD
 out=$root/target/valgrind
 mkdir -p "$out"
 supp=$root/scripts/valgrind.supp
-VG=(valgrind --fair-sched=yes --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
-    --errors-for-leak-kinds=definite,indirect,possible --suppressions="$supp" --num-callers=40)
+# Every run: the fair scheduler, the suppressions, deep stacks.
+VG_BASE=(valgrind --fair-sched=yes --suppressions="$supp" --num-callers=40)
+VG=("${VG_BASE[@]}" --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
+    --errors-for-leak-kinds=definite,indirect,possible)
 
 if ! command -v valgrind >/dev/null; then
     echo "valgrind.sh: valgrind is not installed" >&2
@@ -95,11 +97,15 @@ else
     if [ -z "${HOME:-}" ]; then
         export GOCACHE=${GOCACHE:-${TMPDIR:-/tmp}/mml-go-cache} GOPATH=${GOPATH:-${TMPDIR:-/tmp}/mml-go-path}
     fi
+    go_errors() { # the error pass
+        (cd bindings/go && GODEBUG=asyncpreemptoff=1 "${VG_BASE[@]}" --error-exitcode=99 \
+            --leak-check=no "$out/go-valgrind.test" -test.count=1)
+    }
     go_leaks() { # the leak pass: the summary must show no leak of any counted kind
         local log=$out/go-leaks.memcheck
-        (cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --fair-sched=yes --leak-check=full \
-            --show-leak-kinds=definite,indirect,possible --suppressions="$supp" --num-callers=40 \
-            --log-file="$log" "$out/go.test" -test.count=1) || return 1
+        (cd bindings/go && GODEBUG=asyncpreemptoff=1 "${VG_BASE[@]}" --leak-check=full \
+            --show-leak-kinds=definite,indirect,possible --log-file="$log" "$out/go.test" \
+            -test.count=1) || return 1
         cat "$log"
         grep -q "definitely lost: 0 bytes" "$log" && grep -q "indirectly lost: 0 bytes" "$log" \
             && grep -q "possibly lost: 0 bytes" "$log" \
@@ -108,8 +114,7 @@ else
     if (cd bindings/go && go test -tags valgrind -c -o "$out/go-valgrind.test" . && go test -c -o "$out/go.test" .) \
         >"$out/go-build.log" 2>&1; then
         if go version | grep -qE 'go1\.(2[5-9]|[3-9][0-9])'; then
-            run go-errors bash -c "cd bindings/go && GODEBUG=asyncpreemptoff=1 valgrind --fair-sched=yes --error-exitcode=99 \
-                --leak-check=no --suppressions='$supp' --num-callers=40 '$out/go-valgrind.test' -test.count=1"
+            run go-errors go_errors
         else
             skipped+=("Go error pass: needs Go >= 1.25 for -tags valgrind")
         fi
