@@ -154,9 +154,53 @@ const TAIL_CLASSES: [usize; 27] = [
 ];
 const TAIL_ROWS: [usize; 12] = [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 61];
 
+/// Runs `kind` on the reference and on each of `runners`, and asserts that every output (the
+/// losses, the sum, the partials and the gradient) carries the reference's bits.
+#[allow(clippy::too_many_arguments)]
+fn assert_runners_match_reference<T: Real>(
+    runners: &[Runner],
+    kind: Kind,
+    params: &Params<T>,
+    c: usize,
+    input: &[T],
+    target: &[i64],
+    upstream: &[T],
+    g: T,
+    what: &str,
+) {
+    let want = run_kind(
+        Runner::Reference,
+        kind,
+        params,
+        c,
+        input,
+        target,
+        upstream,
+        g,
+    );
+    for &runner in runners {
+        let got = run_kind(runner, kind, params, c, input, target, upstream, g);
+        let what = format!("{runner:?} {kind:?} {what}");
+        assert_same(&format!("{what} losses"), &got.losses, &want.losses);
+        assert!(
+            same(got.sum, want.sum),
+            "{what} sum: got {}, want {}",
+            got.sum,
+            want.sum
+        );
+        for (k, (g, w)) in got.partials.iter().zip(&want.partials).enumerate() {
+            assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+        }
+        assert_same(&format!("{what} grad"), &got.grad, &want.grad);
+    }
+}
+
 fn check_random<T: Real>(seed: u64) {
     let mut rng = Rng(seed);
-    let isas = Isa::available();
+    let runners: Vec<Runner> = Isa::available()
+        .into_iter()
+        .flat_map(|isa| [Runner::Kernel(isa), Runner::Engine(isa)])
+        .collect();
     for &c in &TAIL_CLASSES {
         for &n in &TAIL_ROWS {
             if c * n > 40_000 {
@@ -176,8 +220,8 @@ fn check_random<T: Real>(seed: u64) {
                         };
                         let g = T::from_f64(1.0 / (c as f64 * (n.max(1)) as f64));
                         for kind in KINDS {
-                            let want = run_kind(
-                                Runner::Reference,
+                            assert_runners_match_reference(
+                                &runners,
                                 kind,
                                 &params,
                                 c,
@@ -185,31 +229,8 @@ fn check_random<T: Real>(seed: u64) {
                                 &target,
                                 &upstream,
                                 g,
+                                &format!("n={n} c={c} {power:?} w={weighted} m={margin}"),
                             );
-                            for runner in isas
-                                .iter()
-                                .flat_map(|&i| [Runner::Kernel(i), Runner::Engine(i)])
-                            {
-                                let got = run_kind(
-                                    runner, kind, &params, c, &input, &target, &upstream, g,
-                                );
-                                let what = format!(
-                                    "{runner:?} {kind:?} n={n} c={c} {power:?} w={weighted} m={margin}"
-                                );
-                                assert_same(&format!("{what} losses"), &got.losses, &want.losses);
-                                assert!(
-                                    same(got.sum, want.sum),
-                                    "{what} sum: got {}, want {}",
-                                    got.sum,
-                                    want.sum
-                                );
-                                for (k, (g, w)) in
-                                    got.partials.iter().zip(&want.partials).enumerate()
-                                {
-                                    assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
-                                }
-                                assert_same(&format!("{what} grad"), &got.grad, &want.grad);
-                            }
                         }
                     }
                 }
@@ -714,6 +735,7 @@ fn any_order_sums_match_the_chain_whenever_they_answer() {
 #[test]
 fn long_rows_skip_the_target_mask_only_where_no_target_is() {
     fn check<T: Real>(rng: &mut Rng) {
+        let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Kernel).collect();
         for c in [127usize, 128, 200, 512, 1001, 1024, 1025, 2000] {
             for n in [16usize, 17, 33] {
                 // Finite scores (a rare NaN): one infinity in a row of hundreds would make
@@ -740,8 +762,8 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
                             };
                             let g = T::from_f64(0.5);
                             for kind in [Kind::ForwardPerRow, Kind::ForwardSum] {
-                                let want = run_kind(
-                                    Runner::Reference,
+                                assert_runners_match_reference(
+                                    &runners,
                                     kind,
                                     &params,
                                     c,
@@ -749,22 +771,8 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
                                     target,
                                     &[],
                                     g,
+                                    &format!("c={c} n={n} {power:?} w={weighted}"),
                                 );
-                                for isa in Isa::available() {
-                                    let got = run_kind(
-                                        Runner::Kernel(isa),
-                                        kind,
-                                        &params,
-                                        c,
-                                        &input,
-                                        target,
-                                        &[],
-                                        g,
-                                    );
-                                    let what = format!("{isa:?} {kind:?} c={c} n={n} {power:?}");
-                                    assert_same(&what, &got.losses, &want.losses);
-                                    assert!(same(got.sum, want.sum), "{what} sum");
-                                }
                             }
                         }
                     }
