@@ -44,14 +44,30 @@ static void op_fused(Case *k) {
                              k->n * k->c) != MML_STATUS_OK)
         abort();
 }
+/* The roofline's read loop, the same sum as criterion's (`benches/kernels.rs`): sixteen float
+ * partial sums, here four 4-lane vectors kept in registers. Written with vector types because
+ * an array of sixteen sums compiled (GCC 12, -O2) to a loop that stored and reloaded them on
+ * every 64 bytes, a chain through memory that capped it near 20 GB/s even in cache: well under
+ * the memory's speed on the large shapes, which made every kernel look faster than memory. */
+typedef float f32x4 __attribute__((vector_size(16)));
+static f32x4 load4(const float *p) {
+    f32x4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 static void op_read(Case *k) {
-    float acc[16] = {0};
+    f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     size_t len = k->n * k->c, i = 0;
-    for (; i + 16 <= len; i += 16)
-        for (int l = 0; l < 16; l++) acc[l] += k->input[i + l];
-    for (; i < len; i++) acc[0] += k->input[i];
-    float s = 0;
-    for (int l = 0; l < 16; l++) s += acc[l];
+    const float *x = k->input;
+    for (; i + 16 <= len; i += 16) {
+        a0 += load4(x + i);
+        a1 += load4(x + i + 4);
+        a2 += load4(x + i + 8);
+        a3 += load4(x + i + 12);
+    }
+    f32x4 a = (a0 + a1) + (a2 + a3);
+    float s = (a[0] + a[1]) + (a[2] + a[3]);
+    for (; i < len; i++) s += x[i];
     sink = s;
 }
 static void op_copy(Case *k) {
@@ -59,17 +75,29 @@ static void op_copy(Case *k) {
     sink = k->copy[k->n * k->c / 2];
 }
 
-/* Median nanoseconds per call: each run repeats the call `reps` times. */
-static double median_ns(void (*op)(Case *), Case *k, int reps) {
-    double t[RUNS];
-    op(k);
+enum { OPS = 5 };
+static void (*const ops[OPS])(Case *) = {op_forward, op_backward, op_fused, op_read, op_copy};
+
+static double median(double *v, int count) {
+    qsort(v, (size_t)count, sizeof v[0], cmp_double);
+    return v[count / 2];
+}
+
+/* Nanoseconds per call of each of `ops` in each run (`t[op][run]`). Each run times `reps` calls
+ * of every op in turn, so that the kernels and the loops they are compared to see the same
+ * machine: on a shared one, memory speed drifts by tens of percent between runs a few seconds
+ * apart, which a comparison of medians taken one op after another picks up as a ratio. An
+ * untimed call first gives each op the caches it would find when called repeatedly, as it was
+ * before the other ops ran. */
+static void time_ops(Case *k, int reps, double t[OPS][RUNS]) {
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now_ns();
-        for (int i = 0; i < reps; i++) op(k);
-        t[r] = (now_ns() - t0) / reps;
+        for (int o = 0; o < OPS; o++) {
+            ops[o](k);
+            double t0 = now_ns();
+            for (int i = 0; i < reps; i++) ops[o](k);
+            t[o][r] = (now_ns() - t0) / reps;
+        }
     }
-    qsort(t, RUNS, sizeof t[0], cmp_double);
-    return t[RUNS / 2];
 }
 
 int main(int argc, char **argv) {
@@ -78,9 +106,12 @@ int main(int argc, char **argv) {
                                        {65536, 300}};
     size_t threads = argc > 1 ? (size_t)atoi(argv[1]) : 1;
     if (mml_set_num_threads(threads) != MML_STATUS_OK) return 1;
-    printf("mml %s, %zu thread(s); median of %d runs\n", mml_version(), mml_get_num_threads(), RUNS);
-    printf("%-12s %11s %11s %11s %11s %11s | %8s %8s %8s %8s %8s\n", "shape", "fwd ns", "bwd ns", "fused ns",
-           "read ns", "copy ns", "fwd GB/s", "bwd GB/s", "fus GB/s", "read", "copy");
+    printf("mml %s, %zu thread(s); median of %d runs (read and copy loops on one thread; the last\n"
+           "three columns: each run's kernel GB/s over that run's read or copy GB/s, median)\n",
+           mml_version(), mml_get_num_threads(), RUNS);
+    printf("%-12s %11s %11s %11s %11s %11s | %8s %8s %8s %8s %8s | %8s %8s %8s\n", "shape", "fwd ns",
+           "bwd ns", "fused ns", "read ns", "copy ns", "fwd GB/s", "bwd GB/s", "fus GB/s", "read", "copy",
+           "fwd/read", "bwd/copy", "fus/copy");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         Case k = {.n = shapes[s][0], .c = shapes[s][1], .up = 1.0f};
         size_t len = k.n * k.c;
@@ -102,14 +133,22 @@ int main(int argc, char **argv) {
         /* About 2 ms per run. */
         int reps = (int)(2e6 / (double)(len + 64) * 1.0);
         if (reps < 1) reps = 1;
-        double f = median_ns(op_forward, &k, reps), b = median_ns(op_backward, &k, reps),
-               u = median_ns(op_fused, &k, reps), r = median_ns(op_read, &k, reps),
-               c = median_ns(op_copy, &k, reps);
+        double t[OPS][RUNS];
+        time_ops(&k, reps, t);
         double in = (double)len * 4, tg = (double)k.n * 8;
+        double fwd_read[RUNS], bwd_copy[RUNS], fus_copy[RUNS];
+        for (int r = 0; r < RUNS; r++) {
+            fwd_read[r] = (in + tg) / t[0][r] / (in / t[3][r]);
+            bwd_copy[r] = (2 * in + tg) / t[1][r] / (2 * in / t[4][r]);
+            fus_copy[r] = (2 * in + tg) / t[2][r] / (2 * in / t[4][r]);
+        }
+        double f = median(t[0], RUNS), b = median(t[1], RUNS), u = median(t[2], RUNS), r = median(t[3], RUNS),
+               c = median(t[4], RUNS);
         char name[32];
         snprintf(name, sizeof name, "%zux%zu", k.n, k.c);
-        printf("%-12s %11.0f %11.0f %11.0f %11.0f %11.0f | %8.2f %8.2f %8.2f %8.2f %8.2f\n", name, f, b, u, r, c,
-               (in + tg) / f, (2 * in + tg) / b, (2 * in + tg) / u, in / r, 2 * in / c);
+        printf("%-12s %11.0f %11.0f %11.0f %11.0f %11.0f | %8.2f %8.2f %8.2f %8.2f %8.2f | %7.0f%% %7.0f%% %7.0f%%\n",
+               name, f, b, u, r, c, (in + tg) / f, (2 * in + tg) / b, (2 * in + tg) / u, in / r, 2 * in / c,
+               100 * median(fwd_read, RUNS), 100 * median(bwd_copy, RUNS), 100 * median(fus_copy, RUNS));
         mml_destroy(k.loss);
         free(k.input);
         free(k.grad);
