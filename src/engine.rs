@@ -4,6 +4,7 @@ use crate::kernel::{
     self, GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Real, Task, Upstream, sum,
 };
 use crate::parallel;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
 /// work to other threads costs microseconds, more than such a call takes. It also keeps every
@@ -48,7 +49,8 @@ pub fn execute<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
 pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let n = task.target.len();
     if n.saturating_mul(c) >= PARALLEL_MIN_ELEMENTS {
-        return execute_in_blocks(isa, params, c, task);
+        execute_in_blocks(isa, params, c, task, false);
+        return;
     }
     // The scalar path stays PyTorch's loops transcribed, chain and all. The task goes on whole:
     // it is in memory already (the parallel path takes it by reference), and moving a part of
@@ -72,9 +74,36 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     }
 }
 
-/// A large call: fixed row blocks, on the pool.
+/// Whether [`execute_checking_targets`] takes `task` as it is, its targets unchecked: a large
+/// call whose only output is the summed loss. Its blocks write nothing a caller sees (the sum is
+/// written at the end, by the caller), so each block can check its own targets just before its
+/// kernel reads them. Measured at 4194304x10 forward, 1 thread: the separate pass over the
+/// targets first (8 of every 48 bytes read at c = 10) took 8–10% of the call.
+pub fn checks_targets_in_blocks<T: Real>(c: usize, task: &Task<'_, T>) -> bool {
+    task.grad.is_none()
+        && matches!(task.loss, LossOut::Sum(_))
+        && task.target.len().saturating_mul(c) >= PARALLEL_MIN_ELEMENTS
+}
+
+/// [`execute`] for a task of [`checks_targets_in_blocks`], whose targets are not checked yet:
+/// each block checks its own just before its kernel runs, and skips its kernel if one lies
+/// outside `[0, c)`. Returns whether all were inside; if not, the sum is meaningless, and
+/// nothing else was written.
+pub fn execute_checking_targets<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) -> bool {
+    assert!(checks_targets_in_blocks(c, &task));
+    execute_in_blocks(Isa::selected(), params, c, task, true)
+}
+
+/// A large call: fixed row blocks, on the pool. With `check_targets`, each block checks its
+/// targets first and runs only if all are in range; returns whether every block ran.
 #[inline(never)]
-fn execute_in_blocks<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+fn execute_in_blocks<T: Real>(
+    isa: Isa,
+    params: &Params<T>,
+    c: usize,
+    task: Task<'_, T>,
+    check_targets: bool,
+) -> bool {
     let n = task.target.len();
     let rows = rows_per_block(c);
     let blocks = n.div_ceil(rows);
@@ -110,13 +139,21 @@ fn execute_in_blocks<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task
             }
         })
         .collect();
-    parallel::for_each(tasks, |task| kernel::run_with(isa, params, c, task));
+    let all_targets_valid = AtomicBool::new(true);
+    parallel::for_each(tasks, |task| {
+        if check_targets && kernel::first_bad_target_chunk_with(isa, task.target, c).is_some() {
+            all_targets_valid.store(false, Ordering::Relaxed);
+            return;
+        }
+        kernel::run_with(isa, params, c, task)
+    });
 
     if let Some(total) = total {
         *total = partials
             .iter()
             .fold(0.0, |acc, block| acc + reduce_block(block));
     }
+    all_targets_valid.into_inner()
 }
 
 /// Fewer rows than one vector of the widest kernel ([`BLOCK_ROW_MULTIPLE`]): the kernels hand

@@ -233,8 +233,6 @@ impl MultiMarginLoss {
         if let Some(gi) = &grad_input {
             expect_len(Buffer::GradInput, gi.len(), len)?;
         }
-        check_targets(target, c)?;
-
         let params = Params {
             power: self.options.power,
             margin: T::from_f64(self.options.margin),
@@ -262,16 +260,22 @@ impl MultiMarginLoss {
             }),
             _ => None,
         };
-        engine::execute(
-            &params,
-            c,
-            Task {
-                input,
-                target,
-                loss,
-                grad,
-            },
-        );
+        let task = Task {
+            input,
+            target,
+            loss,
+            grad,
+        };
+        if engine::checks_targets_in_blocks(c, &task) {
+            if !engine::execute_checking_targets(&params, c, task) {
+                // Nothing written yet: find the row to report.
+                check_targets(target, c)?;
+                unreachable!("a block found a bad target that the whole scan did not");
+            }
+        } else {
+            check_targets(target, c)?;
+            engine::execute(&params, c, task);
+        }
         if let Some(out) = reduced_out {
             // The float64 accumulator is divided in float64 and only then cast, as in PyTorch.
             // An empty batch gives 0 for `sum` and 0/0 = NaN for `mean`.

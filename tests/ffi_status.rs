@@ -354,3 +354,71 @@ fn messages_and_versions() {
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
     assert_eq!(mml_abi_version(), MML_ABI_VERSION);
 }
+
+/// A large summed forward call checks each block's targets as its kernel reads them (see
+/// `engine::checks_targets_in_blocks`) instead of in a pass of its own: a bad target in any
+/// block, the first row, the last, or several, is still refused with nothing written, through
+/// the C ABI in both precisions, and the Rust API names the first bad row.
+#[test]
+fn large_summed_forward_refuses_bad_targets_untouched() {
+    let (n, c) = (20_011, 10);
+    assert!(n * c >= mml::engine::PARALLEL_MIN_ELEMENTS && n > 8 * mml::engine::rows_per_block(c));
+    let x32: Vec<f32> = (0..n * c).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect();
+    let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+    let good: Vec<i64> = (0..n).map(|i| (i * 3 % c) as i64).collect();
+    let middle = n / 2 + 5;
+    let placements: [&[usize]; 5] = [&[0], &[middle], &[n - 1], &[middle, n - 1], &[9, middle]];
+    for reduction in [MML_REDUCTION_MEAN, MML_REDUCTION_SUM] {
+        let h = Handle::new(1, &[], reduction);
+        for rows in placements {
+            for bad in [c as i64, -1, i64::MIN, i64::MAX] {
+                let mut t = good.clone();
+                for &row in rows {
+                    t[row] = bad;
+                }
+                let mut out32 = [CANARY];
+                let mut out64 = [f64::from(CANARY)];
+                // SAFETY: every pointer is valid for the length passed with it.
+                let (s32, s64) = unsafe {
+                    (
+                        mml_forward(h.0, x32.as_ptr(), t.as_ptr(), n, c, out32.as_mut_ptr(), 1),
+                        mml_forward_f64(h.0, x64.as_ptr(), t.as_ptr(), n, c, out64.as_mut_ptr(), 1),
+                    )
+                };
+                let at = format!("rows {rows:?}, target {bad}, reduction {reduction}");
+                assert_eq!(s32, MML_STATUS_TARGET_OUT_OF_RANGE, "{at}");
+                assert_eq!(s64, MML_STATUS_TARGET_OUT_OF_RANGE, "{at}");
+                assert_eq!(out32[0].to_bits(), CANARY.to_bits(), "{at}: written");
+                assert_eq!(
+                    out64[0].to_bits(),
+                    f64::from(CANARY).to_bits(),
+                    "{at}: written"
+                );
+
+                let loss = mml::MultiMarginLoss::builder()
+                    .reduction(if reduction == MML_REDUCTION_SUM {
+                        mml::Reduction::Sum
+                    } else {
+                        mml::Reduction::Mean
+                    })
+                    .build()
+                    .unwrap();
+                let input = ndarray::ArrayView2::from_shape((n, c), &x32).unwrap();
+                match loss.forward(input, ndarray::ArrayView1::from(&t)) {
+                    Err(mml::Error::TargetOutOfRange {
+                        row,
+                        target,
+                        classes,
+                    }) => assert_eq!((row, target, classes), (rows[0], bad, c), "{at}"),
+                    other => panic!("{at}: {other:?}"),
+                }
+            }
+        }
+        // The same call with every target valid succeeds.
+        let mut out = [CANARY];
+        // SAFETY: as above.
+        let s = unsafe { mml_forward(h.0, x32.as_ptr(), good.as_ptr(), n, c, out.as_mut_ptr(), 1) };
+        assert_eq!(s, MML_STATUS_OK);
+        assert!(out[0].is_finite() && out[0] > 0.0);
+    }
+}
