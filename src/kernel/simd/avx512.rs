@@ -58,6 +58,23 @@ pub(super) fn run_f32_short_rows(params: &Params<f32>, c: usize, task: Task<'_, 
     super::run::<f32, F32x16Rows>(params, c.min(16), task)
 }
 
+/// `f32` forward rows of up to this many classes (and [`super::LONG_ROWS_MIN_CLASSES`] or
+/// more) run AVX2's long-row entry instead. Up to 256 classes a block prefetches the whole next
+/// block into L1 (see [`super::PREFETCH_NEXT_BLOCK_MAX_CLASSES`]), and 16 such rows are 8–16
+/// KiB, half of Zen 4's L1 with the block itself; AVX2's 8 rows are half that. Measured (in-process A/B,
+/// forward): AVX2's entry 1.4–1.6× faster from memory on 1 thread (131072×128 and ×200,
+/// 65536×256) and 1.3–1.45× on 2; in cache 1.0–1.1× (1024×150 to 16384×160). From 257 classes
+/// on, where AVX-512 blocks prefetch each row ahead instead, AVX-512 is 1.24× faster at
+/// 65536×257. (With `f64`, 8 rows a block either way, AVX2 won from memory but lost in cache,
+/// 2048×200 1.25× slower: unchanged.)
+const LONG_ROWS_AVX2_MAX_CLASSES: usize = super::PREFETCH_NEXT_BLOCK_MAX_CLASSES;
+
+/// Whether an `f32` forward task of long rows runs AVX2's entry ([`LONG_ROWS_AVX2_MAX_CLASSES`]).
+#[inline(always)]
+pub(super) fn long_rows_on_avx2_f32(c: usize) -> bool {
+    c <= LONG_ROWS_AVX2_MAX_CLASSES
+}
+
 /// [`super::run_forward_long_rows`] with AVX-512 vectors. Entered from the backend dispatch,
 /// not from [`run_f32`]: a branch to it there changed how the whole of `run_f32` compiled
 /// (c = 17 to 100 forward 1.1–1.45× slower, the same source otherwise).

@@ -211,7 +211,8 @@ pub trait Backends: Sized {
 
 macro_rules! impl_backends {
     ($t:ty, $wide:ty, $avx2:ident, $avx512:ident, $long:ident
-     $(, short rows: $takes_short:ident => $short:ident)?) => {
+     $(, short rows: $takes_short:ident => $short:ident,
+         long rows on AVX2: $long_on_avx2:ident)?) => {
         impl Backends for $t {
             // Not inlined: it holds the whole portable kernel.
             #[inline(never)]
@@ -232,8 +233,15 @@ macro_rules! impl_backends {
             #[inline(always)]
             unsafe fn run_avx512(params: &Params<$t>, c: usize, task: Task<'_, $t>) {
                 if takes_long_rows_forward(c, &task) {
+                    #[allow(unused_mut)]
+                    let mut long: unsafe fn(&Params<$t>, usize, Task<'_, $t>) = avx512::$long;
+                    $(
+                        if avx512::$long_on_avx2(c) {
+                            long = avx2::$long;
+                        }
+                    )?
                     // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
-                    return unsafe { avx512::$long(params, c, task) };
+                    return unsafe { long(params, c, task) };
                 }
                 // One call site whatever the entry: a second one made the compiler copy the
                 // task on its way there, with loads wider than the stores that had just
@@ -253,7 +261,8 @@ macro_rules! impl_backends {
 }
 
 impl_backends!(f32, ::wide::f32x8, run_f32, run_f32, run_f32_long_rows,
-    short rows: takes_short_rows_f32 => run_f32_short_rows);
+    short rows: takes_short_rows_f32 => run_f32_short_rows,
+    long rows on AVX2: long_rows_on_avx2_f32);
 impl_backends!(f64, ::wide::f64x4, run_f64, run_f64, run_f64_long_rows);
 
 /// A class count whose kernels for PyTorch's default parameters (p = 1, no weights) are also
