@@ -202,8 +202,10 @@ impl MultiMarginLoss {
         )
     }
 
-    /// Checks every length and target, then computes; nothing is written on error. Inlined into
-    /// each caller: see [`crate::engine::execute_with`].
+    /// Checks every length and target, then computes; nothing is written on error. A large
+    /// summed forward checks its targets block by block as it computes (see
+    /// [`engine::checks_targets_in_blocks`]), writing its output only once all were in range.
+    /// Inlined into each caller: see [`crate::engine::execute_with`].
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn compute<T: Float>(
