@@ -1,5 +1,6 @@
 //! Splits a checked task into fixed row blocks and runs them, serially or on the pool.
 
+use crate::error::{Error, check_targets};
 use crate::kernel::{
     self, GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Real, Task, Upstream, sum,
 };
@@ -74,27 +75,36 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
     }
 }
 
-/// Whether [`execute_checking_targets`] takes `task` as it is, its targets unchecked: a large
-/// call whose only output is the summed loss. Its blocks write nothing a caller sees (the sum is
-/// written at the end, by the caller), so each block can check its own targets just before its
-/// kernel reads them (from cache, where a separate pass first reads them from memory twice once
-/// the input no longer fits in cache), and on every thread of the pool, where that pass runs on
-/// the calling thread alone. Measured on Zen 4 (in-process A/B against that pass, `f32`):
-/// forward 4194304x10 2–3% faster on 1 thread and 6% on 2, 262144x10 1–6% and 7%, 32768x1000
-/// 3% on 1; 16384x16, 1048576x10 and 65536x100 within ±2% on 1.
-pub fn checks_targets_in_blocks<T: Real>(c: usize, task: &Task<'_, T>) -> bool {
-    task.grad.is_none()
+/// [`execute`] for a task whose targets are not checked yet: checks them, and runs the task only
+/// if every one lies in `[0, c)`; nothing is written otherwise. Most tasks check all targets in
+/// one pass first. A large task whose only output is the summed loss writes nothing until its
+/// end (the caller writes the sum), so there each block checks its own targets just before its
+/// kernel reads them: from cache, where the pass first reads them from memory twice once the
+/// input no longer fits in cache, and on every thread of the pool, where the pass runs on the
+/// calling thread alone. Measured on Zen 4 (in-process A/B against the pass, `f32`): forward
+/// 4194304x10 2–3% faster on 1 thread and 6% on 2, 262144x10 1–6% and 7%, 32768x1000 3% on 1;
+/// 16384x16, 1048576x10 and 65536x100 within ±2% on 1.
+#[inline(always)]
+pub fn execute_checked<T: Real>(
+    params: &Params<T>,
+    c: usize,
+    task: Task<'_, T>,
+) -> Result<(), Error> {
+    let target = task.target;
+    if target.len().saturating_mul(c) >= PARALLEL_MIN_ELEMENTS
+        && task.grad.is_none()
         && matches!(task.loss, LossOut::Sum(_))
-        && task.target.len().saturating_mul(c) >= PARALLEL_MIN_ELEMENTS
-}
-
-/// [`execute`] for a task of [`checks_targets_in_blocks`], whose targets are not checked yet:
-/// each block checks its own just before its kernel runs, and skips its kernel if one lies
-/// outside `[0, c)`. Returns whether all were inside; if not, the sum is meaningless, and
-/// nothing else was written.
-pub fn execute_checking_targets<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) -> bool {
-    assert!(checks_targets_in_blocks(c, &task));
-    execute_in_blocks(Isa::selected(), params, c, task, true)
+    {
+        if execute_in_blocks(Isa::selected(), params, c, task, true) {
+            return Ok(());
+        }
+        // A block found a bad target: the whole scan names the first one.
+        check_targets(target, c)?;
+        unreachable!("a block found a bad target that the whole scan did not");
+    }
+    check_targets(target, c)?;
+    execute(params, c, task);
+    Ok(())
 }
 
 /// A large call: fixed row blocks, on the pool. With `check_targets`, each block checks its

@@ -5,7 +5,7 @@ use ndarray::{
 };
 
 use crate::engine;
-use crate::error::{Buffer, Error, check_targets};
+use crate::error::{Buffer, Error};
 use crate::kernel::{GradOut, LossOut, Params, Power, Real, Task, Upstream};
 
 /// How per-sample losses are combined, as in PyTorch.
@@ -204,7 +204,7 @@ impl MultiMarginLoss {
 
     /// Checks every length and target, then computes; nothing is written on error. A large
     /// summed forward checks its targets block by block as it computes (see
-    /// [`engine::checks_targets_in_blocks`]), writing its output only once all were in range.
+    /// [`engine::execute_checked`]), writing its output only once all were in range.
     /// Inlined into each caller: see [`crate::engine::execute_with`].
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -262,22 +262,16 @@ impl MultiMarginLoss {
             }),
             _ => None,
         };
-        let task = Task {
-            input,
-            target,
-            loss,
-            grad,
-        };
-        if engine::checks_targets_in_blocks(c, &task) {
-            if !engine::execute_checking_targets(&params, c, task) {
-                // Nothing written yet: find the row to report.
-                check_targets(target, c)?;
-                unreachable!("a block found a bad target that the whole scan did not");
-            }
-        } else {
-            check_targets(target, c)?;
-            engine::execute(&params, c, task);
-        }
+        engine::execute_checked(
+            &params,
+            c,
+            Task {
+                input,
+                target,
+                loss,
+                grad,
+            },
+        )?;
         if let Some(out) = reduced_out {
             // The float64 accumulator is divided in float64 and only then cast, as in PyTorch.
             // An empty batch gives 0 for `sum` and 0/0 = NaN for `mean`.

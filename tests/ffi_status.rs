@@ -356,7 +356,7 @@ fn messages_and_versions() {
 }
 
 /// A large summed forward call checks each block's targets as its kernel reads them (see
-/// `engine::checks_targets_in_blocks`) instead of in a pass of its own: a bad target in any
+/// `engine::execute_checked`) instead of in a pass of its own: a bad target in any
 /// block, the first row, the last, or several, is still refused with nothing written, through
 /// the C ABI in both precisions, and the Rust API names the first bad row.
 #[test]
