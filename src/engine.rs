@@ -2,7 +2,8 @@
 
 use crate::error::{Error, check_targets};
 use crate::kernel::{
-    self, GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Real, Task, Upstream, sum,
+    self, GradOut, INTERLEAVE, Isa, LineAligned, LossOut, Params, Partials, Real, Task, Upstream,
+    sum,
 };
 use crate::parallel;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,12 +79,13 @@ pub fn execute_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<
 /// [`execute`] for a task whose targets are not checked yet: checks them, and runs the task only
 /// if every one lies in `[0, c)`; nothing is written otherwise. Most tasks check all targets in
 /// one pass first. A large task whose only output is the summed loss writes nothing until its
-/// end (the caller writes the sum), so there each block checks its own targets just before its
-/// kernel reads them: from cache, where the pass first reads them from memory twice once the
-/// input no longer fits in cache, and on every thread of the pool, where the pass runs on the
-/// calling thread alone. Measured on Zen 4 (in-process A/B against the pass, `f32`): forward
-/// 4194304x10 2–3% faster on 1 thread and 6% on 2, 262144x10 1–6% and 7%, 32768x1000 3% on 1;
-/// 16384x16, 1048576x10 and 65536x100 within ±2% on 1.
+/// end (the caller writes the sum), so there each block checks its own targets, on every
+/// thread of the pool, where the pass runs on the calling thread alone: just before its kernel
+/// reads them (from cache then), or, where the kernel checks them itself, as it loads each
+/// vector of them (see [`kernel::Partials::bad_target`]). Measured on Zen 4 (in-process A/B,
+/// `f32`): against the pass, forward 4194304x10 2–3% faster on 1 thread and 6% on 2, 262144x10
+/// 1–6% and 7%, 32768x1000 3% on 1 with the check before each block's kernel; the check inside
+/// the kernel made 4194304x10 another 1.05–1.07× faster on 1 thread and 1.13× on 2.
 #[inline(always)]
 pub fn execute_checked<T: Real>(
     params: &Params<T>,
@@ -108,7 +110,8 @@ pub fn execute_checked<T: Real>(
 }
 
 /// A large call: fixed row blocks, on the pool. With `check_targets`, each block checks its
-/// targets first and runs only if all are in range; returns whether every block ran.
+/// targets, before its kernel or inside it (see [`kernel::Partials::bad_target`]), and runs
+/// only while all are in range; returns whether every block ran to its end.
 #[inline(never)]
 fn execute_in_blocks<T: Real>(
     isa: Isa,
@@ -135,7 +138,7 @@ fn execute_in_blocks<T: Real>(
         // as one block, which is what the kernel alone does.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let mut partials = vec![[0.0f64; INTERLEAVE]; if total.is_some() { blocks } else { 0 }];
+    let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
     let tasks: Vec<_> = split(input, target, grad, rows, c)
         .map(|(input, target, grad)| {
@@ -153,25 +156,60 @@ fn execute_in_blocks<T: Real>(
         })
         .collect();
     let all_targets_valid = AtomicBool::new(true);
+    let checks_before_kernel = check_targets && !kernel::checks_own_targets::<T>(isa, c);
     parallel::for_each(tasks, |task| {
         if check_targets {
             // After a bad target anywhere, the rest is wasted work.
             if !all_targets_valid.load(Ordering::Relaxed)
-                || kernel::first_bad_target_chunk_with(isa, task.target, c).is_some()
+                || checks_before_kernel
+                    && kernel::first_bad_target_chunk_with(isa, task.target, c).is_some()
             {
                 all_targets_valid.store(false, Ordering::Relaxed);
                 return;
             }
         }
-        kernel::run_with(isa, params, c, task)
+        if !run_reporting_targets(isa, params, c, task) {
+            all_targets_valid.store(false, Ordering::Relaxed);
+        }
     });
 
     if let Some(total) = total {
         *total = partials
             .iter()
-            .fold(0.0, |acc, block| acc + reduce_block(block));
+            .fold(0.0, |acc, block| acc + reduce_block(&block.sums));
     }
     all_targets_valid.into_inner()
+}
+
+/// Runs a block's task; returns whether its targets were in range (as far as the task checks
+/// them: see [`kernel::Partials::bad_target`]).
+#[inline(always)]
+fn run_reporting_targets<T: Real>(
+    isa: Isa,
+    params: &Params<T>,
+    c: usize,
+    task: Task<'_, T>,
+) -> bool {
+    let Task {
+        input,
+        target,
+        mut loss,
+        grad,
+    } = task;
+    let task = Task {
+        input,
+        target,
+        loss: loss.reborrow(),
+        grad,
+    };
+    kernel::run_with(isa, params, c, task);
+    !matches!(
+        loss,
+        LossOut::Interleaved(Partials {
+            bad_target: true,
+            ..
+        })
+    )
 }
 
 /// Fewer rows than one vector of the widest kernel ([`BLOCK_ROW_MULTIPLE`]): the kernels hand

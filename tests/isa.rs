@@ -3,7 +3,9 @@
 
 use mml::engine;
 use mml::kernel::sum::{self, SUM_LANES};
-use mml::kernel::{self, GradOut, INTERLEAVE, Isa, LossOut, Params, Power, Real, Task, Upstream};
+use mml::kernel::{
+    self, GradOut, INTERLEAVE, Isa, LossOut, Params, Partials, Power, Real, Task, Upstream,
+};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -78,7 +80,7 @@ const KINDS: [Kind; 8] = [
 struct Outputs<T> {
     losses: Vec<T>,
     sum: f64,
-    partials: [f64; INTERLEAVE],
+    partials: Partials,
     grad: Vec<T>,
 }
 
@@ -106,7 +108,10 @@ fn run_kind<T: Real>(
     // Canary values: every output must be overwritten.
     let mut losses = vec![T::from_f64(12345.0); n];
     let mut sum = -7.0f64;
-    let mut partials = [-7.0f64; INTERLEAVE];
+    let mut partials = Partials {
+        sums: [-7.0f64; INTERLEAVE],
+        bad_target: false,
+    };
     let mut grad = vec![T::from_f64(-999.0); n * c];
     let (loss, with_grad, per_row_up) = match kind {
         Kind::ForwardPerRow => (LossOut::PerRow(&mut losses[..]), false, false),
@@ -188,9 +193,19 @@ fn assert_runners_match_reference<T: Real>(
             got.sum,
             want.sum
         );
-        for (k, (g, w)) in got.partials.iter().zip(&want.partials).enumerate() {
+        for (k, (g, w)) in got
+            .partials
+            .sums
+            .iter()
+            .zip(&want.partials.sums)
+            .enumerate()
+        {
             assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
         }
+        assert!(
+            !got.partials.bad_target,
+            "{what}: a valid target reported bad"
+        );
         assert_same(&format!("{what} grad"), &got.grad, &want.grad);
     }
 }
@@ -512,6 +527,93 @@ fn target_checks_find_the_first_bad_target() {
             }
         }
     }
+}
+
+/// A forward task summing into `Partials` checks its own targets wherever
+/// `kernel::checks_own_targets` says so (the reference always does; AVX-512 `f32` rows of 9 to
+/// 16 classes, asserted where the CPU has it): a bad target anywhere (negative or too large, in
+/// the first row, a middle vector, the last row of an overlapping last vector, or a task
+/// shorter than a vector) sets `bad_target`. On every path, valid targets leave it clear with
+/// the reference's sums, and a fused task (checked first) leaves it clear too.
+fn check_self_checking_forward<T: Real>() {
+    let mut rng = Rng(0x5e1f_c4ec);
+    let params = Params {
+        power: Power::One,
+        margin: T::from_f64(1.0),
+        weight: None,
+    };
+    for c in [1usize, 3, 9, 10, 16, 17, 33, 200, 1001] {
+        for n in [5usize, 16, 37, 130] {
+            let input: Vec<T> = (0..n * c).map(|_| score(&mut rng)).collect();
+            let good: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+            let run = |isa: Option<Isa>, target: &[i64], fused: bool| {
+                let mut partials = Partials {
+                    sums: [-7.0; INTERLEAVE],
+                    bad_target: false,
+                };
+                let mut grad = vec![T::from_f64(0.0); n * c];
+                let task = Task {
+                    input: &input,
+                    target,
+                    loss: LossOut::Interleaved(&mut partials),
+                    grad: fused.then(|| GradOut {
+                        g: T::from_f64(0.5),
+                        upstream: Upstream::Scalar(T::from_f64(1.0)),
+                        grad: &mut grad[..],
+                    }),
+                };
+                match isa {
+                    None => kernel::reference::run(&params, c, task),
+                    Some(isa) => kernel::run_with(isa, &params, c, task),
+                }
+                partials
+            };
+            let want = run(None, &good, false);
+            assert!(!want.bad_target, "reference c={c} n={n}");
+            for isa in Isa::available() {
+                let what = format!("{isa:?} c={c} n={n}");
+                let got = run(Some(isa), &good, false);
+                assert!(!got.bad_target, "{what}: valid targets reported bad");
+                for (k, (g, w)) in got.sums.iter().zip(&want.sums).enumerate() {
+                    assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+                }
+                assert!(!run(Some(isa), &good, true).bad_target, "{what} fused");
+                let checks = kernel::checks_own_targets::<T>(isa, c);
+                if isa == Isa::Avx512 && size_of::<T>() == 4 && (9..=16).contains(&c) {
+                    assert!(
+                        checks,
+                        "{what}: the short-row entry should check its targets"
+                    );
+                }
+                if !checks {
+                    continue;
+                }
+                for row in [0, n / 2, n - 1] {
+                    for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
+                        let mut t = good.clone();
+                        t[row] = bad;
+                        assert!(
+                            run(Some(isa), &t, false).bad_target,
+                            "{what}: target {bad} in row {row} not found"
+                        );
+                    }
+                }
+            }
+            let mut t = good.clone();
+            t[n - 1] = c as i64;
+            assert!(run(None, &t, false).bad_target, "reference c={c} n={n}");
+        }
+    }
+}
+
+#[test]
+fn summed_forward_tasks_check_their_own_targets_f32() {
+    check_self_checking_forward::<f32>();
+}
+
+#[test]
+fn summed_forward_tasks_check_their_own_targets_f64() {
+    check_self_checking_forward::<f64>();
 }
 
 /// Sum-reduced runs must give PyTorch's serial chain's bits even where another order would not:

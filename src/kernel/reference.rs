@@ -105,7 +105,8 @@ pub fn row_loss_grad<T: Real>(
 
 #[inline(always)]
 fn class(target: i64) -> usize {
-    // Targets were checked to lie in [0, c) before any kernel runs.
+    // Targets were checked to lie in [0, c) before any kernel runs (or, for a forward task
+    // with `LossOut::Interleaved`, by `run` itself); row indexing stays bounds-checked.
     target as usize
 }
 
@@ -138,12 +139,17 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
             }
             *acc = sum;
         }
-        (LossOut::Interleaved(acc), None) => {
+        (LossOut::Interleaved(partials), None) => {
+            // The one task that checks its own targets (see `Partials::bad_target`).
+            if target.iter().any(|&t| !(0..c as i64).contains(&t)) {
+                partials.bad_target = true;
+                return;
+            }
             let mut sums = [0.0f64; INTERLEAVE];
             for (i, (row, y)) in rows.enumerate() {
                 sums[i % INTERLEAVE] += row_loss(params, row, y).to_f64();
             }
-            *acc = sums;
+            partials.sums = sums;
         }
         (loss, Some(GradOut { g, upstream, grad })) => {
             assert_eq!(grad.len(), input.len());
@@ -170,13 +176,13 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
                     }
                     *acc = sum;
                 }
-                LossOut::Interleaved(acc) => {
+                LossOut::Interleaved(partials) => {
                     let mut sums = [0.0f64; INTERLEAVE];
                     for (i, ((row, y), gr)) in rows {
                         sums[i % INTERLEAVE] +=
                             row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
                     }
-                    *acc = sums;
+                    partials.sums = sums;
                 }
             }
         }

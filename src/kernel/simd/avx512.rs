@@ -357,6 +357,11 @@ impl Vector<f32> for F32x16Rows {
     fn classes(targets: &[i64]) -> Self {
         Self(F32x16::classes(targets))
     }
+    const CHECKS_OWN_TARGETS: bool = true;
+    #[inline(always)]
+    fn targets_out_of_range(targets: &[i64], c: usize) -> bool {
+        any_target_at_least(targets, c)
+    }
     #[inline(always)]
     fn widen(self, out: &mut [f64; super::MAX_LANES]) {
         self.0.widen(out)
@@ -601,6 +606,21 @@ unsafe fn group_rows(at: *const f32, c: usize, m: usize) -> __m512 {
             _mm512_castpd256_pd512(_mm256_castps_pd(low)),
             _mm256_castps_pd(high),
         ))
+    }
+}
+
+/// Whether any of the first 16 targets is at least `c` as a `u64` (a negative one wraps above
+/// every `c`): an unsigned compare per vector of eight, where the portable fold compiled to a
+/// compare per target (measured: 4194304x10 forward 2.5% slower with it).
+#[inline(always)]
+fn any_target_at_least(targets: &[i64], c: usize) -> bool {
+    let targets = &targets[..16];
+    // SAFETY: AVX-512F is available; `targets` holds 16 `i64`s, read unaligned as two vectors.
+    unsafe {
+        let limit = _mm512_set1_epi64(c as i64);
+        let low = _mm512_loadu_si512(targets.as_ptr().cast());
+        let high = _mm512_loadu_si512(targets[8..].as_ptr().cast());
+        _mm512_cmpge_epu64_mask(low, limit) | _mm512_cmpge_epu64_mask(high, limit) != 0
     }
 }
 
