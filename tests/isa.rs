@@ -530,8 +530,8 @@ fn target_checks_find_the_first_bad_target() {
 }
 
 /// A forward task summing into `Partials` checks its own targets wherever
-/// `kernel::checks_own_targets` says so (the reference always does; AVX-512 `f32` rows of 9 to
-/// 16 classes, asserted where the CPU has it): a bad target anywhere (negative or too large, in
+/// `kernel::checks_own_targets` says so (the scalar path always does; AVX-512 `f32` rows of 9
+/// to 16 classes, asserted where the CPU has it): a bad target anywhere (negative or too large, in
 /// the first row, a middle vector, the last row of an overlapping last vector, or a task
 /// shorter than a vector) sets `bad_target`. On every path, valid targets leave it clear with
 /// the reference's sums, and a fused task (checked first) leaves it clear too.
@@ -579,11 +579,9 @@ fn check_self_checking_forward<T: Real>() {
                 }
                 assert!(!run(Some(isa), &good, true).bad_target, "{what} fused");
                 let checks = kernel::checks_own_targets::<T>(isa, c);
-                if isa == Isa::Avx512 && size_of::<T>() == 4 && (9..=16).contains(&c) {
-                    assert!(
-                        checks,
-                        "{what}: the short-row entry should check its targets"
-                    );
+                let short_rows = isa == Isa::Avx512 && size_of::<T>() == 4 && (9..=16).contains(&c);
+                if short_rows || isa == Isa::Scalar {
+                    assert!(checks, "{what}: this path should check its own targets");
                 }
                 if !checks {
                     continue;

@@ -151,10 +151,12 @@ pub fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
 }
 
 /// Whether a forward task summing into [`Partials`] checks its own targets on `isa` (clamped
-/// to the best path this CPU has) with `c` classes; other tasks need them checked first.
+/// to the best path this CPU has) with `c` classes; other tasks need them checked first. The
+/// scalar reference always does, so a caller on that path need not scan them first as well.
 #[inline(always)]
 pub fn checks_own_targets<T: Real>(isa: Isa, c: usize) -> bool {
-    T::checks_own_targets(isa.clamped(), c)
+    let isa = isa.clamped();
+    isa == Isa::Scalar || T::checks_own_targets(isa, c)
 }
 
 /// [`first_bad_target_chunk`] on `isa`, clamped to the best path this CPU has.

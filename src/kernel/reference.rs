@@ -140,8 +140,8 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
             *acc = sum;
         }
         (LossOut::Interleaved(partials), None) => {
-            // The one task that checks its own targets (see `Partials::bad_target`).
-            if target.iter().any(|&t| !(0..c as i64).contains(&t)) {
+            // The reference checks this task's targets itself (see `Partials::bad_target`).
+            if super::first_bad_target_chunk(target, c).is_some() {
                 partials.bad_target = true;
                 return;
             }

@@ -224,8 +224,8 @@ pub trait Backends: Sized {
     #[doc(hidden)]
     #[cfg(target_arch = "x86_64")]
     unsafe fn run_avx512(params: &Params<Self>, c: usize, task: Task<'_, Self>);
-    /// Whether the entry `isa` picks for `c` classes checks the targets of a forward task
-    /// summing into [`Partials`] itself ([`Vector::CHECKS_OWN_TARGETS`]).
+    /// Whether the entry `isa` (an available one) picks for `c` classes checks the targets of
+    /// a forward task summing into [`Partials`] itself ([`Vector::CHECKS_OWN_TARGETS`]).
     #[doc(hidden)]
     fn checks_own_targets(isa: Isa, c: usize) -> bool;
 }
@@ -284,7 +284,7 @@ macro_rules! impl_backends {
                     #[cfg(target_arch = "x86_64")]
                     {
                         // The entry `run_avx512` picks for these rows.
-                        if isa.clamped() == Isa::Avx512 && avx512::$takes_short(c) {
+                        if isa == Isa::Avx512 && avx512::$takes_short(c) {
                             return <avx512::F32x16Rows as Vector<f32>>::CHECKS_OWN_TARGETS;
                         }
                     }
