@@ -651,7 +651,7 @@ const PAIR_LOAD_INDICES: [PairLoadIndices; 2] = [PairLoadIndices::new(9), PairLo
 impl PairLoadIndices {
     #[inline(always)]
     fn for_classes(c: usize) -> Option<&'static Self> {
-        PAIR_LOAD_INDICES.get(c.wrapping_sub(9))
+        PAIR_LOAD_INDICES.get(c.checked_sub(9)?)
     }
 
     /// The indices for rows of `c` classes; fails to compile where `c` does not split.
@@ -718,7 +718,9 @@ const fn pair_lane(c: usize, from_end: bool, r: usize, col: usize) -> usize {
 /// each column of 16 rows. Every load lies inside the block, the input's last included.
 /// Measured on Zen 4 (in-process A/B, 1 thread): forward 1.07× faster at 4096x10, 1.05× at 32x10,
 /// 1.09× at 4095x9; fused 1.02–1.05× at 32x10 to 65536x10; 4194304x10, which waits on memory,
-/// and backward within ±2%. Columns from `c` on are left unspecified.
+/// and backward within ±2%. Columns from `c` on are left unspecified. Rows of 11 and 12 classes
+/// take a third load per pair for the same scheme (36 permutes at 12); measured that way, forward
+/// was 1.01× and 1.06× slower at 4096x11 and 4096x12, so they keep the transpose.
 #[inline(always)]
 fn load_pair_columns(rows: &[f32], c: usize, indices: &PairLoadIndices) -> [__m512; 16] {
     assert!((9..=10).contains(&c) && rows.len() >= 16 * c);
@@ -735,7 +737,14 @@ fn load_pair_columns(rows: &[f32], c: usize, indices: &PairLoadIndices) -> [__m5
             heads[p] = at(2 * p * c);
             tails[p] = at(2 * p * c + 2 * c - 16);
         }
-        let quad_index = indices.quads.map(|i| index(&i));
+        // No `[T; N]::map` for these: grown a little, this function had its calls left out of
+        // line (a call per index vector, 2.6–3.3× slower).
+        let quads_at = &indices.quads;
+        let quad_index = [
+            index(&quads_at[0]),
+            index(&quads_at[1]),
+            index(&quads_at[2]),
+        ];
         let mut quads = [[zero; 3]; 4];
         for (q, groups) in quads.iter_mut().enumerate() {
             let (a, b) = (2 * q, 2 * q + 1);
@@ -743,7 +752,7 @@ fn load_pair_columns(rows: &[f32], c: usize, indices: &PairLoadIndices) -> [__m5
             groups[1] = _mm512_permutex2var_ps(tails[a], quad_index[1], tails[b]);
             groups[2] = _mm512_permutex2var_ps(tails[a], quad_index[2], tails[b]);
         }
-        let oct_index = indices.octs.map(|i| index(&i));
+        let oct_index = [index(&indices.octs[0]), index(&indices.octs[1])];
         let mut octs = [[zero; 5]; 2];
         for (o, pairs) in octs.iter_mut().enumerate() {
             for (pc, v) in pairs.iter_mut().enumerate() {
@@ -752,7 +761,7 @@ fn load_pair_columns(rows: &[f32], c: usize, indices: &PairLoadIndices) -> [__m5
                     _mm512_permutex2var_ps(quads[2 * o][g], oct_index[pc % 2], quads[2 * o + 1][g]);
             }
         }
-        let column_index = indices.columns.map(|i| index(&i));
+        let column_index = [index(&indices.columns[0]), index(&indices.columns[1])];
         let mut cols = [zero; 16];
         for (j, v) in cols.iter_mut().enumerate().take(10) {
             *v = _mm512_permutex2var_ps(octs[0][j / 2], column_index[j % 2], octs[1][j / 2]);
