@@ -17,28 +17,29 @@ pub(super) struct F32x16(__m512);
 #[derive(Clone, Copy)]
 pub(super) struct F64x8(__m512d);
 
-/// Gradients of rows this long run with AVX2's 8×8 tiles instead. Measured on Zen 4
-/// (`bench/RESULTS.md`): 16 rows of 64-byte loads and stores per 16×16 tile, each row a
-/// separate stream `4·c` bytes apart, ran backward and fused 15–50% slower than 8 rows of 32
-/// bytes at c = 100 and 1000, on 1 and 2 threads; from c = 33 down, the 16-row tiles win.
-const GRADIENT_AVX2_MIN_CLASSES: usize = 64;
-
 /// Rows this short fill at most half of a 16-column tile, whose transpose costs the same 64
 /// shuffles whatever the width; AVX2's 8×8 tiles do the same rows with 48 half-width ones.
 /// Measured on Zen 4 at c = 3: forward 1.7×, backward and fused 1.3× faster.
 const NARROW_AVX2_MAX_CLASSES: usize = 8;
 
-/// Runs a `f32` task with AVX-512 vectors, or with AVX2's where those are faster (see
-/// [`GRADIENT_AVX2_MIN_CLASSES`] and [`NARROW_AVX2_MAX_CLASSES`]). The same bits either way.
+/// Runs a `f32` task of any row length but those of [`run_f32_short_rows`] (9 to 16 classes)
+/// and [`run_f32_long_rows`] (forward, 257 classes or more; dispatched before this), all with
+/// AVX2's kernels, which measured faster on Zen 4 for every such length. Rows of at most 8
+/// classes: see [`NARROW_AVX2_MAX_CLASSES`]. Rows of 17 to 127 classes, which ran 16-row blocks
+/// of 16×16 tiles here until the ninth session, with AVX2 (in-process A/B, 1 thread unless
+/// noted): forward 1.05–1.16× faster at 4095 rows (c = 17, 20, 24, 31, 33, 48, 63, 80, 127),
+/// 1.07–1.1× at 256x17 and 256x33, 1.14× at 131072x40 and 65536x100, within ±4% at 1024x50,
+/// 65536x64, 262144x33 and 4194304x17 (1 and 2 threads); backward up to 1.7× faster (4095x17,
+/// 256x17), 1.25–1.45× at c = 24 to 48 and from memory, within ±2% at c = 63 to 100; fused
+/// 1.03–1.2× faster, but 4095x31 and 4095x48 0.96–1.05 (noise between sets). Longer rows with a
+/// gradient were AVX2's already (16 rows of 64-byte loads and stores per tile, each row a
+/// separate stream, ran 15–50% slower at c = 100 and 1000). The same bits either way.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    if c <= NARROW_AVX2_MAX_CLASSES || (task.grad.is_some() && c >= GRADIENT_AVX2_MIN_CLASSES) {
-        // The AVX2 entry point itself, not its body inlined here: compiled with AVX-512
-        // enabled, LLVM widens the 256-bit compares and blends to 512-bit mask operations,
-        // which loses the point.
-        return super::avx2::run_f32(params, c, task);
-    }
-    super::run::<f32, F32x16>(params, c, task)
+    // The AVX2 entry point itself, not its body inlined here: compiled with AVX-512 enabled,
+    // LLVM widens the 256-bit compares and blends to 512-bit mask operations, which loses the
+    // point.
+    super::avx2::run_f32(params, c, task)
 }
 
 /// Whether a `f32` task runs [`run_f32_short_rows`]: rows of 9 to 16 classes (shorter ones go
@@ -48,10 +49,10 @@ pub(super) fn takes_short_rows_f32(c: usize) -> bool {
     (NARROW_AVX2_MAX_CLASSES + 1..=16).contains(&c)
 }
 
-/// [`run_f32`] for rows of one tile ([`takes_short_rows_f32`]), with [`F32x16Rows`]: each
-/// block read with plain loads where the input goes on. An entry of its own, dispatched before
-/// [`run_f32`], so that [`run_f32`] compiles as it did: the same loads in [`F32x16`], used by
-/// the same generic body there, made c = 17 to 33 1.3–1.5× slower (forward and fused).
+/// Runs a `f32` task of rows of one tile ([`takes_short_rows_f32`]) with [`F32x16Rows`]: each
+/// block read with plain loads where the input goes on (and rows of 9 or 10 classes in pairs).
+/// An entry of its own, dispatched before [`run_f32`]: the same loads in [`F32x16`], when rows
+/// of 17 to 33 classes still ran AVX-512's kernels, made them 1.3–1.5× slower.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32_short_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
     // A no-op for such tasks, which tells the compiler that rows are one tile.

@@ -543,7 +543,7 @@ const PREFETCH_GRADIENT_MIN_CLASSES: usize = 64;
 /// (125 KiB) fused measured 9% slower with it.
 const PREFETCH_GRADIENT_MAX_BYTES: usize = 32 << 10;
 /// Kernels whose tiles hold more values than this (AVX-512's 16×16 `f32` tiles) store
-/// gradients only below 64 classes (the AVX-512 backend hands longer rows to AVX2).
+/// gradients only of rows of 9 to 16 classes (the AVX-512 backend hands all others to AVX2).
 const PREFETCH_GRADIENT_MAX_TILE_VALUES: usize = 128;
 
 /// Whether the kernels with vectors `V` store gradients of rows long enough to prefetch for
