@@ -27,12 +27,12 @@ const NARROW_AVX2_MAX_CLASSES: usize = 8;
 /// AVX2's kernels, which measured faster on Zen 4 for every such length. Rows of at most 8
 /// classes: see [`NARROW_AVX2_MAX_CLASSES`]. Rows of 17 to 127 classes, which ran 16-row blocks
 /// of 16×16 tiles here until the ninth session, with AVX2 (in-process A/B, 1 thread unless
-/// noted): forward 1.05–1.16× faster at 4095 rows (c = 17, 20, 24, 31, 33, 48, 63, 80, 127),
-/// 1.07–1.1× at 256x17 and 256x33, 1.14× at 131072x40 and 65536x100, within ±4% at 1024x50,
-/// 65536x64, 262144x33 and 4194304x17 (1 and 2 threads); backward up to 1.7× faster (4095x17,
-/// 256x17), 1.25–1.45× at c = 24 to 48 and from memory, within ±2% at c = 63 to 100; fused
-/// 1.03–1.2× faster, but 4095x31 and 4095x48 0.96–1.05 (noise between sets). Longer rows with a
-/// gradient were AVX2's already (16 rows of 64-byte loads and stores per tile, each row a
+/// noted; two sets): forward 1.05–1.17× faster at 4095 rows (c = 17, 20, 24, 31, 33, 48, 63, 80,
+/// 100, 127), 1.1–1.27× at 256x17 and 256x33, 1.09–1.16× at 131072x40 and 65536x100, within ±4%
+/// at 1024x50, 65536x64, 262144x33 and 4194304x17 (1 and 2 threads); backward 1.55–1.74× faster
+/// at 4095x17 and 256x17, 1.1–1.4× at c = 24 to 48 and from memory, within ±2% at c = 63 to 100;
+/// fused 1.03–1.2× faster, 4095x31 and 4095x48 0.96–1.05 (noise between sets). Longer rows with
+/// a gradient were AVX2's already (16 rows of 64-byte loads and stores per tile, each row a
 /// separate stream, ran 15–50% slower at c = 100 and 1000). The same bits either way.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
