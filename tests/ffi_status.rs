@@ -361,7 +361,7 @@ fn messages_and_versions() {
 /// the C ABI in both precisions, and the Rust API names the first bad row.
 #[test]
 fn large_summed_forward_refuses_bad_targets_untouched() {
-    let (n, c) = (20_011, 10);
+    let (n, c) = (60_011, 10);
     assert!(n * c >= mml::engine::PARALLEL_MIN_ELEMENTS && n > 8 * mml::engine::rows_per_block(c));
     let x32: Vec<f32> = (0..n * c).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect();
     let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
