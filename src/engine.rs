@@ -194,23 +194,20 @@ fn run_reporting_targets<T: Real>(
     isa: Isa,
     params: &Params<T>,
     c: usize,
-    task: Task<'_, T>,
+    mut task: Task<'_, T>,
 ) -> bool {
-    let Task {
-        input,
-        target,
-        mut loss,
-        grad,
-    } = task;
-    let task = Task {
-        input,
-        target,
-        loss: loss.reborrow(),
-        grad,
-    };
-    kernel::run_with(isa, params, c, task);
+    // The loss reborrowed, so that it can be read again after the run.
+    kernel::run_with(
+        isa,
+        params,
+        c,
+        Task {
+            loss: task.loss.reborrow(),
+            ..task
+        },
+    );
     !matches!(
-        loss,
+        task.loss,
         LossOut::Interleaved(Partials {
             bad_target: true,
             ..

@@ -2,9 +2,10 @@
 //! mask registers.
 //!
 //! Every intrinsic here needs AVX-512F. The vector types are private to this module and created
-//! only inside [`run_f32`] / [`run_f64`], which are `#[target_feature(enable =
+//! only inside its entry points ([`run_f32_short_rows`], [`run_f32_long_rows`], [`run_f64`],
+//! [`run_f64_long_rows`], [`sum_in_any_order`]), which are `#[target_feature(enable =
 //! "avx512f,avx2,fma")]` and called only after detection of all three; that is the invariant
-//! every `SAFETY` comment below relies on.
+//! every `SAFETY` comment below relies on. ([`run_f32`] is AVX2's entry.)
 
 use std::arch::x86_64::*;
 
@@ -77,8 +78,8 @@ pub(super) fn long_rows_on_avx2_f32(c: usize) -> bool {
 }
 
 /// [`super::run_forward_long_rows`] with AVX-512 vectors. Entered from the backend dispatch,
-/// not from [`run_f32`]: a branch to it there changed how the whole of `run_f32` compiled
-/// (c = 17 to 100 forward 1.1–1.45× slower, the same source otherwise).
+/// not from [`run_f32`]: when that still held AVX-512's kernels of 17 to 127 classes, a branch
+/// to this there changed how all of it compiled (c = 17 to 100 forward 1.1–1.45× slower).
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
     super::run_forward_long_rows::<f32, F32x16>(params, c, task)
@@ -562,7 +563,9 @@ impl Vector<f64> for F64x8 {
 /// Partial tiles up to this wide are read as 4-column groups ([`load_column_group`]) where
 /// the input goes on past the block: 16 loads and 8 in-lane shuffles per 4 columns, against 64
 /// shuffles for the 16×16 transpose whatever the width. Measured on Zen 4: forward 10-14%
-/// faster at c = 17 and 33 (1-column tail tiles), no gain from 3 groups on (c = 10 to 16).
+/// faster at c = 17 and 33 (1-column tail tiles) when those rows ran here, no gain from 3
+/// groups on (c = 10 to 16); now only the long-row entry's last tiles take it (without it,
+/// forward 1.03–1.06× slower at 33x1001, 4096x1001 and 2048x520, 1.01–1.02× at c = 257).
 const GROUP_LOAD_MAX_WIDTH: usize = 8;
 
 /// Columns `0..4` of the 16 rows at `at`, `c` values apart: row `4l + m` is read as 4 values

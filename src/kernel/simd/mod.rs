@@ -85,8 +85,8 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// targets, with [`Vector::targets_out_of_range`] (see [`Partials::bad_target`]). Only
     /// the AVX-512 entry for rows of 9 to 16 `f32` classes does: its blocks are where the check
     /// pays (measured: 4194304x10 forward 1.05–1.07× faster on 1 thread, 1.13× on 2), and the
-    /// same loop compiled into the entry shared by c = 17 to 127 made 1024x100 forward 1.2×
-    /// slower, through register allocation, though that call never ran it.
+    /// same loop compiled into AVX-512's entry for c = 17 to 127 (since handed to AVX2) made
+    /// 1024x100 forward 1.2× slower, through register allocation, though that call never ran it.
     const CHECKS_OWN_TARGETS: bool = false;
 
     /// Whether any of the first `LANES` targets lies outside `[0, c)`; backends with
