@@ -357,17 +357,37 @@ fn messages_and_versions() {
 
 /// A large summed forward call checks each block's targets as its kernel reads them (see
 /// `engine::execute_checked`) instead of in a pass of its own: a bad target in any
-/// block, the first row, the last, or several, is still refused with nothing written, through
-/// the C ABI in both precisions, and the Rust API names the first bad row.
+/// block, the first row, the second block, the last row, or several, is still refused with
+/// nothing written, through the C ABI in both precisions, and the Rust API names the first bad
+/// row; also in a call large enough that its blocks run in pairs.
 #[test]
 fn large_summed_forward_refuses_bad_targets_untouched() {
-    let (n, c) = (60_011, 10);
-    assert!(n * c >= mml::engine::PARALLEL_MIN_ELEMENTS && n > 8 * mml::engine::rows_per_block(c));
+    let c = 10;
+    let rows = mml::engine::rows_per_block(c);
+    let paired_n = (mml::engine::PAIRED_MIN_BYTES / 4 / c)
+        .max(mml::engine::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows)
+        + 11;
+    for n in [60_011, paired_n] {
+        large_summed_forward_refuses_bad_targets(n, c);
+    }
+}
+
+fn large_summed_forward_refuses_bad_targets(n: usize, c: usize) {
+    let rows = mml::engine::rows_per_block(c);
+    assert!(n * c >= mml::engine::PARALLEL_MIN_ELEMENTS && n > 8 * rows);
     let x32: Vec<f32> = (0..n * c).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect();
     let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
     let good: Vec<i64> = (0..n).map(|i| (i * 3 % c) as i64).collect();
     let middle = n / 2 + 5;
-    let placements: [&[usize]; 5] = [&[0], &[middle], &[n - 1], &[middle, n - 1], &[9, middle]];
+    let second_block = rows + 7;
+    let placements: [&[usize]; 6] = [
+        &[0],
+        &[second_block],
+        &[middle],
+        &[n - 1],
+        &[middle, n - 1],
+        &[9, middle],
+    ];
     for reduction in [MML_REDUCTION_MEAN, MML_REDUCTION_SUM] {
         let h = Handle::new(1, &[], reduction);
         for rows in placements {

@@ -884,3 +884,277 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
     check::<f32>(&mut rng);
     check::<f64>(&mut rng);
 }
+
+/// Two tasks run as a pair (`kernel::run_pair_with`) give each task the bits it gets when run
+/// alone, on every path: forward tasks of 9 to 31 classes run interleaved where the path pairs
+/// them (asserted for AVX2 and AVX-512 where the CPU has them), everything else one after the
+/// other. Pairs of unequal lengths (so one task runs on alone), tasks with overlapping last
+/// vectors, tasks shorter than a vector, every forward kind and a backward one, all parameters.
+fn check_pairs<T: Real>() {
+    let mut rng = Rng(0x9a1e_d7a5);
+    let weight: Vec<T> = (0..40).map(|_| score(&mut rng)).collect();
+    let row_pairs = [
+        (16, 16),
+        (61, 33),
+        (33, 200),
+        (17, 16),
+        (5, 40),
+        (40, 5),
+        (700, 690),
+    ];
+    for c in [8usize, 9, 10, 12, 16, 17, 20, 31, 32] {
+        for isa in Isa::available() {
+            let pairs = kernel::pairs_forward_tasks::<T>(isa, c);
+            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512);
+            assert_eq!(pairs, simd && (9..=31).contains(&c), "{isa:?} c={c}");
+        }
+        for (na, nb) in row_pairs {
+            let input: Vec<T> = (0..(na + nb) * c).map(|_| score(&mut rng)).collect();
+            let target: Vec<i64> = (0..na + nb).map(|_| rng.below(c) as i64).collect();
+            let (input_a, input_b) = input.split_at(na * c);
+            let (target_a, target_b) = target.split_at(na);
+            for (power, weighted, margin) in [
+                (Power::One, false, 1.0),
+                (Power::One, true, 0.5),
+                (Power::Two, false, 0.0),
+                (Power::Two, true, 1.0),
+            ] {
+                let params = Params {
+                    power,
+                    margin: T::from_f64(margin),
+                    weight: weighted.then_some(&weight[..c]),
+                };
+                for kind in [
+                    Kind::ForwardPerRow,
+                    Kind::ForwardSum,
+                    Kind::ForwardInterleaved,
+                    Kind::BackwardScalar,
+                ] {
+                    // Each task run alone on the path, then the two as a pair.
+                    let alone = |isa, input: &[T], target: &[i64]| {
+                        run_kind(
+                            Runner::Kernel(isa),
+                            kind,
+                            &params,
+                            c,
+                            input,
+                            target,
+                            &[],
+                            T::from_f64(0.5),
+                        )
+                    };
+                    for isa in Isa::available() {
+                        let want = [alone(isa, input_a, target_a), alone(isa, input_b, target_b)];
+                        let got = run_pair_kind(
+                            isa,
+                            kind,
+                            &params,
+                            c,
+                            [input_a, input_b],
+                            [target_a, target_b],
+                        );
+                        for (task, (got, want)) in got.iter().zip(&want).enumerate() {
+                            let what = format!(
+                                "{isa:?} {kind:?} c={c} rows {na}+{nb} task {task} {power:?} w={weighted}"
+                            );
+                            assert_same(&format!("{what} losses"), &got.losses, &want.losses);
+                            assert!(
+                                same(got.sum, want.sum),
+                                "{what} sum: {} vs {}",
+                                got.sum,
+                                want.sum
+                            );
+                            assert!(!got.partials.bad_target, "{what}");
+                            for (k, (g, w)) in got
+                                .partials
+                                .sums
+                                .iter()
+                                .zip(&want.partials.sums)
+                                .enumerate()
+                            {
+                                assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+                            }
+                            assert_same(&format!("{what} grad"), &got.grad, &want.grad);
+                        }
+                    }
+                }
+            }
+            // Where the path checks a summed forward task's targets, a bad one in either task
+            // of a pair is reported by that task.
+            let params = Params {
+                power: Power::One,
+                margin: T::from_f64(1.0),
+                weight: None,
+            };
+            for isa in Isa::available() {
+                if !kernel::checks_own_targets::<T>(isa, c) {
+                    continue;
+                }
+                for (task, row) in [(0, 0), (0, na - 1), (1, nb / 2), (1, nb - 1)] {
+                    let mut bad = [target_a.to_vec(), target_b.to_vec()];
+                    bad[task][row] = c as i64;
+                    let got = run_pair_kind(
+                        isa,
+                        Kind::ForwardInterleaved,
+                        &params,
+                        c,
+                        [input_a, input_b],
+                        [&bad[0], &bad[1]],
+                    );
+                    assert!(
+                        got[task].partials.bad_target,
+                        "{isa:?} c={c} rows {na}+{nb}: bad target in task {task} row {row} not reported"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs `kind` (no upstream gradient per row) on two tasks as a pair; canary-filled outputs
+/// as in [`run_kind`].
+fn run_pair_kind<T: Real>(
+    isa: Isa,
+    kind: Kind,
+    params: &Params<T>,
+    c: usize,
+    input: [&[T]; 2],
+    target: [&[i64]; 2],
+) -> [Outputs<T>; 2] {
+    let mut out = target.map(|t| Outputs {
+        losses: vec![T::from_f64(12345.0); t.len()],
+        sum: -7.0,
+        partials: Partials {
+            sums: [-7.0; INTERLEAVE],
+            bad_target: false,
+        },
+        grad: vec![T::from_f64(-999.0); t.len() * c],
+    });
+    let [a, b] = &mut out;
+    let tasks = [a, b].map(|o| {
+        let loss = match kind {
+            Kind::ForwardPerRow => LossOut::PerRow(&mut o.losses[..]),
+            Kind::ForwardSum => LossOut::Sum(&mut o.sum),
+            Kind::ForwardInterleaved => LossOut::Interleaved(&mut o.partials),
+            Kind::BackwardScalar => LossOut::Skip,
+            _ => unreachable!("kinds without a per-row upstream gradient"),
+        };
+        let grad = matches!(kind, Kind::BackwardScalar).then(|| GradOut {
+            g: T::from_f64(0.5),
+            upstream: Upstream::Scalar(T::from_f64(0.75)),
+            grad: &mut o.grad[..],
+        });
+        (loss, grad)
+    });
+    let [(loss_a, grad_a), (loss_b, grad_b)] = tasks;
+    kernel::run_pair_with(
+        isa,
+        params,
+        c,
+        Task {
+            input: input[0],
+            target: target[0],
+            loss: loss_a,
+            grad: grad_a,
+        },
+        Task {
+            input: input[1],
+            target: target[1],
+            loss: loss_b,
+            grad: grad_b,
+        },
+    );
+    out
+}
+
+#[test]
+fn paired_tasks_give_each_task_its_own_bits_f32() {
+    check_pairs::<f32>();
+}
+
+#[test]
+fn paired_tasks_give_each_task_its_own_bits_f64() {
+    check_pairs::<f64>();
+}
+
+/// Forward calls large enough that the engine hands out its blocks in pairs (asserted on the
+/// AVX2 and AVX-512 paths where the CPU has them) give the per-row losses of the reference and
+/// the sum of the fixed blocks (each block's sixteen partials in index order, the blocks in
+/// order), on every path: an odd number of blocks, so the last runs alone, and both the
+/// constant-`c` kernel (p = 1, no weights, 10 classes) and the general one.
+fn check_paired_engine<T: Real>() {
+    let mut rng = Rng(0x1a26_e0b5);
+    for c in [10usize, 20] {
+        let rows = engine::rows_per_block(c);
+        let min_rows = (engine::PAIRED_MIN_BYTES / size_of::<T>() / c)
+            .max(engine::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows);
+        let n = (min_rows.div_ceil(2 * rows) * 2 + 1) * rows - rows / 2 + 3;
+        assert!(n.div_ceil(rows) % 2 == 1, "an odd number of blocks");
+        // Finite scores: a NaN loss would make every sum NaN and hide the order of the adds.
+        let input: Vec<T> = (0..n * c)
+            .map(|_| T::from_f64((rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0))
+            .collect();
+        let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+        let weight: Vec<T> = (0..c).map(|j| T::from_f64(0.5 + j as f64 / 8.0)).collect();
+        for (power, weighted) in [(Power::One, false), (Power::Two, true)] {
+            let params = Params {
+                power,
+                margin: T::from_f64(1.0),
+                weight: weighted.then_some(&weight[..]),
+            };
+            let mut want = vec![T::ZERO; n];
+            kernel::reference::run(
+                &params,
+                c,
+                Task {
+                    input: &input,
+                    target: &target,
+                    loss: LossOut::PerRow(&mut want),
+                    grad: None,
+                },
+            );
+            let want_sum = want.chunks(rows).fold(0.0f64, |total, block| {
+                let mut partials = [0.0f64; INTERLEAVE];
+                for (i, &l) in block.iter().enumerate() {
+                    partials[i % INTERLEAVE] += l.to_f64();
+                }
+                total + partials.iter().fold(0.0, |s, &p| s + p)
+            });
+            for isa in Isa::available() {
+                let what = format!("{isa:?} c={c} n={n} {power:?}");
+                if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+                    assert!(
+                        engine::pairs_forward_blocks::<T>(isa, c, n),
+                        "{what}: not paired"
+                    );
+                }
+                let mut got = vec![T::from_f64(12345.0); n];
+                let mut sum = -7.0f64;
+                for loss in [LossOut::PerRow(&mut got[..]), LossOut::Sum(&mut sum)] {
+                    let task = Task {
+                        input: &input,
+                        target: &target,
+                        loss,
+                        grad: None,
+                    };
+                    engine::execute_with(isa, &params, c, task);
+                }
+                assert_same(&format!("{what} losses"), &got, &want);
+                assert!(
+                    same(sum, want_sum),
+                    "{what} sum: got {sum}, want {want_sum}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn large_forward_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f32() {
+    check_paired_engine::<f32>();
+}
+
+#[test]
+fn large_forward_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f64() {
+    check_paired_engine::<f64>();
+}

@@ -3,7 +3,8 @@
 //! (intrinsics are never contracted).
 //!
 //! Every intrinsic here needs AVX (or AVX2). The vector types are private to the SIMD layer and
-//! created only inside [`run_f32`] / [`run_f64`] here and the AVX-512 entry points, all
+//! created only inside the entry points here ([`run_f32`], [`run_f64`], their long-row and
+//! paired forms) and the AVX-512 entry points, all
 //! `#[target_feature]` functions enabling AVX2 and FMA and called only after their detection;
 //! that is the invariant every `SAFETY` comment below relies on.
 
@@ -22,6 +23,18 @@ pub(super) struct F64x4(__m256d);
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
     super::run::<f32, F32x8>(params, c, task)
+}
+
+/// Runs two forward tasks of `f32` interleaved with AVX2 vectors ([`super::run_forward_pair`]).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f32_pair(params: &Params<f32>, c: usize, a: Task<'_, f32>, b: Task<'_, f32>) {
+    super::run_forward_pair::<f32, F32x8>(params, c, a, b)
+}
+
+/// Runs two forward tasks of `f64` interleaved with AVX2 vectors ([`super::run_forward_pair`]).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: Task<'_, f64>) {
+    super::run_forward_pair::<f64, F64x4>(params, c, a, b)
 }
 
 /// Runs a `f64` task with AVX2 vectors.

@@ -2,8 +2,9 @@
 //! mask registers.
 //!
 //! Every intrinsic here needs AVX-512F. The vector types are private to this module and created
-//! only inside its entry points ([`run_f32_short_rows`], [`run_f32_long_rows`], [`run_f64`],
-//! [`run_f64_long_rows`], [`sum_in_any_order`]), which are `#[target_feature(enable =
+//! only inside its entry points ([`run_f32_short_rows`], [`run_f32_short_rows_pair`],
+//! [`run_f32_long_rows`], [`run_f64`], [`run_f64_pair`], [`run_f64_long_rows`],
+//! [`sum_in_any_order`]), which are `#[target_feature(enable =
 //! "avx512f,avx2,fma")]` and called only after detection of all three; that is the invariant
 //! every `SAFETY` comment below relies on. ([`run_f32`] is AVX2's entry.)
 
@@ -60,6 +61,17 @@ pub(super) fn run_f32_short_rows(params: &Params<f32>, c: usize, task: Task<'_, 
     super::run::<f32, F32x16Rows>(params, c.min(16), task)
 }
 
+/// [`run_f32_short_rows`] for two forward tasks interleaved ([`super::run_forward_pair`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f32_short_rows_pair(
+    params: &Params<f32>,
+    c: usize,
+    a: Task<'_, f32>,
+    b: Task<'_, f32>,
+) {
+    super::run_forward_pair::<f32, F32x16Rows>(params, c.min(16), a, b)
+}
+
 /// `f32` forward rows of up to this many classes (and [`super::LONG_ROWS_MIN_CLASSES`] or
 /// more) run AVX2's long-row entry instead. Up to 256 classes a block prefetches the whole next
 /// block into L1 (see [`super::PREFETCH_NEXT_BLOCK_MAX_CLASSES`]), and 16 such rows are 8–16
@@ -95,6 +107,12 @@ pub(super) fn run_f64_long_rows(params: &Params<f64>, c: usize, task: Task<'_, f
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
     super::run::<f64, F64x8>(params, c, task)
+}
+
+/// Runs two forward tasks of `f64` interleaved with AVX-512 vectors ([`super::run_forward_pair`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: Task<'_, f64>) {
+    super::run_forward_pair::<f64, F64x8>(params, c, a, b)
 }
 
 /// [`crate::kernel::sum::sum_in_any_order`] with this backend's vectors: the portable pass
