@@ -144,7 +144,7 @@ fn execute_in_blocks<T: Real>(
         // as one block, which is what the kernel alone does.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let paired = grad.is_none() && pairs_forward_blocks::<T>(isa, c, n);
+    let paired = pairs_blocks::<T>(isa, c, n);
     let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
     let tasks: Vec<_> = split(input, target, grad, rows, c)
@@ -191,24 +191,24 @@ fn execute_in_blocks<T: Real>(
     all_targets_valid.into_inner()
 }
 
-/// From this many bytes of scores on, forward calls whose kernels run tasks in pairs
-/// ([`kernel::pairs_forward_tasks`]) hand out pairs of neighbouring blocks, so that each thread
-/// reads two streams from memory. Smaller inputs stay in cache between calls, where pairs gain
-/// nothing. Measured on Zen 4 (32 MiB L3, in-process A/B, 1 thread): 262144x10 (10 MiB) 1.01x
-/// slower in pairs, 524288x10 (20 MiB) 1.1x faster.
+/// From this many bytes of scores on, calls whose kernels run tasks in pairs
+/// ([`kernel::runs_pairs`]) hand out pairs of neighbouring blocks, so that each thread reads
+/// two streams from memory. Smaller inputs stay in cache between calls, where pairs gain
+/// nothing. Measured on Zen 4 (32 MiB L3, in-process A/B, 1 thread, forward): 262144x10
+/// (10 MiB) 1.01x slower in pairs, 524288x10 (20 MiB) 1.1x faster.
 pub const PAIRED_MIN_BYTES: usize = 16 << 20;
 
 /// Pairs also need this many blocks per thread of the pool: they halve the work items, which
 /// would upset the balance of a call of few blocks on many threads.
 pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 
-/// Whether a large forward call (no gradient) of `n` rows of `c` classes runs its blocks in
-/// pairs on `isa` with the pool's current thread count (see [`PAIRED_MIN_BYTES`]). Either way
-/// every block computes the same bits.
-pub fn pairs_forward_blocks<T: Real>(isa: Isa, c: usize, n: usize) -> bool {
+/// Whether a large call of `n` rows of `c` classes runs its blocks in pairs on `isa` with the
+/// pool's current thread count (see [`PAIRED_MIN_BYTES`]). Either way every block computes the
+/// same bits.
+pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize) -> bool {
     n.saturating_mul(c).saturating_mul(size_of::<T>()) >= PAIRED_MIN_BYTES
         && n.div_ceil(rows_per_block(c)) >= PAIRED_MIN_BLOCKS_PER_THREAD * parallel::num_threads()
-        && kernel::pairs_forward_tasks::<T>(isa, c)
+        && kernel::runs_pairs::<T>(isa, c)
 }
 
 /// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a

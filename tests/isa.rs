@@ -886,10 +886,10 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
 }
 
 /// Two tasks run as a pair (`kernel::run_pair_with`) give each task the bits it gets when run
-/// alone, on every path: forward tasks of 9 to 31 classes run interleaved where the path pairs
-/// them (asserted for AVX2 and AVX-512 where the CPU has them), everything else one after the
-/// other. Pairs of unequal lengths (so one task runs on alone), tasks with overlapping last
-/// vectors, tasks shorter than a vector, every forward kind and a backward one, all parameters.
+/// alone, on every path: tasks of one kind and 9 to 31 classes run interleaved where the path
+/// pairs them (asserted for AVX2 and AVX-512 where the CPU has them), everything else one after
+/// the other, mixed kinds included. Every task kind, all parameters, pairs of unequal lengths
+/// (so one task runs on alone), overlapping last vectors, tasks shorter than a vector.
 fn check_pairs<T: Real>() {
     let mut rng = Rng(0x9a1e_d7a5);
     let weight: Vec<T> = (0..40).map(|_| score(&mut rng)).collect();
@@ -904,15 +904,18 @@ fn check_pairs<T: Real>() {
     ];
     for c in [8usize, 9, 10, 12, 16, 17, 20, 31, 32] {
         for isa in Isa::available() {
-            let pairs = kernel::pairs_forward_tasks::<T>(isa, c);
+            let pairs = kernel::runs_pairs::<T>(isa, c);
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512);
             assert_eq!(pairs, simd && (9..=31).contains(&c), "{isa:?} c={c}");
         }
         for (na, nb) in row_pairs {
             let input: Vec<T> = (0..(na + nb) * c).map(|_| score(&mut rng)).collect();
             let target: Vec<i64> = (0..na + nb).map(|_| rng.below(c) as i64).collect();
+            let upstream: Vec<T> = (0..na + nb).map(|_| score(&mut rng)).collect();
             let (input_a, input_b) = input.split_at(na * c);
             let (target_a, target_b) = target.split_at(na);
+            let (upstream_a, upstream_b) = upstream.split_at(na);
+            let g = T::from_f64(0.5);
             for (power, weighted, margin) in [
                 (Power::One, false, 1.0),
                 (Power::One, true, 0.5),
@@ -924,57 +927,59 @@ fn check_pairs<T: Real>() {
                     margin: T::from_f64(margin),
                     weight: weighted.then_some(&weight[..c]),
                 };
-                for kind in [
-                    Kind::ForwardPerRow,
-                    Kind::ForwardSum,
-                    Kind::ForwardInterleaved,
-                    Kind::BackwardScalar,
-                ] {
-                    // Each task run alone on the path, then the two as a pair.
-                    let alone = |isa, input: &[T], target: &[i64]| {
-                        run_kind(
-                            Runner::Kernel(isa),
-                            kind,
-                            &params,
-                            c,
-                            input,
-                            target,
-                            &[],
-                            T::from_f64(0.5),
-                        )
-                    };
-                    for isa in Isa::available() {
-                        let want = [alone(isa, input_a, target_a), alone(isa, input_b, target_b)];
-                        let got = run_pair_kind(
-                            isa,
-                            kind,
-                            &params,
-                            c,
-                            [input_a, input_b],
-                            [target_a, target_b],
-                        );
-                        for (task, (got, want)) in got.iter().zip(&want).enumerate() {
-                            let what = format!(
-                                "{isa:?} {kind:?} c={c} rows {na}+{nb} task {task} {power:?} w={weighted}"
+                // The second task of a kind of its own, then of the other kinds in turn.
+                for (k, kind_a) in KINDS.into_iter().enumerate() {
+                    for kind_b in [kind_a, KINDS[(k + 3) % KINDS.len()]] {
+                        for isa in Isa::available() {
+                            let alone = |kind, input, target, upstream| {
+                                run_kind(
+                                    Runner::Kernel(isa),
+                                    kind,
+                                    &params,
+                                    c,
+                                    input,
+                                    target,
+                                    upstream,
+                                    g,
+                                )
+                            };
+                            let want = [
+                                alone(kind_a, input_a, target_a, upstream_a),
+                                alone(kind_b, input_b, target_b, upstream_b),
+                            ];
+                            let got = run_pair_kind(
+                                isa,
+                                [kind_a, kind_b],
+                                &params,
+                                c,
+                                [input_a, input_b],
+                                [target_a, target_b],
+                                [upstream_a, upstream_b],
+                                g,
                             );
-                            assert_same(&format!("{what} losses"), &got.losses, &want.losses);
-                            assert!(
-                                same(got.sum, want.sum),
-                                "{what} sum: {} vs {}",
-                                got.sum,
-                                want.sum
-                            );
-                            assert!(!got.partials.bad_target, "{what}");
-                            for (k, (g, w)) in got
-                                .partials
-                                .sums
-                                .iter()
-                                .zip(&want.partials.sums)
-                                .enumerate()
-                            {
-                                assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+                            for (task, (got, want)) in got.iter().zip(&want).enumerate() {
+                                let what = format!(
+                                    "{isa:?} {kind_a:?}+{kind_b:?} c={c} rows {na}+{nb} task {task} {power:?} w={weighted}"
+                                );
+                                assert_same(&format!("{what} losses"), &got.losses, &want.losses);
+                                assert!(
+                                    same(got.sum, want.sum),
+                                    "{what} sum: {} vs {}",
+                                    got.sum,
+                                    want.sum
+                                );
+                                assert!(!got.partials.bad_target, "{what}");
+                                for (k, (g, w)) in got
+                                    .partials
+                                    .sums
+                                    .iter()
+                                    .zip(&want.partials.sums)
+                                    .enumerate()
+                                {
+                                    assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+                                }
+                                assert_same(&format!("{what} grad"), &got.grad, &want.grad);
                             }
-                            assert_same(&format!("{what} grad"), &got.grad, &want.grad);
                         }
                     }
                 }
@@ -995,11 +1000,13 @@ fn check_pairs<T: Real>() {
                     bad[task][row] = c as i64;
                     let got = run_pair_kind(
                         isa,
-                        Kind::ForwardInterleaved,
+                        [Kind::ForwardInterleaved; 2],
                         &params,
                         c,
                         [input_a, input_b],
                         [&bad[0], &bad[1]],
+                        [upstream_a, upstream_b],
+                        g,
                     );
                     assert!(
                         got[task].partials.bad_target,
@@ -1011,15 +1018,18 @@ fn check_pairs<T: Real>() {
     }
 }
 
-/// Runs `kind` (no upstream gradient per row) on two tasks as a pair; canary-filled outputs
+/// Runs two tasks of the given kinds as a pair; canary-filled outputs and upstream gradients
 /// as in [`run_kind`].
+#[allow(clippy::too_many_arguments)]
 fn run_pair_kind<T: Real>(
     isa: Isa,
-    kind: Kind,
+    kinds: [Kind; 2],
     params: &Params<T>,
     c: usize,
     input: [&[T]; 2],
     target: [&[i64]; 2],
+    upstream: [&[T]; 2],
+    g: T,
 ) -> [Outputs<T>; 2] {
     let mut out = target.map(|t| Outputs {
         losses: vec![T::from_f64(12345.0); t.len()],
@@ -1031,39 +1041,35 @@ fn run_pair_kind<T: Real>(
         grad: vec![T::from_f64(-999.0); t.len() * c],
     });
     let [a, b] = &mut out;
-    let tasks = [a, b].map(|o| {
-        let loss = match kind {
-            Kind::ForwardPerRow => LossOut::PerRow(&mut o.losses[..]),
-            Kind::ForwardSum => LossOut::Sum(&mut o.sum),
-            Kind::ForwardInterleaved => LossOut::Interleaved(&mut o.partials),
-            Kind::BackwardScalar => LossOut::Skip,
-            _ => unreachable!("kinds without a per-row upstream gradient"),
+    let mut tasks = [(a, kinds[0], 0), (b, kinds[1], 1)].map(|(o, kind, k)| {
+        let (loss, with_grad, per_row_up) = match kind {
+            Kind::ForwardPerRow => (LossOut::PerRow(&mut o.losses[..]), false, false),
+            Kind::ForwardSum => (LossOut::Sum(&mut o.sum), false, false),
+            Kind::BackwardScalar => (LossOut::Skip, true, false),
+            Kind::BackwardPerRow => (LossOut::Skip, true, true),
+            Kind::FusedPerRow => (LossOut::PerRow(&mut o.losses[..]), true, true),
+            Kind::FusedSum => (LossOut::Sum(&mut o.sum), true, false),
+            Kind::ForwardInterleaved => (LossOut::Interleaved(&mut o.partials), false, false),
+            Kind::FusedInterleaved => (LossOut::Interleaved(&mut o.partials), true, true),
         };
-        let grad = matches!(kind, Kind::BackwardScalar).then(|| GradOut {
-            g: T::from_f64(0.5),
-            upstream: Upstream::Scalar(T::from_f64(0.75)),
-            grad: &mut o.grad[..],
-        });
-        (loss, grad)
+        let up = upstream[k];
+        Some(Task {
+            input: input[k],
+            target: target[k],
+            loss,
+            grad: with_grad.then(|| GradOut {
+                g,
+                upstream: if per_row_up {
+                    Upstream::PerRow(up)
+                } else {
+                    Upstream::Scalar(up.first().copied().unwrap_or(T::from_f64(0.75)))
+                },
+                grad: &mut o.grad[..],
+            }),
+        })
     });
-    let [(loss_a, grad_a), (loss_b, grad_b)] = tasks;
-    kernel::run_pair_with(
-        isa,
-        params,
-        c,
-        Task {
-            input: input[0],
-            target: target[0],
-            loss: loss_a,
-            grad: grad_a,
-        },
-        Task {
-            input: input[1],
-            target: target[1],
-            loss: loss_b,
-            grad: grad_b,
-        },
-    );
+    let (first, second) = (tasks[0].take().unwrap(), tasks[1].take().unwrap());
+    kernel::run_pair_with(isa, params, c, first, second);
     out
 }
 
@@ -1077,11 +1083,12 @@ fn paired_tasks_give_each_task_its_own_bits_f64() {
     check_pairs::<f64>();
 }
 
-/// Forward calls large enough that the engine hands out its blocks in pairs (asserted on the
-/// AVX2 and AVX-512 paths where the CPU has them) give the per-row losses of the reference and
-/// the sum of the fixed blocks (each block's sixteen partials in index order, the blocks in
-/// order), on every path: an odd number of blocks, so the last runs alone, and both the
-/// constant-`c` kernel (p = 1, no weights, 10 classes) and the general one.
+/// Calls large enough that the engine hands out their blocks in pairs (asserted on the AVX2 and
+/// AVX-512 paths where the CPU has them) give the per-row losses and gradients of the reference
+/// and the sum of the fixed blocks (each block's sixteen partials in index order, the blocks in
+/// order), forward, backward and fused, on every path: an odd number of blocks, so the last
+/// runs alone, and both the constant-`c` kernel (p = 1, no weights, 10 classes) and the general
+/// one.
 fn check_paired_engine<T: Real>() {
     let mut rng = Rng(0x1a26_e0b5);
     for c in [10usize, 20] {
@@ -1103,6 +1110,8 @@ fn check_paired_engine<T: Real>() {
                 weight: weighted.then_some(&weight[..]),
             };
             let mut want = vec![T::ZERO; n];
+            let mut want_grad = vec![T::ZERO; n * c];
+            let g = T::from_f64(0.25);
             kernel::reference::run(
                 &params,
                 c,
@@ -1110,7 +1119,11 @@ fn check_paired_engine<T: Real>() {
                     input: &input,
                     target: &target,
                     loss: LossOut::PerRow(&mut want),
-                    grad: None,
+                    grad: Some(GradOut {
+                        g,
+                        upstream: Upstream::Scalar(T::from_f64(-1.5)),
+                        grad: &mut want_grad,
+                    }),
                 },
             );
             let want_sum = want.chunks(rows).fold(0.0f64, |total, block| {
@@ -1123,38 +1136,56 @@ fn check_paired_engine<T: Real>() {
             for isa in Isa::available() {
                 let what = format!("{isa:?} c={c} n={n} {power:?}");
                 if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+                    assert!(engine::pairs_blocks::<T>(isa, c, n), "{what}: not paired");
+                }
+                for with_grad in [false, true] {
+                    let mut got = vec![T::from_f64(12345.0); n];
+                    let mut sum = -7.0f64;
+                    let mut grads = [(); 3].map(|_| vec![T::from_f64(-999.0); n * c]);
+                    let [grad_rows, grad_sum, grad_only] = &mut grads;
+                    for (loss, grad) in [
+                        (LossOut::PerRow(&mut got[..]), grad_rows),
+                        (LossOut::Sum(&mut sum), grad_sum),
+                        (LossOut::Skip, grad_only),
+                    ] {
+                        if !with_grad && matches!(loss, LossOut::Skip) {
+                            continue;
+                        }
+                        let task = Task {
+                            input: &input,
+                            target: &target,
+                            loss,
+                            grad: with_grad.then(|| GradOut {
+                                g,
+                                upstream: Upstream::Scalar(T::from_f64(-1.5)),
+                                grad: &mut grad[..],
+                            }),
+                        };
+                        engine::execute_with(isa, &params, c, task);
+                    }
+                    let what = format!("{what} with gradient: {with_grad}");
+                    assert_same(&format!("{what} losses"), &got, &want);
                     assert!(
-                        engine::pairs_forward_blocks::<T>(isa, c, n),
-                        "{what}: not paired"
+                        same(sum, want_sum),
+                        "{what} sum: got {sum}, want {want_sum}"
                     );
+                    if with_grad {
+                        for (k, grad) in grads.iter().enumerate() {
+                            assert_same(&format!("{what} grad {k}"), grad, &want_grad);
+                        }
+                    }
                 }
-                let mut got = vec![T::from_f64(12345.0); n];
-                let mut sum = -7.0f64;
-                for loss in [LossOut::PerRow(&mut got[..]), LossOut::Sum(&mut sum)] {
-                    let task = Task {
-                        input: &input,
-                        target: &target,
-                        loss,
-                        grad: None,
-                    };
-                    engine::execute_with(isa, &params, c, task);
-                }
-                assert_same(&format!("{what} losses"), &got, &want);
-                assert!(
-                    same(sum, want_sum),
-                    "{what} sum: got {sum}, want {want_sum}"
-                );
             }
         }
     }
 }
 
 #[test]
-fn large_forward_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f32() {
+fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f32() {
     check_paired_engine::<f32>();
 }
 
 #[test]
-fn large_forward_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f64() {
+fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f64() {
     check_paired_engine::<f64>();
 }

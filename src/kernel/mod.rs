@@ -172,19 +172,20 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
     run_with(Isa::selected(), params, c, task)
 }
 
-/// Whether [`run_pair_with`] runs two forward tasks of `c` classes on `isa` (clamped to the best
-/// path this CPU has) interleaved rather than one after the other: the engine pairs its
-/// blocks only then.
+/// Whether [`run_pair_with`] runs two tasks of `c` classes on `isa` (clamped to the best path
+/// this CPU has) interleaved rather than one after the other: the engine pairs its blocks only
+/// then.
 #[inline]
-pub fn pairs_forward_tasks<T: Real>(isa: Isa, c: usize) -> bool {
-    T::forward_pair_entry(isa.clamped(), c).is_some()
+pub fn runs_pairs<T: Real>(isa: Isa, c: usize) -> bool {
+    // The same classes for every kind of task.
+    T::pair_entry(isa.clamped(), c, simd::PairKind::Forward).is_some()
 }
 
 /// Runs two tasks on `isa` (clamped), each with the results [`run_with`] gives it, sums
-/// included. Two forward tasks of `c` classes where [`pairs_forward_tasks`] holds, each of at
-/// least 16 rows, run interleaved, a few KiB of rows of one, then of the other: a core reading
-/// two streams from memory reads faster than one (see `simd::run_forward_pair`). Any other
-/// pair runs one task after the other.
+/// included. Two tasks of one kind (forward, backward or fused) and `c` classes where
+/// [`runs_pairs`] holds, each of at least 16 rows, run interleaved, a few KiB of rows of one,
+/// then of the other: a core reading two streams from memory reads faster than one (see
+/// `simd::run_forward_pair`). Any other pair runs one task after the other.
 #[inline]
 pub fn run_pair_with<T: Real>(
     isa: Isa,
@@ -194,12 +195,11 @@ pub fn run_pair_with<T: Real>(
     second: Task<'_, T>,
 ) {
     let isa = isa.clamped();
-    if let Some(entry) = T::forward_pair_entry(isa, c)
-        && simd::pairs_task(c, &first)
-        && simd::pairs_task(c, &second)
+    if let Some(kind) = simd::pair_kind_of(c, &first, &second)
+        && let Some(entry) = T::pair_entry(isa, c, kind)
     {
-        // SAFETY: `forward_pair_entry` names only entries of the path `isa`, which `clamped`
-        // returns only on a CPU with its features; both tasks are ones the entry takes.
+        // SAFETY: `pair_entry` names only entries of the path `isa`, which `clamped` returns
+        // only on a CPU with its features, and for tasks of `kind`, which both are.
         return unsafe { entry(params, c, first, second) };
     }
     run_with(isa, params, c, first);

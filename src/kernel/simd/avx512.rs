@@ -2,8 +2,8 @@
 //! mask registers.
 //!
 //! Every intrinsic here needs AVX-512F. The vector types are private to this module and created
-//! only inside its entry points ([`run_f32_short_rows`], [`run_f32_short_rows_pair`],
-//! [`run_f32_long_rows`], [`run_f64`], [`run_f64_pair`], [`run_f64_long_rows`],
+//! only inside its entry points ([`run_f32_short_rows`], [`run_f32_long_rows`], [`run_f64`],
+//! [`run_f64_long_rows`], the paired forms of the short-row and `f64` entries,
 //! [`sum_in_any_order`]), which are `#[target_feature(enable =
 //! "avx512f,avx2,fma")]` and called only after detection of all three; that is the invariant
 //! every `SAFETY` comment below relies on. ([`run_f32`] is AVX2's entry.)
@@ -72,6 +72,18 @@ pub(super) fn run_f32_short_rows_pair(
     super::run_forward_pair::<f32, F32x16Rows>(params, c.min(16), a, b)
 }
 
+/// [`run_f32_short_rows`] for two backward or fused tasks interleaved
+/// ([`super::run_gradient_pair`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f32_short_rows_gradient_pair(
+    params: &Params<f32>,
+    c: usize,
+    a: Task<'_, f32>,
+    b: Task<'_, f32>,
+) {
+    super::run_gradient_pair::<f32, F32x16Rows>(params, c.min(16), a, b)
+}
+
 /// `f32` forward rows of up to this many classes (and [`super::LONG_ROWS_MIN_CLASSES`] or
 /// more) run AVX2's long-row entry instead. Up to 256 classes a block prefetches the whole next
 /// block into L1 (see [`super::PREFETCH_NEXT_BLOCK_MAX_CLASSES`]), and 16 such rows are 8–16
@@ -113,6 +125,18 @@ pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: Task<'_, f64>) {
     super::run_forward_pair::<f64, F64x8>(params, c, a, b)
+}
+
+/// Runs two backward or fused tasks of `f64` interleaved with AVX-512 vectors
+/// ([`super::run_gradient_pair`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f64_gradient_pair(
+    params: &Params<f64>,
+    c: usize,
+    a: Task<'_, f64>,
+    b: Task<'_, f64>,
+) {
+    super::run_gradient_pair::<f64, F64x8>(params, c, a, b)
 }
 
 /// [`crate::kernel::sum::sum_in_any_order`] with this backend's vectors: the portable pass

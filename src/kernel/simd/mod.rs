@@ -228,43 +228,61 @@ pub trait Backends: Sized {
     /// a forward task summing into [`Partials`] itself ([`Vector::CHECKS_OWN_TARGETS`]).
     #[doc(hidden)]
     fn checks_own_targets(isa: Isa, c: usize) -> bool;
-    /// The entry of `isa` (an available one) that runs two forward tasks of `c` classes
-    /// interleaved ([`run_forward_pair`]), where that path has one for such rows.
+    /// The entry of `isa` (an available one) that runs two tasks of `kind` and `c` classes
+    /// interleaved ([`run_forward_pair`], [`run_gradient_pair`]), where that path has one.
     #[doc(hidden)]
-    fn forward_pair_entry(isa: Isa, c: usize) -> Option<PairEntry<Self>>;
+    fn pair_entry(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<Self>>;
 }
 
-/// A backend's entry for two forward tasks ([`run_forward_pair`]); callers must have checked
-/// [`pairs_task`] for both, and the CPU features the entry enables.
+/// A backend's entry for two tasks of one kind ([`pair_kind_of`]); callers must have checked
+/// that kind, and the CPU features the entry enables.
 pub type PairEntry<T> = unsafe fn(&Params<T>, usize, Task<'_, T>, Task<'_, T>);
 
-/// [`Backends::forward_pair_entry`] for `f32`: AVX-512's short-row entry for the rows it runs
-/// (9 to 16 classes), AVX2's for the rest, on both paths (AVX-512 runs AVX2's kernels there).
+/// [`Backends::pair_entry`] for `f32`: AVX-512's short-row entries for the rows they run (9 to
+/// 16 classes), AVX2's for the rest, on both paths (AVX-512 runs AVX2's kernels there).
 #[inline(always)]
-fn forward_pair_entry_f32(isa: Isa, c: usize) -> Option<PairEntry<f32>> {
+fn pair_entry_f32(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<f32>> {
     if !(PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c) {
         return None;
     }
+    let forward = kind == PairKind::Forward;
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if avx512::takes_short_rows_f32(c) => Some(avx512::run_f32_short_rows_pair),
+        Isa::Avx512 if avx512::takes_short_rows_f32(c) => Some(if forward {
+            avx512::run_f32_short_rows_pair
+        } else {
+            avx512::run_f32_short_rows_gradient_pair
+        }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx2 => Some(avx2::run_f32_pair),
+        Isa::Avx512 | Isa::Avx2 => Some(if forward {
+            avx2::run_f32_pair
+        } else {
+            avx2::run_f32_gradient_pair
+        }),
         _ => None,
     }
 }
 
-/// [`Backends::forward_pair_entry`] for `f64`: AVX-512's or AVX2's own kernels.
+/// [`Backends::pair_entry`] for `f64`: AVX-512's or AVX2's own kernels.
 #[inline(always)]
-fn forward_pair_entry_f64(isa: Isa, c: usize) -> Option<PairEntry<f64>> {
+fn pair_entry_f64(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<f64>> {
     if !(PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c) {
         return None;
     }
+    let forward = kind == PairKind::Forward;
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(avx512::run_f64_pair),
+        Isa::Avx512 => Some(if forward {
+            avx512::run_f64_pair
+        } else {
+            avx512::run_f64_gradient_pair
+        }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(avx2::run_f64_pair),
+        Isa::Avx2 => Some(if forward {
+            avx2::run_f64_pair
+        } else {
+            avx2::run_f64_gradient_pair
+        }),
         _ => None,
     }
 }
@@ -331,17 +349,17 @@ macro_rules! impl_backends {
                 false
             }
             #[inline(always)]
-            fn forward_pair_entry(isa: Isa, c: usize) -> Option<PairEntry<$t>> {
-                $pair_entry(isa, c)
+            fn pair_entry(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<$t>> {
+                $pair_entry(isa, c, kind)
             }
         }
     };
 }
 
-impl_backends!(f32, ::wide::f32x8, run_f32, run_f32, run_f32_long_rows, pairs: forward_pair_entry_f32,
+impl_backends!(f32, ::wide::f32x8, run_f32, run_f32, run_f32_long_rows, pairs: pair_entry_f32,
     short rows: takes_short_rows_f32 => run_f32_short_rows,
     long rows on AVX2: long_rows_on_avx2_f32);
-impl_backends!(f64, ::wide::f64x4, run_f64, run_f64, run_f64_long_rows, pairs: forward_pair_entry_f64);
+impl_backends!(f64, ::wide::f64x4, run_f64, run_f64, run_f64_long_rows, pairs: pair_entry_f64);
 
 /// A class count whose kernels for PyTorch's default parameters (p = 1, no weights) are also
 /// compiled with `c` as a constant: 10, the common case (MNIST, CIFAR-10, the shapes).
@@ -468,6 +486,79 @@ fn checks_own_targets<T: Real, V: Vector<T>>(sink: &LossSink<'_, T>) -> bool {
     V::CHECKS_OWN_TARGETS && matches!(sink, LossSink::Interleaved(..))
 }
 
+/// Rows of this many classes and up to [`PAIRED_MAX_CLASSES`] run in pairs on the AVX2 and
+/// AVX-512 paths ([`run_forward_pair`], [`run_gradient_pair`]). Measured on Zen 4 (in-process
+/// A/B against one task after the other): forward `f32` 4194304x10 1.22x faster on 1 thread and
+/// 1.07x on 2, 2097152x20 1.24x and 1.16x, 2621440x16 1.22x, `f64` 2097152x10 1.17x (AVX2
+/// 1.22x), 1048576x20 1.3x; backward 1.09-1.23x on 1 thread (4194304x10, 2097152x20,
+/// 1048576x16; `f64` 2097152x10 1.3x) and 1.07x on 2, fused 1.04-1.14x (`f64` 1.18x) and 1.06x.
+/// Rows of 3 or 5 classes (AVX2's blocks of 96 or 160 bytes) gained nothing or lost
+/// (0.96-1.0x, forward, measured with a block's halves interleaved as the pairs are), and so
+/// did the portable path, which computes more slowly than memory reads (1.02-1.1x slower).
+pub(crate) const PAIRED_MIN_CLASSES: usize = 9;
+/// From [`PREFETCH_MIN_CLASSES`] on, the kernels prefetch the next block themselves: interleaved
+/// halves (two blocks at a time) measured 1.04x slower at 524288x100, 1.07-1.18x at 32768x1000
+/// and 65536x300.
+pub(crate) const PAIRED_MAX_CLASSES: usize = PREFETCH_MIN_CLASSES - 1;
+/// A paired run takes about this many bytes of rows from one task, then from the other (whole
+/// blocks, at least one). Measured on Zen 4 (1 thread, in-process A/B, the two halves of
+/// 128K-score blocks interleaved, against each block alone), forward: 1280 bytes gained 1.14x
+/// at 4194304x10 but lost 1.02-1.04x at c = 3 and 5; 2560 gained most (1.14-1.18x at c = 10,
+/// 16, 20); 5120 gained 1.02-1.05x at c = 10 and 20 and lost 1.03x at c = 16; alternating single
+/// blocks (640 bytes at c = 10) lost 1.08x.
+const PAIR_GROUP_BYTES: usize = 2560;
+/// The same for tasks that store a gradient, whose two streams each read and write: measured
+/// on Zen 4 (1 thread, in-process A/B against 2560 bytes) at 4194304x10 and 2097152x20,
+/// backward and fused 1.02-1.04x faster at 1280 bytes, 1.01-1.02x at 640, 1.05-1.11x slower at
+/// 5120 and 1.12-1.18x at 10240.
+const PAIR_GROUP_BYTES_WITH_GRADIENT: usize = 1280;
+
+/// What a paired run computes: both tasks of a pair are of one kind.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairKind {
+    Forward,
+    Backward,
+    Fused,
+}
+
+/// The kind of `task` where a paired entry can take it: at least one block of the widest
+/// vector's rows, [`PAIRED_MIN_CLASSES`] to [`PAIRED_MAX_CLASSES`] classes, and a loss, a
+/// gradient, or both.
+#[inline(always)]
+fn pair_kind<T: Real>(c: usize, task: &Task<'_, T>) -> Option<PairKind> {
+    if task.target.len() < MAX_LANES || !(PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c) {
+        return None;
+    }
+    match (&task.loss, &task.grad) {
+        (LossOut::Skip, None) => None,
+        (_, None) => Some(PairKind::Forward),
+        (LossOut::Skip, Some(_)) => Some(PairKind::Backward),
+        (_, Some(_)) => Some(PairKind::Fused),
+    }
+}
+
+/// Whether [`pair_kind`] is [`PairKind::Forward`], in the terms the forward pairs' entries were
+/// measured with: written through `pair_kind`, the same assertion made them compile to other
+/// instructions and run 1.07x slower at 1048576x12.
+#[inline(always)]
+fn is_forward_pair_task<T: Real>(c: usize, task: &Task<'_, T>) -> bool {
+    task.grad.is_none()
+        && !matches!(task.loss, LossOut::Skip)
+        && task.target.len() >= MAX_LANES
+        && (PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c)
+}
+
+/// The kind of two tasks that a paired entry can take together: both of that kind.
+#[inline(always)]
+pub(crate) fn pair_kind_of<T: Real>(
+    c: usize,
+    first: &Task<'_, T>,
+    second: &Task<'_, T>,
+) -> Option<PairKind> {
+    pair_kind(c, first).filter(|&kind| pair_kind(c, second) == Some(kind))
+}
+
 /// The block of rows `start..start + LANES` of a forward task into `sink` (`first` as in
 /// [`LossSink::add`]); `false`, with nothing added, when `checks_targets` and one of its
 /// targets is out of range. [`forward_pair`]'s step; [`forward_blocks`] keeps the same lines
@@ -503,36 +594,7 @@ fn forward_block<
     true
 }
 
-/// Rows of this many classes and up to [`PAIRED_MAX_CLASSES`] run forward tasks in pairs on the
-/// AVX2 and AVX-512 paths ([`run_forward_pair`]). Measured on Zen 4 (in-process A/B against one
-/// task after the other, forward): `f32` 4194304x10 1.22x faster on 1 thread and 1.07x on 2,
-/// 2097152x20 1.24x and 1.16x, 2621440x16 1.22x; `f64` 2097152x10 1.17x (AVX2 1.22x),
-/// 1048576x20 1.3x. Rows of 3 or 5 classes (AVX2's blocks of 96 or 160 bytes) gained nothing
-/// or lost (0.96-1.0x, measured with a block's halves interleaved as the pairs are), and so did
-/// the portable path, which computes more slowly than memory reads (1.02-1.1x slower).
-pub(crate) const PAIRED_MIN_CLASSES: usize = 9;
-/// From [`PREFETCH_MIN_CLASSES`] on, the kernels prefetch the next block themselves: interleaved
-/// halves (two blocks at a time) measured 1.04x slower at 524288x100, 1.07-1.18x at 32768x1000
-/// and 65536x300.
-pub(crate) const PAIRED_MAX_CLASSES: usize = PREFETCH_MIN_CLASSES - 1;
-/// A paired run takes about this many bytes of rows from one task, then from the other (whole
-/// blocks, at least one). Measured on Zen 4 (1 thread, in-process A/B, the two halves of
-/// 128K-score blocks interleaved, against each block alone), forward: 1280 bytes gained 1.14x at 4194304x10 but lost 1.02-1.04x at c = 3 and 5; 2560 gained
-/// most (1.14-1.18x at c = 10, 16, 20); 5120 gained 1.02-1.05x at c = 10 and 20 and lost 1.03x at
-/// c = 16; alternating single blocks (640 bytes at c = 10) lost 1.08x.
-const PAIR_GROUP_BYTES: usize = 2560;
-
-/// Whether [`run_forward_pair`] can take `task`: a forward task of at least one block of the
-/// widest vector's rows.
-#[inline(always)]
-pub(crate) fn pairs_task<T: Real>(c: usize, task: &Task<'_, T>) -> bool {
-    task.grad.is_none()
-        && !matches!(task.loss, LossOut::Skip)
-        && task.target.len() >= MAX_LANES
-        && (PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c)
-}
-
-/// Runs two forward tasks ([`pairs_task`]) with vectors `V`, each exactly as [`run`] would,
+/// Runs two forward tasks ([`pair_kind_of`]) with vectors `V`, each exactly as [`run`] would,
 /// alternating between them every [`PAIR_GROUP_BYTES`] of rows: the core then reads two
 /// streams from memory, which the hardware prefetchers follow further ahead than one (a read
 /// loop over two halves of a buffer ran 1.1x faster than over the whole on Zen 4; the kernels'
@@ -545,7 +607,7 @@ pub(crate) fn run_forward_pair<T: Real, V: Vector<T>>(
     first: Task<'_, T>,
     second: Task<'_, T>,
 ) {
-    assert!(pairs_task(c, &first) && pairs_task(c, &second));
+    assert!(is_forward_pair_task(c, &first) && is_forward_pair_task(c, &second));
     match (params.power, params.weight.is_some()) {
         (Power::One, false) if c == CONSTANT_CLASSES => {
             forward_pair::<T, V, false, false>(params, CONSTANT_CLASSES, first, second)
@@ -637,6 +699,156 @@ fn forward_parts<'a, T: Real>(
         "task input/target lengths disagree"
     );
     (input, target, LossSink::new(loss, target.len()))
+}
+
+/// Runs two backward or two fused tasks ([`pair_kind_of`]) with vectors `V` as
+/// [`run_forward_pair`] runs forward ones, every [`PAIR_GROUP_BYTES_WITH_GRADIENT`] of rows. An
+/// entry of its own: the gradient loops compiled into the forward pairs' entry made those
+/// 1.07-1.23x slower at 1048576 rows of 12 to 20 classes.
+#[inline(always)]
+pub(crate) fn run_gradient_pair<T: Real, V: Vector<T>>(
+    params: &Params<T>,
+    c: usize,
+    first: Task<'_, T>,
+    second: Task<'_, T>,
+) {
+    let kind = pair_kind_of(c, &first, &second);
+    assert!(matches!(kind, Some(PairKind::Backward | PairKind::Fused)));
+    let fused = kind == Some(PairKind::Fused);
+    let streams = [
+        GradientStream::new(c, first),
+        GradientStream::new(c, second),
+    ];
+    match (params.power, params.weight.is_some(), fused) {
+        (Power::One, false, false) if c == CONSTANT_CLASSES => {
+            gradient_pair::<T, V, false, false, false>(params, CONSTANT_CLASSES, streams)
+        }
+        (Power::One, false, true) if c == CONSTANT_CLASSES => {
+            gradient_pair::<T, V, false, false, true>(params, CONSTANT_CLASSES, streams)
+        }
+        (Power::One, false, false) => {
+            gradient_pair::<T, V, false, false, false>(params, c, streams)
+        }
+        (Power::One, false, true) => gradient_pair::<T, V, false, false, true>(params, c, streams),
+        (Power::One, true, false) => gradient_pair::<T, V, false, true, false>(params, c, streams),
+        (Power::One, true, true) => gradient_pair::<T, V, false, true, true>(params, c, streams),
+        (Power::Two, false, false) => gradient_pair::<T, V, true, false, false>(params, c, streams),
+        (Power::Two, false, true) => gradient_pair::<T, V, true, false, true>(params, c, streams),
+        (Power::Two, true, false) => gradient_pair::<T, V, true, true, false>(params, c, streams),
+        (Power::Two, true, true) => gradient_pair::<T, V, true, true, true>(params, c, streams),
+    }
+}
+
+/// A backward or fused task of a pair, taken apart (its loss goes to a [`LossSink`]), its
+/// lengths checked.
+struct GradientStream<'a, T> {
+    input: &'a [T],
+    target: &'a [i64],
+    g: T,
+    upstream: Upstream<'a, T>,
+    grad: &'a mut [T],
+}
+
+impl<'a, T: Real> GradientStream<'a, T> {
+    #[inline(always)]
+    fn new(c: usize, task: Task<'a, T>) -> (Self, LossOut<'a, T>) {
+        let Task {
+            input,
+            target,
+            loss,
+            grad,
+        } = task;
+        let Some(GradOut { g, upstream, grad }) = grad else {
+            unreachable!("a task with a gradient")
+        };
+        let n = target.len();
+        assert_eq!(input.len(), n * c, "task input/target lengths disagree");
+        assert_eq!(grad.len(), input.len());
+        if let Upstream::PerRow(u) = upstream {
+            assert_eq!(u.len(), n);
+        }
+        let stream = GradientStream {
+            input,
+            target,
+            g,
+            upstream,
+            grad,
+        };
+        (stream, loss)
+    }
+}
+
+/// The body of [`run_gradient_pair`] for one (power, weighted, fused).
+#[inline(always)]
+fn gradient_pair<
+    T: Real,
+    V: Vector<T>,
+    const SQUARE: bool,
+    const WEIGHTED: bool,
+    const LOSS: bool,
+>(
+    params: &Params<T>,
+    c: usize,
+    streams: [(GradientStream<'_, T>, LossOut<'_, T>); 2],
+) {
+    let group = (PAIR_GROUP_BYTES_WITH_GRADIENT / (V::LANES * c * size_of::<T>())).max(1);
+    let [(mut a, loss_a), (mut b, loss_b)] = streams;
+    let n = [a.target.len(), b.target.len()];
+    // Plain sinks in the loop rather than options: a backward task gets one it never adds to.
+    let (mut unused_a, mut unused_b) = (0.0, 0.0);
+    let mut sink_a = LossSink::new(loss_a, n[0]).unwrap_or(LossSink::Sum(0.0, &mut unused_a));
+    let mut sink_b = LossSink::new(loss_b, n[1]).unwrap_or(LossSink::Sum(0.0, &mut unused_b));
+    let mut blocks_a = blocks(n[0], V::LANES);
+    let mut blocks_b = blocks(n[1], V::LANES);
+    let (mut more_a, mut more_b) = (true, true);
+    while more_a || more_b {
+        for _ in 0..group {
+            let Some(block) = blocks_a.next() else {
+                more_a = false;
+                break;
+            };
+            gradient_step::<T, V, SQUARE, WEIGHTED, LOSS>(params, c, &mut a, &mut sink_a, block);
+        }
+        for _ in 0..group {
+            let Some(block) = blocks_b.next() else {
+                more_b = false;
+                break;
+            };
+            gradient_step::<T, V, SQUARE, WEIGHTED, LOSS>(params, c, &mut b, &mut sink_b, block);
+        }
+    }
+    sink_a.finish();
+    sink_b.finish();
+}
+
+/// The block of rows `start..start + LANES` of a backward or fused task of a pair (`first` as
+/// in [`LossSink::add`]), as [`run_shape`] runs it.
+#[inline(always)]
+fn gradient_step<
+    T: Real,
+    V: Vector<T>,
+    const SQUARE: bool,
+    const WEIGHTED: bool,
+    const LOSS: bool,
+>(
+    params: &Params<T>,
+    c: usize,
+    stream: &mut GradientStream<'_, T>,
+    sink: &mut LossSink<'_, T>,
+    (start, first): (usize, usize),
+) {
+    let losses = block_grad::<T, V, SQUARE, WEIGHTED, LOSS>(
+        params,
+        c,
+        &stream.input[start * c..],
+        &stream.target[start..],
+        stream.g,
+        upstream_at::<T, V>(stream.upstream, start),
+        &mut stream.grad[start * c..(start + V::LANES) * c],
+    );
+    if LOSS {
+        sink.add(losses, start, first);
+    }
 }
 
 /// The starts of the blocks of `lanes` rows covering `n >= lanes` rows, each with the first lane
