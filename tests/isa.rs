@@ -185,29 +185,34 @@ fn assert_runners_match_reference<T: Real>(
     );
     for &runner in runners {
         let got = run_kind(runner, kind, params, c, input, target, upstream, g);
-        let what = format!("{runner:?} {kind:?} {what}");
-        assert_same(&format!("{what} losses"), &got.losses, &want.losses);
-        assert!(
-            same(got.sum, want.sum),
-            "{what} sum: got {}, want {}",
-            got.sum,
-            want.sum
-        );
-        for (k, (g, w)) in got
-            .partials
-            .sums
-            .iter()
-            .zip(&want.partials.sums)
-            .enumerate()
-        {
-            assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
-        }
-        assert!(
-            !got.partials.bad_target,
-            "{what}: a valid target reported bad"
-        );
-        assert_same(&format!("{what} grad"), &got.grad, &want.grad);
+        assert_outputs_same(&format!("{runner:?} {kind:?} {what}"), &got, &want);
     }
+}
+
+/// Asserts that every output of a task (the losses, the sum, the partials, the gradient) carries
+/// `want`'s bits, and that no valid target was reported bad.
+fn assert_outputs_same<T: Real>(what: &str, got: &Outputs<T>, want: &Outputs<T>) {
+    assert_same(&format!("{what} losses"), &got.losses, &want.losses);
+    assert!(
+        same(got.sum, want.sum),
+        "{what} sum: got {}, want {}",
+        got.sum,
+        want.sum
+    );
+    for (k, (g, w)) in got
+        .partials
+        .sums
+        .iter()
+        .zip(&want.partials.sums)
+        .enumerate()
+    {
+        assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
+    }
+    assert!(
+        !got.partials.bad_target,
+        "{what}: a valid target reported bad"
+    );
+    assert_same(&format!("{what} grad"), &got.grad, &want.grad);
 }
 
 fn check_random<T: Real>(seed: u64) {
@@ -961,24 +966,7 @@ fn check_pairs<T: Real>() {
                                 let what = format!(
                                     "{isa:?} {kind_a:?}+{kind_b:?} c={c} rows {na}+{nb} task {task} {power:?} w={weighted}"
                                 );
-                                assert_same(&format!("{what} losses"), &got.losses, &want.losses);
-                                assert!(
-                                    same(got.sum, want.sum),
-                                    "{what} sum: {} vs {}",
-                                    got.sum,
-                                    want.sum
-                                );
-                                assert!(!got.partials.bad_target, "{what}");
-                                for (k, (g, w)) in got
-                                    .partials
-                                    .sums
-                                    .iter()
-                                    .zip(&want.partials.sums)
-                                    .enumerate()
-                                {
-                                    assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
-                                }
-                                assert_same(&format!("{what} grad"), &got.grad, &want.grad);
+                                assert_outputs_same(&what, got, want);
                             }
                         }
                     }

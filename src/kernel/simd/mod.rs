@@ -594,6 +594,33 @@ fn forward_block<
     true
 }
 
+/// Runs `$step_a` on each block of `$blocks_a` and `$step_b` on each of `$blocks_b`, `$group`
+/// blocks of one, then of the other, until both are done (the rest of the longer one alone).
+/// A macro, not a function taking closures, so that both steps are always inlined (a closure
+/// left out of line costs a call per block).
+macro_rules! alternate_blocks {
+    ($group:expr, $blocks_a:expr, |$a:ident| $step_a:block, $blocks_b:expr, |$b:ident| $step_b:block) => {{
+        let (mut blocks_a, mut blocks_b) = ($blocks_a, $blocks_b);
+        let (mut more_a, mut more_b) = (true, true);
+        while more_a || more_b {
+            for _ in 0..$group {
+                let Some($a) = blocks_a.next() else {
+                    more_a = false;
+                    break;
+                };
+                $step_a
+            }
+            for _ in 0..$group {
+                let Some($b) = blocks_b.next() else {
+                    more_b = false;
+                    break;
+                };
+                $step_b
+            }
+        }
+    }};
+}
+
 /// Runs two forward tasks ([`pair_kind_of`]) with vectors `V`, each exactly as [`run`] would,
 /// alternating between them every [`PAIR_GROUP_BYTES`] of rows: the core then reads two
 /// streams from memory, which the hardware prefetchers follow further ahead than one (a read
@@ -637,46 +664,24 @@ fn forward_pair<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>
         checks_own_targets::<T, V>(&sink_b),
     );
     let group = (PAIR_GROUP_BYTES / (V::LANES * c * size_of::<T>())).max(1);
-    let mut blocks_a = blocks(target_a.len(), V::LANES);
-    let mut blocks_b = blocks(target_b.len(), V::LANES);
-    let (mut more_a, mut more_b) = (true, true);
-    while more_a || more_b {
-        for _ in 0..group {
-            let Some(block) = blocks_a.next() else {
-                more_a = false;
-                break;
-            };
-            if !forward_block::<T, V, SQUARE, WEIGHTED, false>(
-                params,
-                c,
-                input_a,
-                target_a,
-                &mut sink_a,
-                checks_a,
-                block,
-            ) {
-                // The call fails: the other task's sink no longer matters.
+    // A failed check ends the call: the other task's sink no longer matters.
+    alternate_blocks!(
+        group,
+        blocks(target_a.len(), V::LANES),
+        |block| {
+            let step = forward_block::<T, V, SQUARE, WEIGHTED, false>;
+            if !step(params, c, input_a, target_a, &mut sink_a, checks_a, block) {
                 return sink_a.reject_targets();
             }
-        }
-        for _ in 0..group {
-            let Some(block) = blocks_b.next() else {
-                more_b = false;
-                break;
-            };
-            if !forward_block::<T, V, SQUARE, WEIGHTED, false>(
-                params,
-                c,
-                input_b,
-                target_b,
-                &mut sink_b,
-                checks_b,
-                block,
-            ) {
+        },
+        blocks(target_b.len(), V::LANES),
+        |block| {
+            let step = forward_block::<T, V, SQUARE, WEIGHTED, false>;
+            if !step(params, c, input_b, target_b, &mut sink_b, checks_b, block) {
                 return sink_b.reject_targets();
             }
         }
-    }
+    );
     sink_a.finish();
     sink_b.finish();
 }
@@ -798,25 +803,18 @@ fn gradient_pair<
     let (mut unused_a, mut unused_b) = (0.0, 0.0);
     let mut sink_a = LossSink::new(loss_a, n[0]).unwrap_or(LossSink::Sum(0.0, &mut unused_a));
     let mut sink_b = LossSink::new(loss_b, n[1]).unwrap_or(LossSink::Sum(0.0, &mut unused_b));
-    let mut blocks_a = blocks(n[0], V::LANES);
-    let mut blocks_b = blocks(n[1], V::LANES);
-    let (mut more_a, mut more_b) = (true, true);
-    while more_a || more_b {
-        for _ in 0..group {
-            let Some(block) = blocks_a.next() else {
-                more_a = false;
-                break;
-            };
-            gradient_step::<T, V, SQUARE, WEIGHTED, LOSS>(params, c, &mut a, &mut sink_a, block);
+    let step = gradient_step::<T, V, SQUARE, WEIGHTED, LOSS>;
+    alternate_blocks!(
+        group,
+        blocks(n[0], V::LANES),
+        |block| {
+            step(params, c, &mut a, &mut sink_a, block);
+        },
+        blocks(n[1], V::LANES),
+        |block| {
+            step(params, c, &mut b, &mut sink_b, block);
         }
-        for _ in 0..group {
-            let Some(block) = blocks_b.next() else {
-                more_b = false;
-                break;
-            };
-            gradient_step::<T, V, SQUARE, WEIGHTED, LOSS>(params, c, &mut b, &mut sink_b, block);
-        }
-    }
+    );
     sink_a.finish();
     sink_b.finish();
 }
