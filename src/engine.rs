@@ -144,7 +144,7 @@ fn execute_in_blocks<T: Real>(
         // as one block, which is what the kernel alone does.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let paired = pairs_blocks::<T>(isa, c, n);
+    let paired = pairs_blocks::<T>(isa, c, n, grad.is_some());
     let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
     let tasks: Vec<_> = split(input, target, grad, rows, c)
@@ -202,13 +202,13 @@ pub const PAIRED_MIN_BYTES: usize = 16 << 20;
 /// would upset the balance of a call of few blocks on many threads.
 pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 
-/// Whether a large call of `n` rows of `c` classes runs its blocks in pairs on `isa` with the
-/// pool's current thread count (see [`PAIRED_MIN_BYTES`]). Either way every block computes the
-/// same bits.
-pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize) -> bool {
+/// Whether a large call of `n` rows of `c` classes, with or without a gradient, runs its blocks
+/// in pairs on `isa` with the pool's current thread count (see [`PAIRED_MIN_BYTES`]). Either
+/// way every block computes the same bits.
+pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize, with_gradient: bool) -> bool {
     n.saturating_mul(c).saturating_mul(size_of::<T>()) >= PAIRED_MIN_BYTES
         && n.div_ceil(rows_per_block(c)) >= PAIRED_MIN_BLOCKS_PER_THREAD * parallel::num_threads()
-        && kernel::runs_pairs::<T>(isa, c)
+        && kernel::runs_pairs::<T>(isa, c, with_gradient)
 }
 
 /// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a

@@ -909,9 +909,12 @@ fn check_pairs<T: Real>() {
     ];
     for c in [8usize, 9, 10, 12, 16, 17, 20, 31, 32] {
         for isa in Isa::available() {
-            let pairs = kernel::runs_pairs::<T>(isa, c);
-            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512);
-            assert_eq!(pairs, simd && (9..=31).contains(&c), "{isa:?} c={c}");
+            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && (9..=31).contains(&c);
+            let f32 = size_of::<T>() == 4;
+            for (with_gradient, want) in [(false, simd), (true, simd && f32)] {
+                let pairs = kernel::runs_pairs::<T>(isa, c, with_gradient);
+                assert_eq!(pairs, want, "{isa:?} c={c} gradient: {with_gradient}");
+            }
         }
         for (na, nb) in row_pairs {
             let input: Vec<T> = (0..(na + nb) * c).map(|_| score(&mut rng)).collect();
@@ -1124,7 +1127,12 @@ fn check_paired_engine<T: Real>() {
             for isa in Isa::available() {
                 let what = format!("{isa:?} c={c} n={n} {power:?}");
                 if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-                    assert!(engine::pairs_blocks::<T>(isa, c, n), "{what}: not paired");
+                    let with_gradient = size_of::<T>() == 4;
+                    assert!(
+                        engine::pairs_blocks::<T>(isa, c, n, false)
+                            && engine::pairs_blocks::<T>(isa, c, n, true) == with_gradient,
+                        "{what}: pairs"
+                    );
                 }
                 for with_grad in [false, true] {
                     let mut got = vec![T::from_f64(12345.0); n];

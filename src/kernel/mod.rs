@@ -173,12 +173,17 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
 }
 
 /// Whether [`run_pair_with`] runs two tasks of `c` classes on `isa` (clamped to the best path
-/// this CPU has) interleaved rather than one after the other: the engine pairs its blocks only
-/// then.
+/// this CPU has) interleaved rather than one after the other: forward tasks, or backward and
+/// fused ones (`with_gradient`). The engine pairs its blocks only then.
 #[inline]
-pub fn runs_pairs<T: Real>(isa: Isa, c: usize) -> bool {
-    // The same classes for every kind of task.
-    T::pair_entry(isa.clamped(), c, simd::PairKind::Forward).is_some()
+pub fn runs_pairs<T: Real>(isa: Isa, c: usize, with_gradient: bool) -> bool {
+    // Backward and fused tasks share their entries.
+    let kind = if with_gradient {
+        simd::PairKind::Backward
+    } else {
+        simd::PairKind::Forward
+    };
+    T::pair_entry(isa.clamped(), c, kind).is_some()
 }
 
 /// Runs two tasks on `isa` (clamped), each with the results [`run_with`] gives it, sums

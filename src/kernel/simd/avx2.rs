@@ -49,18 +49,6 @@ pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: 
     super::run_forward_pair::<f64, F64x4>(params, c, a, b)
 }
 
-/// Runs two backward or fused tasks of `f64` interleaved with AVX2 vectors
-/// ([`super::run_gradient_pair`]).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f64_gradient_pair(
-    params: &Params<f64>,
-    c: usize,
-    a: Task<'_, f64>,
-    b: Task<'_, f64>,
-) {
-    super::run_gradient_pair::<f64, F64x4>(params, c, a, b)
-}
-
 /// Runs a `f64` task with AVX2 vectors.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {

@@ -127,18 +127,6 @@ pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: 
     super::run_forward_pair::<f64, F64x8>(params, c, a, b)
 }
 
-/// Runs two backward or fused tasks of `f64` interleaved with AVX-512 vectors
-/// ([`super::run_gradient_pair`]).
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) fn run_f64_gradient_pair(
-    params: &Params<f64>,
-    c: usize,
-    a: Task<'_, f64>,
-    b: Task<'_, f64>,
-) {
-    super::run_gradient_pair::<f64, F64x8>(params, c, a, b)
-}
-
 /// [`crate::kernel::sum::sum_in_any_order`] with this backend's vectors: the portable pass
 /// compiles its final reductions to scalar code, which cost a 32-row call a tenth of its time.
 #[target_feature(enable = "avx512f,avx2,fma")]

@@ -263,7 +263,10 @@ fn pair_entry_f32(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<f32>> 
     }
 }
 
-/// [`Backends::pair_entry`] for `f64`: AVX-512's or AVX2's own kernels.
+/// [`Backends::pair_entry`] for `f64`: AVX-512's or AVX2's own kernels, forward only. Backward
+/// and fused pairs of `f64` measured 1.3x and 1.18x faster on 1 thread (2097152x10), but their
+/// two entries took 18 of the library's 73 seconds of compiling, in each of the builds the
+/// tests make; `f64` training is rare enough to leave them out.
 #[inline(always)]
 fn pair_entry_f64(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<f64>> {
     if !(PAIRED_MIN_CLASSES..=PAIRED_MAX_CLASSES).contains(&c) {
@@ -272,17 +275,9 @@ fn pair_entry_f64(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<f64>> 
     let forward = kind == PairKind::Forward;
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(if forward {
-            avx512::run_f64_pair
-        } else {
-            avx512::run_f64_gradient_pair
-        }),
+        Isa::Avx512 if forward => Some(avx512::run_f64_pair),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(if forward {
-            avx2::run_f64_pair
-        } else {
-            avx2::run_f64_gradient_pair
-        }),
+        Isa::Avx2 if forward => Some(avx2::run_f64_pair),
         _ => None,
     }
 }
@@ -490,8 +485,8 @@ fn checks_own_targets<T: Real, V: Vector<T>>(sink: &LossSink<'_, T>) -> bool {
 /// AVX-512 paths ([`run_forward_pair`], [`run_gradient_pair`]). Measured on Zen 4 (in-process
 /// A/B against one task after the other): forward `f32` 4194304x10 1.22x faster on 1 thread and
 /// 1.07x on 2, 2097152x20 1.24x and 1.16x, 2621440x16 1.22x, `f64` 2097152x10 1.17x (AVX2
-/// 1.22x), 1048576x20 1.3x; backward 1.09-1.23x on 1 thread (4194304x10, 2097152x20,
-/// 1048576x16; `f64` 2097152x10 1.3x) and 1.07x on 2, fused 1.04-1.14x (`f64` 1.18x) and 1.06x.
+/// 1.22x), 1048576x20 1.3x; backward (`f32`: see [`pair_entry_f64`]) 1.09-1.23x on 1 thread
+/// (4194304x10, 2097152x20, 1048576x16) and 1.07x on 2, fused 1.04-1.14x and 1.06x.
 /// Rows of 3 or 5 classes (AVX2's blocks of 96 or 160 bytes) gained nothing or lost
 /// (0.96-1.0x, forward, measured with a block's halves interleaved as the pairs are), and so
 /// did the portable path, which computes more slowly than memory reads (1.02-1.1x slower).
