@@ -147,27 +147,25 @@ fn execute_in_blocks<T: Real>(
     let paired = pairs_blocks::<T>(isa, c, n, grad.is_some());
     let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
     let mut partial_slots = partials.iter_mut();
-    let tasks: Vec<_> = split(input, target, grad, rows, c)
-        .map(|(input, target, grad)| {
-            let loss = match (per_row.as_mut(), partial_slots.next()) {
-                (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
-                (None, Some(partial)) => LossOut::Interleaved(partial),
-                (None, None) => LossOut::Skip,
-            };
-            Task {
-                input,
-                target,
-                loss,
-                grad,
-            }
-        })
-        .collect();
+    let tasks = split(input, target, grad, rows, c).map(|(input, target, grad)| {
+        let loss = match (per_row.as_mut(), partial_slots.next()) {
+            (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
+            (None, Some(partial)) => LossOut::Interleaved(partial),
+            (None, None) => LossOut::Skip,
+        };
+        Task {
+            input,
+            target,
+            loss,
+            grad,
+        }
+    });
     let all_targets_valid = AtomicBool::new(true);
     let checks_before_kernel = check_targets && !kernel::checks_own_targets::<T>(isa, c);
     let bad_targets_before_kernel = |task: &Task<'_, T>| {
         checks_before_kernel && kernel::first_bad_target_chunk_with(isa, task.target, c).is_some()
     };
-    parallel::for_each(work_items(paired, tasks), |(first, second)| {
+    parallel::for_each(work_items(paired, blocks, tasks), |(first, second)| {
         if check_targets {
             // After a bad target anywhere, the rest is wasted work.
             if !all_targets_valid.load(Ordering::Relaxed)
@@ -211,15 +209,14 @@ pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize, with_gradient: bool) 
         && kernel::runs_pairs::<T>(isa, c, with_gradient)
 }
 
-/// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a
-/// last odd one alone).
-fn work_items<T>(paired: bool, tasks: Vec<Task<'_, T>>) -> Vec<(Task<'_, T>, Option<Task<'_, T>>)> {
-    let mut items = Vec::with_capacity(if paired {
-        tasks.len().div_ceil(2)
-    } else {
-        tasks.len()
-    });
-    let mut tasks = tasks.into_iter();
+/// The work items of a call's block tasks, collected once: the tasks one by one, or in pairs of
+/// neighbours (a last odd one alone).
+fn work_items<'a, T>(
+    paired: bool,
+    blocks: usize,
+    mut tasks: impl Iterator<Item = Task<'a, T>>,
+) -> Vec<(Task<'a, T>, Option<Task<'a, T>>)> {
+    let mut items = Vec::with_capacity(blocks.div_ceil(1 + usize::from(paired)));
     while let Some(first) = tasks.next() {
         let second = if paired { tasks.next() } else { None };
         items.push((first, second));

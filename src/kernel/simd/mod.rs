@@ -560,13 +560,7 @@ pub(crate) fn pair_kind_of<T: Real>(
 /// inline, because through this function its entries compiled to other instructions (AVX-512's
 /// short-row entry two more), which the single-task calls need not risk.
 #[inline(always)]
-fn forward_block<
-    T: Real,
-    V: Vector<T>,
-    const SQUARE: bool,
-    const WEIGHTED: bool,
-    const SKIP_TARGET_MASK: bool,
->(
+fn forward_block<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<T>,
     c: usize,
     input: &[T],
@@ -579,7 +573,7 @@ fn forward_block<
     if checks_targets && V::targets_out_of_range(&target[start..], c) {
         return false;
     }
-    let losses = block_loss::<T, V, SQUARE, WEIGHTED, SKIP_TARGET_MASK>(
+    let losses = block_loss::<T, V, SQUARE, WEIGHTED, false>(
         params,
         c,
         &input[start * c..],
@@ -664,14 +658,14 @@ fn forward_pair<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>
         group,
         blocks(target_a.len(), V::LANES),
         |block| {
-            let step = forward_block::<T, V, SQUARE, WEIGHTED, false>;
+            let step = forward_block::<T, V, SQUARE, WEIGHTED>;
             if !step(params, c, input_a, target_a, &mut sink_a, checks_a, block) {
                 return sink_a.reject_targets();
             }
         },
         blocks(target_b.len(), V::LANES),
         |block| {
-            let step = forward_block::<T, V, SQUARE, WEIGHTED, false>;
+            let step = forward_block::<T, V, SQUARE, WEIGHTED>;
             if !step(params, c, input_b, target_b, &mut sink_b, checks_b, block) {
                 return sink_b.reject_targets();
             }
