@@ -84,12 +84,14 @@ struct Outputs<T> {
     grad: Vec<T>,
 }
 
-/// What runs a task: the scalar reference, one kernel path alone, or the engine over a path
-/// (which sums serial calls' losses its own way, see `engine::execute_with`).
+/// What runs a task: the scalar reference, one kernel path alone (as any task, or as a block of
+/// a large call, `kernel::run_streamed_with`), or the engine over a path (which sums serial
+/// calls' losses its own way, see `engine::execute_with`).
 #[derive(Clone, Copy, Debug)]
 enum Runner {
     Reference,
     Kernel(Isa),
+    Streamed(Isa),
     Engine(Isa),
 }
 
@@ -141,6 +143,7 @@ fn run_kind<T: Real>(
     match runner {
         Runner::Reference => kernel::reference::run(params, c, task),
         Runner::Kernel(isa) => kernel::run_with(isa, params, c, task),
+        Runner::Streamed(isa) => kernel::run_streamed_with(isa, params, c, task),
         Runner::Engine(isa) => engine::execute_with(isa, params, c, task),
     }
     Outputs {
@@ -843,14 +846,8 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
         let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Kernel).collect();
         for c in [127usize, 128, 200, 512, 1001, 1024, 1025, 2000] {
             for n in [16usize, 17, 33] {
-                // Finite scores (a rare NaN): one infinity in a row of hundreds would make
-                // nearly every loss infinite and hide a wrongly counted term.
-                let mut finite = || match rng.below(1000) {
-                    0 => T::from_f64(f64::NAN),
-                    _ => T::from_f64(rng.below(1 << 20) as f64 / (1 << 18) as f64 - 2.0),
-                };
-                let input: Vec<T> = (0..n * c).map(|_| finite()).collect();
-                let weight: Vec<T> = (0..c).map(|_| finite()).collect();
+                let input: Vec<T> = (0..n * c).map(|_| finite_score(rng)).collect();
+                let weight: Vec<T> = (0..c).map(|_| finite_score(rng)).collect();
                 let patterns: [Vec<i64>; 4] = [
                     (0..n).map(|r| (r % 16) as i64).collect(),
                     (0..n).map(|r| (c - 1 - r % 5) as i64).collect(),
@@ -888,6 +885,99 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
     let mut rng = Rng(0x5eed_1095_7a11);
     check::<f32>(&mut rng);
     check::<f64>(&mut rng);
+}
+
+/// Finite scores with a rare NaN: one infinity in a row of hundreds would make nearly every loss
+/// infinite and hide a wrongly counted term.
+fn finite_score<T: Real>(rng: &mut Rng) -> T {
+    match rng.below(1000) {
+        0 => T::from_f64(f64::NAN),
+        _ => T::from_f64(rng.below(1 << 20) as f64 / (1 << 18) as f64 - 2.0),
+    }
+}
+
+/// Tasks run as blocks of a large call (`kernel::run_streamed_with`) give the reference's bits
+/// on every path. Forward tasks of long rows read lanes far apart there (asserted on AVX2 and
+/// AVX-512 where the CPU has them: from 257 classes, AVX-512's `f32` from 384, at least 32
+/// rows): row counts one short of that, a multiple of 16 (no last block of its own), with a
+/// last block of adjacent rows, an engine block's, and more than one chunk of 512 (chunks of
+/// unequal length); targets in the first tile, the last (partial) one, or anywhere; every
+/// power and weighting; every task kind (those with a gradient run as `run_with` runs them).
+fn check_streamed<T: Real>() {
+    let mut rng = Rng(0x57e4_a3ed);
+    let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Streamed).collect();
+    let f32 = size_of::<T>() == 4;
+    for c in [200usize, 257, 300, 384, 1000, 1025] {
+        for isa in Isa::available() {
+            let from = if f32 && isa == Isa::Avx512 { 384 } else { 257 };
+            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= from;
+            for rows in [31usize, 32, 47, 80, 513] {
+                let streams = kernel::runs_streamed::<T>(isa, c, rows, false);
+                assert_eq!(streams, simd && rows >= 32, "{isa:?} c={c} rows={rows}");
+                assert!(
+                    !kernel::runs_streamed::<T>(isa, c, rows, true),
+                    "{isa:?} gradient"
+                );
+            }
+        }
+        for n in [31usize, 32, 47, 80, 255, 1100] {
+            let input: Vec<T> = (0..n * c).map(|_| finite_score(&mut rng)).collect();
+            let weight: Vec<T> = (0..c).map(|_| finite_score(&mut rng)).collect();
+            let upstream: Vec<T> = (0..n).map(|_| score(&mut rng)).collect();
+            let patterns: [Vec<i64>; 3] = [
+                (0..n).map(|r| (r % 16) as i64).collect(),
+                (0..n).map(|r| (c - 1 - r % 5) as i64).collect(),
+                (0..n).map(|_| rng.below(c) as i64).collect(),
+            ];
+            for (p, target) in patterns.iter().enumerate() {
+                for (power, weighted, margin) in [
+                    (Power::One, false, 1.0),
+                    (Power::One, true, 0.5),
+                    (Power::Two, false, 0.0),
+                    (Power::Two, true, 1.0),
+                ] {
+                    let params = Params {
+                        power,
+                        margin: T::from_f64(margin),
+                        weight: weighted.then_some(&weight[..]),
+                    };
+                    // Every kind once per shape, the forward kinds with every parameter.
+                    let kinds: &[Kind] = if p == 0 && power == Power::One && !weighted {
+                        &KINDS
+                    } else {
+                        &[
+                            Kind::ForwardPerRow,
+                            Kind::ForwardSum,
+                            Kind::ForwardInterleaved,
+                        ]
+                    };
+                    for &kind in kinds {
+                        assert_runners_match_reference(
+                            &runners,
+                            kind,
+                            &params,
+                            c,
+                            &input,
+                            target,
+                            &upstream,
+                            T::from_f64(0.5),
+                            &format!("c={c} n={n} targets {p} {power:?} w={weighted}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn streamed_tasks_give_the_reference_bits_f32() {
+    check_streamed::<f32>();
+}
+
+#[test]
+fn streamed_tasks_give_the_reference_bits_f64() {
+    check_streamed::<f64>();
 }
 
 /// Two tasks run as a pair (`kernel::run_pair_with`) give each task the bits it gets when run
@@ -1081,94 +1171,144 @@ fn paired_tasks_give_each_task_its_own_bits_f64() {
 /// runs alone, and both the constant-`c` kernel (p = 1, no weights, 10 classes) and the general
 /// one.
 fn check_paired_engine<T: Real>() {
-    let mut rng = Rng(0x1a26_e0b5);
     for c in [10usize, 20] {
         let rows = engine::rows_per_block(c);
         let min_rows = (engine::PAIRED_MIN_BYTES / size_of::<T>() / c)
             .max(engine::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows);
         let n = (min_rows.div_ceil(2 * rows) * 2 + 1) * rows - rows / 2 + 3;
         assert!(n.div_ceil(rows) % 2 == 1, "an odd number of blocks");
-        // Finite scores: a NaN loss would make every sum NaN and hide the order of the adds.
-        let input: Vec<T> = (0..n * c)
-            .map(|_| T::from_f64((rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0))
-            .collect();
-        let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
-        let weight: Vec<T> = (0..c).map(|j| T::from_f64(0.5 + j as f64 / 8.0)).collect();
-        for (power, weighted) in [(Power::One, false), (Power::Two, true)] {
-            let params = Params {
-                power,
-                margin: T::from_f64(1.0),
-                weight: weighted.then_some(&weight[..]),
+        for isa in Isa::available() {
+            if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+                let with_gradient = size_of::<T>() == 4;
+                assert!(
+                    engine::pairs_blocks::<T>(isa, c, n, false)
+                        && engine::pairs_blocks::<T>(isa, c, n, true) == with_gradient,
+                    "{isa:?} c={c} n={n}: pairs"
+                );
+            }
+        }
+        check_large_call::<T>(c, n);
+    }
+}
+
+/// Calls large enough that the engine streams the blocks of their long rows (asserted on the
+/// AVX2 and AVX-512 paths where the CPU has them, for forward calls: AVX-512's `f32` from 384
+/// classes) give the per-row losses and gradients of the reference and the sum of the fixed
+/// blocks, forward, backward and fused, on every path; the last block is short, with a last
+/// group of rows that does not fill a vector.
+fn check_streamed_engine<T: Real>() {
+    for c in [300usize, 1000] {
+        let rows = engine::rows_per_block(c);
+        let n = (engine::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
+        for isa in Isa::available() {
+            let from = if size_of::<T>() == 4 && isa == Isa::Avx512 {
+                384
+            } else {
+                257
             };
-            let mut want = vec![T::ZERO; n];
-            let mut want_grad = vec![T::ZERO; n * c];
-            let g = T::from_f64(0.25);
-            kernel::reference::run(
-                &params,
-                c,
-                Task {
-                    input: &input,
-                    target: &target,
-                    loss: LossOut::PerRow(&mut want),
-                    grad: Some(GradOut {
-                        g,
-                        upstream: Upstream::Scalar(T::from_f64(-1.5)),
-                        grad: &mut want_grad,
-                    }),
-                },
+            let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= from;
+            assert_eq!(
+                engine::streams_blocks::<T>(isa, c, n, false),
+                want,
+                "{isa:?} c={c} n={n}: streams"
             );
-            let want_sum = want.chunks(rows).fold(0.0f64, |total, block| {
-                let mut partials = [0.0f64; INTERLEAVE];
-                for (i, &l) in block.iter().enumerate() {
-                    partials[i % INTERLEAVE] += l.to_f64();
-                }
-                total + partials.iter().fold(0.0, |s, &p| s + p)
-            });
-            for isa in Isa::available() {
-                let what = format!("{isa:?} c={c} n={n} {power:?}");
-                if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-                    let with_gradient = size_of::<T>() == 4;
-                    assert!(
-                        engine::pairs_blocks::<T>(isa, c, n, false)
-                            && engine::pairs_blocks::<T>(isa, c, n, true) == with_gradient,
-                        "{what}: pairs"
-                    );
-                }
-                for with_grad in [false, true] {
-                    let mut got = vec![T::from_f64(12345.0); n];
-                    let mut sum = -7.0f64;
-                    let mut grads = [(); 3].map(|_| vec![T::from_f64(-999.0); n * c]);
-                    let [grad_rows, grad_sum, grad_only] = &mut grads;
-                    for (loss, grad) in [
-                        (LossOut::PerRow(&mut got[..]), grad_rows),
-                        (LossOut::Sum(&mut sum), grad_sum),
-                        (LossOut::Skip, grad_only),
-                    ] {
-                        if !with_grad && matches!(loss, LossOut::Skip) {
-                            continue;
-                        }
-                        let task = Task {
-                            input: &input,
-                            target: &target,
-                            loss,
-                            grad: with_grad.then(|| GradOut {
-                                g,
-                                upstream: Upstream::Scalar(T::from_f64(-1.5)),
-                                grad: &mut grad[..],
-                            }),
-                        };
-                        engine::execute_with(isa, &params, c, task);
+            assert!(
+                !engine::streams_blocks::<T>(isa, c, n, true),
+                "{isa:?} gradient"
+            );
+            assert!(!engine::streams_blocks::<T>(isa, c, n - rows, false) || want);
+        }
+        check_large_call::<T>(c, n);
+    }
+}
+
+#[test]
+fn large_calls_in_streamed_blocks_keep_the_fixed_blocks_bits_f32() {
+    check_streamed_engine::<f32>();
+}
+
+#[test]
+fn large_calls_in_streamed_blocks_keep_the_fixed_blocks_bits_f64() {
+    check_streamed_engine::<f64>();
+}
+
+/// A call of `n` rows of `c` classes through the engine on every path, forward, backward and
+/// fused, against the reference's per-row losses and gradients and the fixed blocks' sum.
+fn check_large_call<T: Real>(c: usize, n: usize) {
+    let mut rng = Rng(0x1a26_e0b5 ^ (c * n) as u64);
+    let rows = engine::rows_per_block(c);
+    // Finite scores: a NaN loss would make every sum NaN and hide the order of the adds.
+    let input: Vec<T> = (0..n * c)
+        .map(|_| T::from_f64((rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0))
+        .collect();
+    let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+    let weight: Vec<T> = (0..c).map(|j| T::from_f64(0.5 + j as f64 / 8.0)).collect();
+    for (power, weighted) in [(Power::One, false), (Power::Two, true)] {
+        let params = Params {
+            power,
+            margin: T::from_f64(1.0),
+            weight: weighted.then_some(&weight[..]),
+        };
+        let mut want = vec![T::ZERO; n];
+        let mut want_grad = vec![T::ZERO; n * c];
+        let g = T::from_f64(0.25);
+        kernel::reference::run(
+            &params,
+            c,
+            Task {
+                input: &input,
+                target: &target,
+                loss: LossOut::PerRow(&mut want),
+                grad: Some(GradOut {
+                    g,
+                    upstream: Upstream::Scalar(T::from_f64(-1.5)),
+                    grad: &mut want_grad,
+                }),
+            },
+        );
+        let want_sum = want.chunks(rows).fold(0.0f64, |total, block| {
+            let mut partials = [0.0f64; INTERLEAVE];
+            for (i, &l) in block.iter().enumerate() {
+                partials[i % INTERLEAVE] += l.to_f64();
+            }
+            total + partials.iter().fold(0.0, |s, &p| s + p)
+        });
+        for isa in Isa::available() {
+            let what = format!("{isa:?} c={c} n={n} {power:?}");
+            for with_grad in [false, true] {
+                let mut got = vec![T::from_f64(12345.0); n];
+                let mut sum = -7.0f64;
+                let mut grads = [(); 3].map(|_| vec![T::from_f64(-999.0); n * c]);
+                let [grad_rows, grad_sum, grad_only] = &mut grads;
+                for (loss, grad) in [
+                    (LossOut::PerRow(&mut got[..]), grad_rows),
+                    (LossOut::Sum(&mut sum), grad_sum),
+                    (LossOut::Skip, grad_only),
+                ] {
+                    if !with_grad && matches!(loss, LossOut::Skip) {
+                        continue;
                     }
-                    let what = format!("{what} with gradient: {with_grad}");
-                    assert_same(&format!("{what} losses"), &got, &want);
-                    assert!(
-                        same(sum, want_sum),
-                        "{what} sum: got {sum}, want {want_sum}"
-                    );
-                    if with_grad {
-                        for (k, grad) in grads.iter().enumerate() {
-                            assert_same(&format!("{what} grad {k}"), grad, &want_grad);
-                        }
+                    let task = Task {
+                        input: &input,
+                        target: &target,
+                        loss,
+                        grad: with_grad.then(|| GradOut {
+                            g,
+                            upstream: Upstream::Scalar(T::from_f64(-1.5)),
+                            grad: &mut grad[..],
+                        }),
+                    };
+                    engine::execute_with(isa, &params, c, task);
+                }
+                let what = format!("{what} with gradient: {with_grad}");
+                assert_same(&format!("{what} losses"), &got, &want);
+                assert!(
+                    same(sum, want_sum),
+                    "{what} sum: got {sum}, want {want_sum}"
+                );
+                if with_grad {
+                    for (k, grad) in grads.iter().enumerate() {
+                        assert_same(&format!("{what} grad {k}"), grad, &want_grad);
                     }
                 }
             }

@@ -211,6 +211,34 @@ pub fn run_pair_with<T: Real>(
     run_with(isa, params, c, second);
 }
 
+/// Runs one task on `isa` (clamped), with the results [`run_with`] gives it, as a block of a
+/// call too large to stay in cache: forward tasks of long rows (257 classes and more, at least
+/// 32 rows) read their rows in streams, sixteen rows far apart at a time rather than sixteen
+/// neighbours, each prefetched a little ahead (see `simd::strided_losses`), where the AVX2 and
+/// AVX-512 paths run them. Any other task runs as [`run_with`] runs it.
+#[inline]
+pub fn run_streamed_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+    let isa = isa.clamped();
+    if simd::takes_long_rows_streamed(c, task.target.len(), task.grad.is_some())
+        && let Some(entry) = T::streamed_entry(isa, c)
+    {
+        // SAFETY: `streamed_entry` names only entries of the path `isa`, which `clamped`
+        // returns only on a CPU with its features, and for tasks `takes_long_rows_streamed`
+        // admits, which this one is.
+        return unsafe { entry(params, c, task) };
+    }
+    run_with(isa, params, c, task)
+}
+
+/// Whether [`run_streamed_with`] reads a task of `rows` rows of `c` classes, with or without a
+/// gradient, in streams on `isa` (clamped) rather than as [`run_with`] does. The engine streams
+/// a large call's blocks only then.
+#[inline]
+pub fn runs_streamed<T: Real>(isa: Isa, c: usize, rows: usize, with_gradient: bool) -> bool {
+    simd::takes_long_rows_streamed(c, rows, with_gradient)
+        && T::streamed_entry(isa.clamped(), c).is_some()
+}
+
 /// Runs one task on `isa`, clamped to the best path this CPU has. Every path gives the same
 /// bits; tests use this to check each one. Always inlined, so that a caller goes straight to
 /// the backend's entry (left out of line, the extra call cost a 32x10 call 3%).

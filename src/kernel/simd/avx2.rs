@@ -64,13 +64,25 @@ pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 /// [`super::run_forward_long_rows`] with AVX2 vectors (see `avx512::run_f32_long_rows`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    super::run_forward_long_rows::<f32, F32x8>(params, c, task)
+    super::run_forward_long_rows::<f32, F32x8, false>(params, c, task)
+}
+
+/// [`super::run_forward_long_rows`] with AVX2 vectors, for a large call's blocks (streamed).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f32_long_rows_streamed(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
+    super::run_forward_long_rows::<f32, F32x8, true>(params, c, task)
 }
 
 /// [`super::run_forward_long_rows`] with AVX2 vectors of `f64`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn run_f64_long_rows(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
-    super::run_forward_long_rows::<f64, F64x4>(params, c, task)
+    super::run_forward_long_rows::<f64, F64x4, false>(params, c, task)
+}
+
+/// [`super::run_forward_long_rows`] with AVX2 vectors of `f64`, streamed.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn run_f64_long_rows_streamed(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
+    super::run_forward_long_rows::<f64, F64x4, true>(params, c, task)
 }
 
 /// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.

@@ -94,6 +94,8 @@ pub(super) fn run_f32_short_rows_gradient_pair(
 /// 65536×257. (With `f64`, 8 rows a block either way, AVX2 won from memory but lost in cache,
 /// 2048×200 1.25× slower: unchanged.)
 const LONG_ROWS_AVX2_MAX_CLASSES: usize = super::PREFETCH_NEXT_BLOCK_MAX_CLASSES;
+// Streamed blocks run this path's own long-row entry.
+const _: () = assert!(LONG_ROWS_AVX2_MAX_CLASSES < STREAMED_MIN_CLASSES_F32);
 
 /// Whether an `f32` forward task of long rows runs AVX2's entry ([`LONG_ROWS_AVX2_MAX_CLASSES`]).
 #[inline(always)]
@@ -106,13 +108,39 @@ pub(super) fn long_rows_on_avx2_f32(c: usize) -> bool {
 /// to this there changed how all of it compiled (c = 17 to 100 forward 1.1–1.45× slower).
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    super::run_forward_long_rows::<f32, F32x16>(params, c, task)
+    super::run_forward_long_rows::<f32, F32x16, false>(params, c, task)
+}
+
+/// `f32` rows of this many classes and more stream in large calls (see
+/// [`super::STREAMED_MIN_CLASSES`]). Below it the next block, up to 24 KiB of 16 rows, still
+/// comes from memory faster prefetched whole into L2: measured (in-process A/B, 1 thread,
+/// forward) streamed 65536×300 1.05× slower, 65536×350 1.02× faster, 65536×400 1.13× faster.
+/// (AVX2's 8-row blocks stream from 257 classes: 65536×300 1.23× faster.)
+const STREAMED_MIN_CLASSES_F32: usize = 384;
+
+/// Whether a large call's `f32` blocks of long rows stream ([`STREAMED_MIN_CLASSES_F32`]).
+#[inline(always)]
+pub(super) fn streams_f32(c: usize) -> bool {
+    c >= STREAMED_MIN_CLASSES_F32
+}
+
+/// [`super::run_forward_long_rows`] with AVX-512 vectors, for a large call's blocks
+/// (streamed). Rows of this path's streamed blocks are longer than [`long_rows_on_avx2_f32`]'s.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f32_long_rows_streamed(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
+    super::run_forward_long_rows::<f32, F32x16, true>(params, c, task)
 }
 
 /// [`super::run_forward_long_rows`] with AVX-512 vectors of `f64`.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f64_long_rows(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
-    super::run_forward_long_rows::<f64, F64x8>(params, c, task)
+    super::run_forward_long_rows::<f64, F64x8, false>(params, c, task)
+}
+
+/// [`super::run_forward_long_rows`] with AVX-512 vectors of `f64`, streamed.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn run_f64_long_rows_streamed(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
+    super::run_forward_long_rows::<f64, F64x8, true>(params, c, task)
 }
 
 /// Runs a `f64` task with AVX-512 vectors.
