@@ -898,19 +898,16 @@ fn finite_score<T: Real>(rng: &mut Rng) -> T {
 
 /// Tasks run as blocks of a large call (`kernel::run_streamed_with`) give the reference's bits
 /// on every path. Forward tasks of long rows read lanes far apart there (asserted on AVX2 and
-/// AVX-512 where the CPU has them: from 257 classes, AVX-512's `f32` from 384, at least 32
-/// rows): row counts one short of that, a multiple of 16 (no last block of its own), with a
+/// AVX-512 where the CPU has them: from 257 classes, at least 32 rows): row counts one short of that, a multiple of 16 (no last block of its own), with a
 /// last block of adjacent rows, an engine block's, and more than one chunk of 512 (chunks of
 /// unequal length); targets in the first tile, the last (partial) one, or anywhere; every
 /// power and weighting; every task kind (those with a gradient run as `run_with` runs them).
 fn check_streamed<T: Real>() {
     let mut rng = Rng(0x57e4_a3ed);
     let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Streamed).collect();
-    let f32 = size_of::<T>() == 4;
-    for c in [200usize, 257, 300, 384, 1000, 1025] {
+    for c in [200usize, 256, 257, 300, 1000, 1025] {
         for isa in Isa::available() {
-            let from = if f32 && isa == Isa::Avx512 { 384 } else { 257 };
-            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= from;
+            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
             for rows in [31usize, 32, 47, 80, 513] {
                 let streams = kernel::runs_streamed::<T>(isa, c, rows, false);
                 assert_eq!(streams, simd && rows >= 32, "{isa:?} c={c} rows={rows}");
@@ -1192,21 +1189,16 @@ fn check_paired_engine<T: Real>() {
 }
 
 /// Calls large enough that the engine streams the blocks of their long rows (asserted on the
-/// AVX2 and AVX-512 paths where the CPU has them, for forward calls: AVX-512's `f32` from 384
-/// classes) give the per-row losses and gradients of the reference and the sum of the fixed
+/// AVX2 and AVX-512 paths where the CPU has them, for forward calls of 257 classes and more)
+/// give the per-row losses and gradients of the reference and the sum of the fixed
 /// blocks, forward, backward and fused, on every path; the last block is short, with a last
 /// group of rows that does not fill a vector.
 fn check_streamed_engine<T: Real>() {
-    for c in [300usize, 1000] {
+    for c in [256usize, 300, 1000] {
         let rows = engine::rows_per_block(c);
         let n = (engine::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
-            let from = if size_of::<T>() == 4 && isa == Isa::Avx512 {
-                384
-            } else {
-                257
-            };
-            let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= from;
+            let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
             assert_eq!(
                 engine::streams_blocks::<T>(isa, c, n, false),
                 want,

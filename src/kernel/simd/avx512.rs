@@ -95,7 +95,7 @@ pub(super) fn run_f32_short_rows_gradient_pair(
 /// 2048×200 1.25× slower: unchanged.)
 const LONG_ROWS_AVX2_MAX_CLASSES: usize = super::PREFETCH_NEXT_BLOCK_MAX_CLASSES;
 // Streamed blocks run this path's own long-row entry.
-const _: () = assert!(LONG_ROWS_AVX2_MAX_CLASSES < STREAMED_MIN_CLASSES_F32);
+const _: () = assert!(LONG_ROWS_AVX2_MAX_CLASSES < super::STREAMED_MIN_CLASSES);
 
 /// Whether an `f32` forward task of long rows runs AVX2's entry ([`LONG_ROWS_AVX2_MAX_CLASSES`]).
 #[inline(always)]
@@ -109,19 +109,6 @@ pub(super) fn long_rows_on_avx2_f32(c: usize) -> bool {
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
     super::run_forward_long_rows::<f32, F32x16, false>(params, c, task)
-}
-
-/// `f32` rows of this many classes and more stream in large calls (see
-/// [`super::STREAMED_MIN_CLASSES`]). Below it the next block, up to 24 KiB of 16 rows, still
-/// comes from memory faster prefetched whole into L2: measured (in-process A/B, 1 thread,
-/// forward) streamed 65536×300 1.05× slower, 65536×350 1.02× faster, 65536×400 1.13× faster.
-/// (AVX2's 8-row blocks stream from 257 classes: 65536×300 1.23× faster.)
-const STREAMED_MIN_CLASSES_F32: usize = 384;
-
-/// Whether a large call's `f32` blocks of long rows stream ([`STREAMED_MIN_CLASSES_F32`]).
-#[inline(always)]
-pub(super) fn streams_f32(c: usize) -> bool {
-    c >= STREAMED_MIN_CLASSES_F32
 }
 
 /// [`super::run_forward_long_rows`] with AVX-512 vectors, for a large call's blocks

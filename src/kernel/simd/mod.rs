@@ -242,8 +242,7 @@ pub trait Backends: Sized {
 /// A backend's entry for one task; callers must have checked the CPU features it enables.
 pub type Entry<T> = unsafe fn(&Params<T>, usize, Task<'_, T>);
 
-/// [`Backends::streamed_entry`] for `f32`: each x86 path's own, AVX-512's from
-/// `avx512::STREAMED_MIN_CLASSES_F32` on.
+/// [`Backends::streamed_entry`] for `f32`: each x86 path's own.
 #[inline(always)]
 fn streamed_entry_f32(isa: Isa, c: usize) -> Option<Entry<f32>> {
     if c < STREAMED_MIN_CLASSES {
@@ -251,7 +250,7 @@ fn streamed_entry_f32(isa: Isa, c: usize) -> Option<Entry<f32>> {
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if avx512::streams_f32(c) => Some(avx512::run_f32_long_rows_streamed),
+        Isa::Avx512 => Some(avx512::run_f32_long_rows_streamed),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => Some(avx2::run_f32_long_rows_streamed),
         _ => None,
@@ -495,7 +494,9 @@ pub(crate) fn run_forward_long_rows<T: Real, V: Vector<T>, const STREAMED: bool>
 /// From this many classes on, the forward blocks of large calls' long rows run
 /// [`forward_long_rows_streamed`]. Shorter rows prefetch the whole next block into L1 (see
 /// [`PREFETCH_NEXT_BLOCK_MAX_CLASSES`]), which measured faster: 131072×128 1.26× and 65536×256
-/// 1.19× slower streamed (AVX2's 8-row blocks, as the AVX-512 path runs them there).
+/// 1.19× slower streamed (AVX2's 8-row blocks, as the AVX-512 path runs them there). Just
+/// above, streams and the next block in L2 are even: AVX-512 `f32` 65536×260 and ×280 1.0,
+/// ×300 1.025× faster streamed, ×350 1.09×.
 pub(crate) const STREAMED_MIN_CLASSES: usize = PREFETCH_NEXT_BLOCK_MAX_CLASSES + 1;
 
 /// Whether a task of `rows` rows, with or without a gradient, is one for
