@@ -887,6 +887,14 @@ fn long_rows_skip_the_target_mask_only_where_no_target_is() {
     check::<f64>(&mut rng);
 }
 
+/// Each power with and without weights, at three margins: (power, weighted, margin).
+const PARAMETERS: [(Power, bool, f64); 4] = [
+    (Power::One, false, 1.0),
+    (Power::One, true, 0.5),
+    (Power::Two, false, 0.0),
+    (Power::Two, true, 1.0),
+];
+
 /// Finite scores with a rare NaN: one infinity in a row of hundreds would make nearly every loss
 /// infinite and hide a wrongly counted term.
 fn finite_score<T: Real>(rng: &mut Rng) -> T {
@@ -927,12 +935,7 @@ fn check_streamed<T: Real>() {
                 (0..n).map(|_| rng.below(c) as i64).collect(),
             ];
             for (p, target) in patterns.iter().enumerate() {
-                for (power, weighted, margin) in [
-                    (Power::One, false, 1.0),
-                    (Power::One, true, 0.5),
-                    (Power::Two, false, 0.0),
-                    (Power::Two, true, 1.0),
-                ] {
+                for (power, weighted, margin) in PARAMETERS {
                     let params = Params {
                         power,
                         margin: T::from_f64(margin),
@@ -1011,12 +1014,7 @@ fn check_pairs<T: Real>() {
             let (target_a, target_b) = target.split_at(na);
             let (upstream_a, upstream_b) = upstream.split_at(na);
             let g = T::from_f64(0.5);
-            for (power, weighted, margin) in [
-                (Power::One, false, 1.0),
-                (Power::One, true, 0.5),
-                (Power::Two, false, 0.0),
-                (Power::Two, true, 1.0),
-            ] {
+            for (power, weighted, margin) in PARAMETERS {
                 let params = Params {
                     power,
                     margin: T::from_f64(margin),

@@ -242,36 +242,6 @@ pub trait Backends: Sized {
 /// A backend's entry for one task; callers must have checked the CPU features it enables.
 pub type Entry<T> = unsafe fn(&Params<T>, usize, Task<'_, T>);
 
-/// [`Backends::streamed_entry`] for `f32`: each x86 path's own.
-#[inline(always)]
-fn streamed_entry_f32(isa: Isa, c: usize) -> Option<Entry<f32>> {
-    if c < STREAMED_MIN_CLASSES {
-        return None;
-    }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(avx512::run_f32_long_rows_streamed),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(avx2::run_f32_long_rows_streamed),
-        _ => None,
-    }
-}
-
-/// [`Backends::streamed_entry`] for `f64`.
-#[inline(always)]
-fn streamed_entry_f64(isa: Isa, c: usize) -> Option<Entry<f64>> {
-    if c < STREAMED_MIN_CLASSES {
-        return None;
-    }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(avx512::run_f64_long_rows_streamed),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(avx2::run_f64_long_rows_streamed),
-        _ => None,
-    }
-}
-
 /// A backend's entry for two tasks of one kind ([`pair_kind_of`]); callers must have checked
 /// that kind, and the CPU features the entry enables.
 pub type PairEntry<T> = unsafe fn(&Params<T>, usize, Task<'_, T>, Task<'_, T>);
@@ -388,18 +358,27 @@ macro_rules! impl_backends {
             }
             #[inline(always)]
             fn streamed_entry(isa: Isa, c: usize) -> Option<Entry<$t>> {
-                $streamed(isa, c)
+                if c < STREAMED_MIN_CLASSES {
+                    return None;
+                }
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => Some(avx512::$streamed),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => Some(avx2::$streamed),
+                    _ => None,
+                }
             }
         }
     };
 }
 
 impl_backends!(f32, ::wide::f32x8, run_f32, run_f32, run_f32_long_rows,
-    streamed: streamed_entry_f32, pairs: pair_entry_f32,
+    streamed: run_f32_long_rows_streamed, pairs: pair_entry_f32,
     short rows: takes_short_rows_f32 => run_f32_short_rows,
     long rows on AVX2: long_rows_on_avx2_f32);
 impl_backends!(f64, ::wide::f64x4, run_f64, run_f64, run_f64_long_rows,
-    streamed: streamed_entry_f64, pairs: pair_entry_f64);
+    streamed: run_f64_long_rows_streamed, pairs: pair_entry_f64);
 
 /// A class count whose kernels for PyTorch's default parameters (p = 1, no weights) are also
 /// compiled with `c` as a constant: 10, the common case (MNIST, CIFAR-10, the shapes).
