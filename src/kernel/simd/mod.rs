@@ -564,6 +564,20 @@ fn strided_losses<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: boo
     let per = n / V::LANES;
     let mut lane_targets = [0i64; MAX_LANES];
     let mut lane_losses = [T::ZERO; MAX_LANES];
+    // Each lane's run from its start up to where its stream prefetch takes over, and the first
+    // vector's `x[y]`: without these a lane's first lines were read on demand, tile after tile.
+    // Lane by lane (in the tiles' order instead, line by line across the lanes, was 1.06–1.12×
+    // slower).
+    if per > 0 {
+        for k in 0..V::LANES {
+            let run = k * per * c;
+            for at in (0..STREAM_AHEAD_VALUES).step_by(CACHE_LINE / size_of::<T>()) {
+                prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(run + at));
+            }
+            let y = target_index(targets[k * per], c);
+            prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(run + y));
+        }
+    }
     for i in 0..per {
         for (k, t) in lane_targets[..V::LANES].iter_mut().enumerate() {
             *t = targets[k * per + i];
