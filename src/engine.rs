@@ -212,7 +212,7 @@ pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 /// in pairs on `isa` with the pool's current thread count (see [`PAIRED_MIN_BYTES`]). Either
 /// way every block computes the same bits.
 pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize, with_gradient: bool) -> bool {
-    n.saturating_mul(c).saturating_mul(size_of::<T>()) >= PAIRED_MIN_BYTES
+    score_bytes::<T>(c, n) >= PAIRED_MIN_BYTES
         && n.div_ceil(rows_per_block(c)) >= PAIRED_MIN_BLOCKS_PER_THREAD * parallel::num_threads()
         && kernel::runs_pairs::<T>(isa, c, with_gradient)
 }
@@ -221,8 +221,13 @@ pub fn pairs_blocks<T: Real>(isa: Isa, c: usize, n: usize, with_gradient: bool) 
 /// through [`kernel::run_streamed_with`] on `isa`, and they stream there (see
 /// [`STREAMED_MIN_BYTES`]). Either way every block computes the same bits.
 pub fn streams_blocks<T: Real>(isa: Isa, c: usize, n: usize, with_gradient: bool) -> bool {
-    n.saturating_mul(c).saturating_mul(size_of::<T>()) >= STREAMED_MIN_BYTES
+    score_bytes::<T>(c, n) >= STREAMED_MIN_BYTES
         && kernel::runs_streamed::<T>(isa, c, rows_per_block(c).min(n), with_gradient)
+}
+
+/// The bytes of the scores of `n` rows of `c` classes (saturating).
+fn score_bytes<T>(c: usize, n: usize) -> usize {
+    n.saturating_mul(c).saturating_mul(size_of::<T>())
 }
 
 /// The work items of a call's block tasks, collected once: the tasks one by one, or in pairs of

@@ -220,7 +220,7 @@ pub fn run_pair_with<T: Real>(
 pub fn run_streamed_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let isa = isa.clamped();
     if simd::takes_long_rows_streamed(c, task.target.len(), task.grad.is_some())
-        && let Some(entry) = T::streamed_entry(isa, c)
+        && let Some(entry) = T::streamed_entry(isa)
     {
         // SAFETY: `streamed_entry` names only entries of the path `isa`, which `clamped`
         // returns only on a CPU with its features, and for tasks `takes_long_rows_streamed`
@@ -236,7 +236,7 @@ pub fn run_streamed_with<T: Real>(isa: Isa, params: &Params<T>, c: usize, task: 
 #[inline]
 pub fn runs_streamed<T: Real>(isa: Isa, c: usize, rows: usize, with_gradient: bool) -> bool {
     simd::takes_long_rows_streamed(c, rows, with_gradient)
-        && T::streamed_entry(isa.clamped(), c).is_some()
+        && T::streamed_entry(isa.clamped()).is_some()
 }
 
 /// Runs one task on `isa`, clamped to the best path this CPU has. Every path gives the same

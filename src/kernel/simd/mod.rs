@@ -232,11 +232,11 @@ pub trait Backends: Sized {
     /// interleaved ([`run_forward_pair`], [`run_gradient_pair`]), where that path has one.
     #[doc(hidden)]
     fn pair_entry(isa: Isa, c: usize, kind: PairKind) -> Option<PairEntry<Self>>;
-    /// The entry of `isa` (an available one) that reads a large call's forward blocks of `c`
-    /// classes in streams ([`forward_long_rows_streamed`]), for tasks that
-    /// [`takes_long_rows_streamed`], where that path has one.
+    /// The entry of `isa` (an available one) that reads a large call's forward blocks in
+    /// streams ([`forward_long_rows_streamed`]), for tasks that [`takes_long_rows_streamed`],
+    /// where that path has one.
     #[doc(hidden)]
-    fn streamed_entry(isa: Isa, c: usize) -> Option<Entry<Self>>;
+    fn streamed_entry(isa: Isa) -> Option<Entry<Self>>;
 }
 
 /// A backend's entry for one task; callers must have checked the CPU features it enables.
@@ -357,10 +357,7 @@ macro_rules! impl_backends {
                 $pair_entry(isa, c, kind)
             }
             #[inline(always)]
-            fn streamed_entry(isa: Isa, c: usize) -> Option<Entry<$t>> {
-                if c < STREAMED_MIN_CLASSES {
-                    return None;
-                }
+            fn streamed_entry(isa: Isa) -> Option<Entry<$t>> {
                 match isa {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512 => Some(avx512::$streamed),
@@ -417,6 +414,8 @@ pub(crate) fn run<T: Real, V: Vector<T>>(params: &Params<T>, c: usize, task: Tas
 pub(crate) const LONG_ROWS_MIN_CLASSES: usize = 128;
 
 /// Whether `task` is one for [`run_forward_long_rows`] (at least 16 rows, the widest vector's).
+/// (Written out rather than through [`takes_long_rows_streamed`]'s shape: every call's dispatch
+/// runs it, and the shared form compiled the small summed calls' path to other instructions.)
 #[inline(always)]
 fn takes_long_rows_forward<T: Real>(c: usize, task: &Task<'_, T>) -> bool {
     task.grad.is_none()
@@ -477,14 +476,16 @@ pub(crate) fn run_forward_long_rows<T: Real, V: Vector<T>, const STREAMED: bool>
 /// above, streams and the next block in L2 are even: AVX-512 `f32` 65536×260 and ×280 1.0,
 /// ×300 1.025× faster streamed, ×350 1.09×.
 pub(crate) const STREAMED_MIN_CLASSES: usize = PREFETCH_NEXT_BLOCK_MAX_CLASSES + 1;
+// Streamed tasks are long-row tasks.
+const _: () = assert!(STREAMED_MIN_CLASSES >= LONG_ROWS_MIN_CLASSES);
 
 /// Whether a task of `rows` rows, with or without a gradient, is one for
 /// [`forward_long_rows_streamed`] when its call is large (where the path has the entry): a
-/// forward task of long rows, at least two rows a lane of the widest vector, for streams of
-/// more than one row. ([`Backends::streamed_entry`] asks for [`STREAMED_MIN_CLASSES`] or more.)
+/// forward task of [`STREAMED_MIN_CLASSES`] or more, at least two rows a lane of the widest
+/// vector, for streams of more than one row.
 #[inline(always)]
 pub(crate) fn takes_long_rows_streamed(c: usize, rows: usize, with_gradient: bool) -> bool {
-    !with_gradient && (LONG_ROWS_MIN_CLASSES..=MAX_CLASSES).contains(&c) && rows >= 2 * MAX_LANES
+    !with_gradient && (STREAMED_MIN_CLASSES..=MAX_CLASSES).contains(&c) && rows >= 2 * MAX_LANES
 }
 
 /// The most rows of a chunk of [`forward_long_rows_streamed`] (an engine block of 257 classes
@@ -568,14 +569,18 @@ fn strided_losses<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: boo
     // vector's `x[y]`: without these a lane's first lines were read on demand, tile after tile.
     // Lane by lane (in the tiles' order instead, line by line across the lanes, was 1.06–1.12×
     // slower).
+    // `x[y]` of `row`, which its block reads first.
+    let prefetch_target_score = |row: usize| {
+        let y = target_index(targets[row], c);
+        prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(row * c + y));
+    };
     if per > 0 {
         for k in 0..V::LANES {
             let run = k * per * c;
             for at in (0..STREAM_AHEAD_VALUES).step_by(CACHE_LINE / size_of::<T>()) {
                 prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(run + at));
             }
-            let y = target_index(targets[k * per], c);
-            prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(run + y));
+            prefetch_target_score(k * per);
         }
     }
     for i in 0..per {
@@ -583,13 +588,10 @@ fn strided_losses<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: boo
             *t = targets[k * per + i];
         }
         if i + 1 < per {
-            // `x[y]` of the next block's rows, which each block reads first, at a column where
-            // the lanes' streams have not arrived yet: without this the streams gained nothing
-            // (A/B 1.0 at 32768×1000).
+            // The next block's, at a column where the lanes' streams have not arrived yet:
+            // without this the streams gained nothing (A/B 1.0 at 32768×1000).
             for k in 0..V::LANES {
-                let row = k * per + i + 1;
-                let y = target_index(targets[row], c);
-                prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(row * c + y));
+                prefetch_target_score(k * per + i + 1);
             }
         }
         let block = strided_block_loss::<T, V, SQUARE, WEIGHTED>(
@@ -1309,20 +1311,28 @@ fn start_block<T: Real, V: Vector<T>, const WEIGHTED: bool>(
 /// rest.
 macro_rules! each_tile {
     ($rows:expr, $c:expr, $class:expr, $cols:ident, $writes:expr,
-     |$first:ident, $width:ident, $tile_class:ident| $body:block) => {{
-        let full = $c / V::TILE * V::TILE;
-        for $first in (0..full).step_by(V::TILE) {
-            let $width = V::TILE;
+     |$first:ident, $width:ident, $tile_class:ident| $body:block) => {
+        tiles!($c, |$first, $width| {
             prefetch_for_tile::<T, V, $writes>($rows, $c, $first);
             V::load_columns($rows, $c, $first, $width, &mut $cols);
             let $tile_class = relative_classes($class, $first);
             $body
+        })
+    };
+}
+
+/// Runs `$body` for each tile of `$c` columns with `$first` (its first column) and `$width`
+/// bound: whole tiles first, at the constant width `TILE` (so that column loops over them
+/// unroll completely), then the rest.
+macro_rules! tiles {
+    ($c:expr, |$first:ident, $width:ident| $body:block) => {{
+        let full = $c / V::TILE * V::TILE;
+        for $first in (0..full).step_by(V::TILE) {
+            let $width = V::TILE;
+            $body
         }
         if full < $c {
             let ($first, $width) = (full, $c - full);
-            prefetch_for_tile::<T, V, $writes>($rows, $c, $first);
-            V::load_columns($rows, $c, $first, $width, &mut $cols);
-            let $tile_class = relative_classes($class, $first);
             $body
         }
     }};
@@ -1449,39 +1459,27 @@ fn strided_block_loss<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED:
     let k = row_constants_from_rows::<T, V, WEIGHTED>(params, c, &rows[offset..], stride, targets);
     let mut sum = zero;
     let tiles_with_targets = tiles_with_targets::<T, V>(c, targets);
-    // Whole tiles at the constant width `TILE`, so that their column loops unroll completely,
-    // then the rest (as [`each_tile`]).
-    macro_rules! tile {
-        ($first:expr, $width:expr) => {{
-            let (first, width) = ($first, $width);
-            for lane in 0..V::LANES {
-                let at = offset + lane * stride + first + STREAM_AHEAD_VALUES;
-                prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(at));
-            }
-            // `rows` from its start, lanes `stride` apart, columns from `offset + first`: within
-            // the backends' bounds for every block of [`strided_losses`] (`offset + c <= stride`
-            // and `LANES·stride <= rows.len()`).
-            V::load_columns(rows, stride, offset + first, width, &mut cols);
-            let tile_class = relative_classes(class, first);
-            add_long_row_tile!(
-                sum,
-                k,
-                zero,
-                cols,
-                tiles_with_targets,
-                first,
-                width,
-                tile_class
-            );
-        }};
-    }
-    let full = c / V::TILE * V::TILE;
-    for first in (0..full).step_by(V::TILE) {
-        tile!(first, V::TILE);
-    }
-    if full < c {
-        tile!(full, c - full);
-    }
+    tiles!(c, |first, width| {
+        for lane in 0..V::LANES {
+            let at = offset + lane * stride + first + STREAM_AHEAD_VALUES;
+            prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(at));
+        }
+        // `rows` from its start, lanes `stride` apart, columns from `offset + first`: within
+        // the backends' bounds for every block of [`strided_losses`] (`offset + c <= stride`
+        // and `LANES·stride <= rows.len()`).
+        V::load_columns(rows, stride, offset + first, width, &mut cols);
+        let tile_class = relative_classes(class, first);
+        add_long_row_tile!(
+            sum,
+            k,
+            zero,
+            cols,
+            tiles_with_targets,
+            first,
+            width,
+            tile_class
+        );
+    });
     sum.div(V::splat(T::from_usize(c)))
 }
 
