@@ -24,7 +24,7 @@ use super::{
 
 /// The most lanes of any backend (AVX-512 with `f32`): the size of the stack buffers lanes are
 /// spilled to.
-const MAX_LANES: usize = 16;
+pub(super) const MAX_LANES: usize = 16;
 
 /// Above this many classes the vector kernels hand the task to the reference: column indices
 /// travel as exact floats, exact below 2^24 in `f32`.
@@ -116,49 +116,18 @@ pub(crate) trait Vector<T: Real>: Copy {
     /// `first + width <= c`. Values of `rows` past the block may be read (only read), which lets
     /// a backend load whole vectors where a row's piece is shorter.
     ///
-    /// The default goes through a stack tile; the x86 backends transpose in registers.
-    #[inline(always)]
-    fn load_columns(rows: &[T], c: usize, first: usize, width: usize, out: &mut [Self; MAX_TILE]) {
-        let mut tile = [T::ZERO; TILE_VALUES];
-        for (k, row) in rows.chunks_exact(c).take(Self::LANES).enumerate() {
-            for (jj, &x) in row[first..first + width].iter().enumerate() {
-                tile[jj * Self::LANES + k] = x;
-            }
-        }
-        for (v, lanes) in out
-            .iter_mut()
-            .zip(tile.chunks_exact(Self::LANES))
-            .take(width)
-        {
-            *v = Self::load(lanes);
-        }
-    }
+    /// Every backend transposes in registers.
+    fn load_columns(rows: &[T], c: usize, first: usize, width: usize, out: &mut [Self; MAX_TILE]);
 
     /// The inverse of [`Vector::load_columns`]: writes `cols[jj]` lane `k` to
     /// `grads[k·c + first + jj]` for `jj < width`, and nothing else.
-    #[inline(always)]
     fn store_columns(
         cols: &[Self; MAX_TILE],
         c: usize,
         first: usize,
         width: usize,
         grads: &mut [T],
-    ) {
-        let mut tile = LineAligned([T::ZERO; TILE_VALUES]);
-        let tile = &mut tile.0;
-        for (v, lanes) in cols
-            .iter()
-            .zip(tile.chunks_exact_mut(Self::LANES))
-            .take(width)
-        {
-            v.store(lanes);
-        }
-        for (k, row) in grads.chunks_exact_mut(c).take(Self::LANES).enumerate() {
-            for (jj, out) in row[first..first + width].iter_mut().enumerate() {
-                *out = tile[jj * Self::LANES + k];
-            }
-        }
-    }
+    );
 }
 
 /// Targets per chunk of [`crate::kernel::first_bad_target_chunk`].
@@ -1279,7 +1248,6 @@ fn target_index(y: i64, c: usize) -> usize {
 /// for 16 `f32` columns), never with gathers, which are slow on many cores and thrash the cache
 /// when rows are a page apart.
 pub(crate) const MAX_TILE: usize = 16;
-const TILE_VALUES: usize = MAX_TILE * MAX_LANES;
 
 /// The start of every block: the targets as a class vector and the row constants. Rows of at
 /// most one tile (`c <= TILE`) are transposed here, once, into `cols`, which then stay in
