@@ -7,8 +7,9 @@ CC     ?= cc
 CXX    ?= c++
 LIB    := target/release/libmml.so
 
-.PHONY: all build demo test test-rust test-isa test-header test-c test-cpp test-go test-csharp \
-        test-install test-fuzz test-valgrind test-asan install clean
+.PHONY: all build demo prebuild build-rust-tests install-mono build-fuzz build-asan test test-rust \
+        test-isa test-header test-c test-cpp test-go test-csharp test-install test-fuzz \
+        test-valgrind test-asan install clean
 
 all: build
 
@@ -18,26 +19,55 @@ build:
 demo:
 	$(CARGO) run --release --example train
 
-# Everything CI runs. Each step fails the whole run. The native tests come first, while
-# target/release holds the plain `cargo build --release` library (the Rust tests rebuild it
-# with the test-only `fault-injection` feature).
-test: build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
+# Every test step runs with one value of CI (CI's own, else 1): the build script reruns, and so
+# the crate recompiles, whenever CI changes, and with CI set it leaves the committed header alone
+# for test-header to check.
+test prebuild build-% install-mono test-%: export CI ?= 1
+
+# The Rust tests build the library with the test-only `fault-injection` feature, in their own
+# target directory: target/release keeps the plain library that the native tests link, and the
+# two builds can run at once.
+RUST_TESTS := CARGO_TARGET_DIR=target/fault-injection $(CARGO) test --release --features fault-injection
+
+# Everything CI runs. Each step fails the whole run. `prebuild` compiles first, two builds at a
+# time (below); each step then finds its build done.
+test: prebuild build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
       test-rust test-isa test-fuzz test-asan
 	@echo "make test: all suites passed"
 
+# The release profile has one codegen unit, so most of each build is the mml crate compiling on
+# one core: two builds at once use both of CI's two cores (`make test` on a fresh clone, 2 cores:
+# 807 s one build after another, 698 s in pairs). --output-sync prints each build's log whole
+# when it ends; Mono's install (network-bound) runs beside the first pair.
+prebuild:
+	$(MAKE) --no-print-directory -j3 --output-sync=target build build-rust-tests install-mono
+	$(MAKE) --no-print-directory -j2 --output-sync=target build-fuzz build-asan
+
+build-rust-tests:
+	$(RUST_TESTS) --no-run
+
+install-mono:
+	scripts/install-mono.sh
+
+build-fuzz:
+	scripts/fuzz-smoke.sh --build-only
+
+build-asan:
+	scripts/asan.sh --no-run
+
 test-rust:
-	$(CARGO) test --release --features fault-injection
+	$(RUST_TESTS)
 
 # The property tests again on each kernel path, forced through MML_ISA (clamped to the CPU).
 test-isa:
 	for isa in scalar wide avx2 avx512; do \
-	    MML_ISA=$$isa $(CARGO) test --release --features fault-injection --test properties || exit 1; \
+	    MML_ISA=$$isa $(RUST_TESTS) --test properties || exit 1; \
 	done
 
 # The committed header must equal what cbindgen generates and compile as strict C and C++;
 # the shared library must carry the SONAME libmml.so.
 test-header: build
-	CI=1 $(CARGO) test --release --features fault-injection --test header
+	$(RUST_TESTS) --test header
 	$(CC) -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/mml.h
 	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
 	readelf -d $(LIB) | grep -q 'Library soname: \[libmml.so\]' || { echo "SONAME of $(LIB) is not libmml.so"; exit 1; }

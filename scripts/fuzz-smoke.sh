@@ -8,6 +8,8 @@
 # nothing to install, and the build is shared with a later `cargo fuzz run`. The installed stable
 # toolchain accepts the nightly flags with RUSTC_BOOTSTRAP=1.
 #
+# `--build-only` stops after the build (`make prebuild` compiles it beside the ASan build).
+#
 # Long campaigns: see fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ start=$(date +%s)
 cargo build --manifest-path fuzz/Cargo.toml --target "$TRIPLE" --release \
     --config 'profile.release.debug="line-tables-only"' --bins
 echo "fuzz-smoke: built in $(( $(date +%s) - start ))s"
+if [ "${1:-}" = --build-only ]; then exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

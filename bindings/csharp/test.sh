@@ -2,7 +2,7 @@
 # Builds the C# binding with Mono's mcs and runs its console test runner against
 # target/release/libmml.so. Usage: bindings/csharp/test.sh [path/to/multi_margin_loss.json]
 # Assumes `cargo build --release` already ran (make test-csharp does it). Installs Mono's
-# compiler and runtime from the distribution's packages when they are missing.
+# compiler and runtime when they are missing (scripts/install-mono.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,15 +11,7 @@ golden="${1:-$repo/../shared/golden/multi_margin_loss.json}"
 lib="$repo/target/release/libmml.so"
 out="$repo/target/csharp"
 
-if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
-    echo "test.sh: installing Mono (mono-mcs, mono-runtime)" >&2
-    # mono-mcs depends on the class libraries the runner uses (System.Core among them).
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime >/dev/null
-fi
+"$repo/scripts/install-mono.sh"
 
 if [ ! -f "$lib" ]; then
     echo "test.sh: $lib is missing; run 'cargo build --release' first" >&2

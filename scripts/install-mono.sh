@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs Mono's compiler and runtime from the distribution's packages when either is missing
+# (the C# binding's tests need them; a fresh CI machine has neither). No-op otherwise.
+set -euo pipefail
+if command -v mcs >/dev/null 2>&1 && command -v mono >/dev/null 2>&1; then exit 0; fi
+echo "install-mono: installing Mono (mono-mcs, mono-runtime)" >&2
+# mono-mcs depends on the class libraries the C# test runner uses (System.Core among them).
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime >/dev/null
