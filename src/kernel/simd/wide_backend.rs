@@ -161,7 +161,15 @@ macro_rules! wide_vector {
                     for (h, square) in halves.into_iter().enumerate() {
                         for (i, row) in <$half>::transpose(square).into_iter().enumerate() {
                             let at = (h * H + i) * c + first + g;
-                            grads[at..at + n].copy_from_slice(&row.to_array()[..n]);
+                            let (dst, values) = (&mut grads[at..at + n], row.to_array());
+                            if n == H {
+                                dst.copy_from_slice(&values);
+                            } else {
+                                // Value by value: a copy of a variable length is a `memcpy` call.
+                                for (d, v) in dst.iter_mut().zip(values) {
+                                    *d = v;
+                                }
+                            }
                         }
                     }
                 }
