@@ -37,11 +37,12 @@ test: prebuild build test-c test-cpp test-go test-csharp test-install test-valgr
 
 # The release profile has one codegen unit, so most of each build is the mml crate compiling on
 # one core: two builds at once use both of CI's two cores (`make test` on a fresh clone, 2 cores:
-# 807 s one build after another, 698 s in pairs). --output-sync prints each build's log whole
-# when it ends; Mono's install (network-bound) runs beside the first pair.
+# 807 s one build after another, 698 s in pairs). Their logs interleave line by line as they run
+# (--output-sync would hold each build's log until it ends: six silent minutes); Mono's install
+# (network-bound) runs beside the first pair.
 prebuild:
-	$(MAKE) --no-print-directory -j3 --output-sync=target build build-rust-tests install-mono
-	$(MAKE) --no-print-directory -j2 --output-sync=target build-fuzz build-asan
+	$(MAKE) --no-print-directory -j3 build build-rust-tests install-mono
+	$(MAKE) --no-print-directory -j2 build-fuzz build-asan
 
 build-rust-tests:
 	$(RUST_TESTS) --no-run

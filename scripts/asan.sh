@@ -5,7 +5,7 @@
 # keeps the run short, with debug assertions and overflow checks switched back on, LTO off and
 # 16 codegen units (the build, not the tests, dominates the time), and the `fault-injection`
 # feature as in `make test-rust` (a panic caught at the C boundary). Separate target dir:
-# target/asan.
+# target/asan. Arguments go to `cargo test` (`make prebuild` passes `--no-run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +20,7 @@ cargo test --target "$TRIPLE" --release \
     --config profile.release.debug-assertions=true --config profile.release.overflow-checks=true \
     --config profile.release.lto=false --config profile.release.codegen-units=16 \
     --features fault-injection --no-fail-fast --bins --tests --examples "$@"
-echo "asan: Rust test suite passed under AddressSanitizer in $(( $(date +%s) - start ))s"
+case " $* " in
+    *" --no-run "*) echo "asan: Rust test suite built (not run) in $(( $(date +%s) - start ))s" ;;
+    *) echo "asan: Rust test suite passed under AddressSanitizer in $(( $(date +%s) - start ))s" ;;
+esac
