@@ -143,9 +143,10 @@ impl Vector<f32> for F32x8 {
         unsafe { _mm256_cmp_ps::<_CMP_NEQ_OQ>(self.0, rhs.0) }
     }
     #[inline(always)]
-    fn and(a: __m256, b: __m256) -> __m256 {
+    fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> __m256 {
+        let above = self.gt(rhs);
         // SAFETY: AVX is available.
-        unsafe { _mm256_and_ps(a, b) }
+        unsafe { _mm256_and_ps(above, class.ne(column)) }
     }
     #[inline(always)]
     fn select(mask: __m256, if_true: Self, if_false: Self) -> Self {
@@ -320,9 +321,10 @@ impl Vector<f64> for F64x4 {
         unsafe { _mm256_cmp_pd::<_CMP_NEQ_OQ>(self.0, rhs.0) }
     }
     #[inline(always)]
-    fn and(a: __m256d, b: __m256d) -> __m256d {
+    fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> __m256d {
+        let above = self.gt(rhs);
         // SAFETY: AVX is available.
-        unsafe { _mm256_and_pd(a, b) }
+        unsafe { _mm256_and_pd(above, class.ne(column)) }
     }
     #[inline(always)]
     fn select(mask: __m256d, if_true: Self, if_false: Self) -> Self {

@@ -234,8 +234,9 @@ impl Vector<f32> for F32x16 {
         unsafe { _mm512_cmp_ps_mask::<_CMP_NEQ_OQ>(self.0, rhs.0) }
     }
     #[inline(always)]
-    fn and(a: __mmask16, b: __mmask16) -> __mmask16 {
-        a & b
+    fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> __mmask16 {
+        // SAFETY: AVX-512F is available. Ordered, quiet: false where either side is NaN.
+        unsafe { _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(class.ne(column), self.0, rhs.0) }
     }
     #[inline(always)]
     fn select(mask: __mmask16, if_true: Self, if_false: Self) -> Self {
@@ -394,8 +395,8 @@ impl Vector<f32> for F32x16Rows {
         self.0.ne(rhs.0)
     }
     #[inline(always)]
-    fn and(a: __mmask16, b: __mmask16) -> __mmask16 {
-        F32x16::and(a, b)
+    fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> __mmask16 {
+        self.0.gt_where_ne(rhs.0, class.0, column.0)
     }
     #[inline(always)]
     fn select(mask: __mmask16, if_true: Self, if_false: Self) -> Self {
@@ -516,8 +517,9 @@ impl Vector<f64> for F64x8 {
         unsafe { _mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(self.0, rhs.0) }
     }
     #[inline(always)]
-    fn and(a: __mmask8, b: __mmask8) -> __mmask8 {
-        a & b
+    fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> __mmask8 {
+        // SAFETY: AVX-512F is available. Ordered, quiet: false where either side is NaN.
+        unsafe { _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(class.ne(column), self.0, rhs.0) }
     }
     #[inline(always)]
     fn select(mask: __mmask8, if_true: Self, if_false: Self) -> Self {

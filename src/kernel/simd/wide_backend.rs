@@ -87,8 +87,9 @@ macro_rules! wide_vector {
                 self.simd_ne(rhs)
             }
             #[inline(always)]
-            fn and(a: Self, b: Self) -> Self {
-                a & b
+            fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> Self {
+                let above = self.simd_gt(rhs);
+                above & class.simd_ne(column)
             }
             #[inline(always)]
             fn select(mask: Self, if_true: Self, if_false: Self) -> Self {
