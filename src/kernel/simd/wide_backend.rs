@@ -7,6 +7,7 @@
 //! before, this path ran 1.1-2.6x slower (f32; f64 1.35-2x), and its code, inlined into every
 //! kernel, was a third of the crate's compile time.
 
+use wide::bytemuck::cast;
 use wide::{f32x4, f32x8, f64x2, f64x4};
 
 use super::{MAX_LANES, MAX_TILE, Vector};
@@ -31,15 +32,6 @@ fn load_columns_by_value<T: Real, V: Vector<T>>(
         }
         *v = V::load(&lanes);
     }
-}
-
-/// A `wide` vector as two halves of half its lanes (128-bit registers on SSE2 and NEON).
-trait Halves: Sized {
-    type Half;
-    /// The vector whose lanes are `low`'s, then `high`'s.
-    fn join(low: Self::Half, high: Self::Half) -> Self;
-    /// The inverse of [`Halves::join`].
-    fn split(self) -> (Self::Half, Self::Half);
 }
 
 macro_rules! wide_vector {
@@ -137,7 +129,8 @@ macro_rules! wide_vector {
                         *square = <$half>::transpose(*square);
                     }
                     for q in 0..H {
-                        out[g + q] = Halves::join(halves[0][q], halves[1][q]);
+                        // A vector is its two halves, low lanes first (`wide`'s own layout).
+                        out[g + q] = cast([halves[0][q], halves[1][q]]);
                     }
                 }
             }
@@ -158,9 +151,7 @@ macro_rules! wide_vector {
                     let n = H.min(width - g);
                     let mut halves = [[<$half>::splat(0.0); H]; 2];
                     for q in 0..H {
-                        let (low, high) = cols[g + q].split();
-                        halves[0][q] = low;
-                        halves[1][q] = high;
+                        [halves[0][q], halves[1][q]] = cast(cols[g + q]);
                     }
                     for (h, square) in halves.into_iter().enumerate() {
                         for (i, row) in <$half>::transpose(square).into_iter().enumerate() {
@@ -177,30 +168,6 @@ macro_rules! wide_vector {
                         }
                     }
                 }
-            }
-        }
-
-        impl Halves for $v {
-            type Half = $half;
-
-            #[inline(always)]
-            fn join(low: $half, high: $half) -> $v {
-                const H: usize = $lanes / 2;
-                let (low, high) = (low.to_array(), high.to_array());
-                let mut lanes = [0.0; $lanes];
-                lanes[..H].copy_from_slice(&low);
-                lanes[H..].copy_from_slice(&high);
-                <$v>::new(lanes)
-            }
-
-            #[inline(always)]
-            fn split(self) -> ($half, $half) {
-                const H: usize = $lanes / 2;
-                let lanes = self.to_array();
-                (
-                    <$half>::new(lanes[..H].try_into().expect("H lanes")),
-                    <$half>::new(lanes[H..].try_into().expect("H lanes")),
-                )
             }
         }
     };
