@@ -7,7 +7,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-golden="${1:-$repo/../shared/golden/multi_margin_loss.json}"
+golden="${1:-$repo/tests/data/multi_margin_loss.json}"
 lib="$repo/target/release/libmml.so"
 out="$repo/target/csharp"
 
@@ -25,7 +25,8 @@ mcs -nologo -target:exe -langversion:7 -warnaserror+ -r:"$out/Mml.dll" -r:System
     -out:"$out/MmlTests.exe" "$here"/Tests/*.cs
 
 if [ ! -f "$golden" ]; then
-    echo "test.sh: golden file $golden not found; the golden cases will be reported as SKIPPED" >&2
+    echo "test.sh: golden file $golden not found" >&2
+    exit 1
 fi
 
 # DllImport("mml") resolves to libmml.so on the loader path (Mono tries the lib prefix and

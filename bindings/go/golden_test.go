@@ -67,13 +67,13 @@ type goldenCase struct {
 	GradInputF64      []jnum  `json:"grad_input_f64"`
 }
 
-// goldenPath is <repo>/../shared/golden/multi_margin_loss.json; the tests run in
+// goldenPath is <repo>/tests/data/multi_margin_loss.json; the tests run in
 // <repo>/bindings/go. MML_GOLDEN_DIR overrides the directory.
 func goldenPath() string {
 	if dir := os.Getenv("MML_GOLDEN_DIR"); dir != "" {
 		return filepath.Join(dir, "multi_margin_loss.json")
 	}
-	return filepath.Join("..", "..", "..", "shared", "golden", "multi_margin_loss.json")
+	return filepath.Join("..", "..", "tests", "data", "multi_margin_loss.json")
 }
 
 var (
@@ -86,7 +86,7 @@ func loadGolden(t *testing.T) []goldenCase {
 	t.Helper()
 	path := goldenPath()
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("golden data not found at %s (expected ../shared/golden/ beside the repository checkout, or set MML_GOLDEN_DIR): %v", path, err)
+		t.Fatalf("golden data not readable at %s (the repository's tests/data/, or MML_GOLDEN_DIR): %v", path, err)
 	}
 	goldenOnce.Do(func() {
 		data, err := os.ReadFile(path)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// One case of `../shared/golden/multi_margin_loss.json` (see the README beside it).
+/// One case of `tests/data/multi_margin_loss.json` (see `tests/data/README.md`).
 #[derive(Debug)]
 pub struct Case {
     pub name: String,
@@ -69,27 +69,29 @@ fn f32s(v: &Value) -> Vec<f32> {
     f64s(v).into_iter().map(|x| x as f32).collect()
 }
 
-pub fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/multi_margin_loss.json")
+/// A reference data file in `tests/data/` (part of the repository).
+pub fn data_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file)
 }
 
-/// The golden cases, or `None` (with a message) when the file is absent outside CI. In CI
-/// (`CI` set) a missing file fails the test: it must never pass silently there.
-pub fn golden_cases() -> Option<Vec<Case>> {
-    let path = golden_path();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!(
-                "SKIPPED: golden cases not readable at {}: {e}",
-                path.display()
-            );
-            return None;
-        }
-        Err(e) => panic!("golden cases not readable at {} in CI: {e}", path.display()),
-    };
+/// The text of a reference data file; a missing or unreadable file fails the test.
+pub fn read_data(file: &str) -> String {
+    let path = data_path(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reference data not readable at {}: {e}", path.display()))
+}
+
+pub fn golden_path() -> PathBuf {
+    data_path("multi_margin_loss.json")
+}
+
+/// The golden cases. A missing file fails the test: it never skips.
+pub fn golden_cases() -> Vec<Case> {
+    let text = read_data("multi_margin_loss.json");
     let cases: Vec<Value> = serde_json::from_str(&text).expect("golden JSON parses");
-    Some(
+    {
         cases
             .iter()
             .map(|c| Case {
@@ -119,8 +121,8 @@ pub fn golden_cases() -> Option<Vec<Case>> {
                 grad_f32: f32s(&c["grad_input_torch_f32"]),
                 grad_f64: f64s(&c["grad_input_f64"]),
             })
-            .collect(),
-    )
+            .collect()
+    }
 }
 
 pub fn widen(v: &[f32]) -> Vec<f64> {

@@ -171,8 +171,8 @@ const std::vector<GoldenCase>* golden_cases() {
 #define REQUIRE_GOLDEN(cases)                                                             \
   const std::vector<GoldenCase>* cases = golden_cases();                                  \
   if (cases == nullptr) {                                                                 \
-    GTEST_SKIP() << "golden data not found at " << golden_path()                          \
-                 << " (set MML_GOLDEN_DIR or check out ../shared/golden beside the repo)"; \
+    FAIL() << "golden data not readable at " << golden_path()                             \
+           << " (the repository's tests/data/, or MML_GOLDEN_DIR)";                       \
   }                                                                                       \
   ASSERT_FALSE(cases->empty()) << "no cases in " << golden_path()
 
