@@ -25,7 +25,7 @@ const SHAPES: [(usize, usize); 7] = [
 ];
 /// Rows of a few hundred classes: too long to prefetch a whole next block into L1, too short
 /// (a page or less) for the hardware prefetchers to follow each row; see `PREFETCH_L2_MAX_BYTES`
-/// in `src/kernel/simd`.
+/// in `src/kernel/vector.rs`.
 const MID_SHAPES: [(usize, usize); 1] = [(65536, 300)];
 const TAIL_SHAPES: [(usize, usize); 11] = [
     (4095, 1),
@@ -101,18 +101,14 @@ fn run_op(isa: Isa, op: Op, d: &mut Data) -> f64 {
         g,
         upstream: Upstream::Scalar(1.0),
         grad: &mut d.grad[..],
+        pitch: d.c,
     });
     let (loss, grad) = match op {
         Op::Forward => (LossOut::Sum(&mut total), None),
         Op::Backward => (LossOut::Skip, grad),
         Op::Fused => (LossOut::Sum(&mut total), grad),
     };
-    let task = Task {
-        input: &d.input,
-        target: &d.target,
-        loss,
-        grad,
-    };
+    let task = Task::contiguous(&d.input[..], d.c, &d.target[..], loss, grad);
     engine::execute_with(isa, &params, d.c, task);
     total
 }

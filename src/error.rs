@@ -80,17 +80,9 @@ impl std::error::Error for Error {}
 /// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
 #[inline(always)]
 pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
-    // The scan reads each target once and only says which chunk holds the first bad one; that
-    // chunk alone is searched again for the row.
-    let Some(chunk) = kernel::first_bad_target_chunk(target, c) else {
+    let Some(row) = kernel::first_bad_target(kernel::Isa::selected(), target, c) else {
         return Ok(());
     };
-    let start = chunk * kernel::TARGET_CHUNK;
-    let row = start
-        + target[start..]
-            .iter()
-            .position(|&t| (t as u64) >= c as u64)
-            .expect("the chunk holds a bad target");
     Err(Error::TargetOutOfRange {
         row,
         target: target[row],

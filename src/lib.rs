@@ -10,11 +10,14 @@
 //! - [`ffi`]: the C ABI (`include/mml.h`), a thin shell that checks pointers, catches panics and
 //!   maps errors to status codes.
 
+#[doc(hidden)]
 pub mod engine;
 mod error;
 pub mod ffi;
+#[doc(hidden)]
 pub mod kernel;
 mod loss;
+#[doc(hidden)]
 pub mod parallel;
 
 pub use error::{Buffer, Error, check_targets};

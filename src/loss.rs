@@ -6,7 +6,7 @@ use ndarray::{
 
 use crate::engine;
 use crate::error::{Buffer, Error};
-use crate::kernel::{GradOut, LossOut, Params, Power, Real, Task, Upstream};
+use crate::kernel::{Element, GradOut, Kernels, LossOut, Params, Power, Real, Task, Upstream};
 
 /// How per-sample losses are combined, as in PyTorch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -62,7 +62,7 @@ pub struct MultiMarginLoss {
 }
 
 /// The element types the loss computes in: `f32` (PyTorch's float) and `f64` (double).
-pub trait Float: Real {
+pub trait Float: Real + Kernels + Element<Real = Self> {
     #[doc(hidden)]
     fn weight(loss: &MultiMarginLoss) -> Option<&[Self]>;
 }
@@ -259,19 +259,11 @@ impl MultiMarginLoss {
                     Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
                 },
                 grad,
+                pitch: c,
             }),
             _ => None,
         };
-        engine::execute_checked(
-            &params,
-            c,
-            Task {
-                input,
-                target,
-                loss,
-                grad,
-            },
-        )?;
+        engine::execute_checked(&params, c, Task::contiguous(input, c, target, loss, grad))?;
         if let Some(out) = reduced_out {
             // The float64 accumulator is divided in float64 and only then cast, as in PyTorch.
             // An empty batch gives 0 for `sum` and 0/0 = NaN for `mean`.

@@ -364,8 +364,8 @@ fn messages_and_versions() {
 fn large_summed_forward_refuses_bad_targets_untouched() {
     let c = 10;
     let rows = mml::engine::rows_per_block(c);
-    let paired_n = (mml::engine::PAIRED_MIN_BYTES / 4 / c)
-        .max(mml::engine::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows)
+    let paired_n = (mml::kernel::STREAMED_MIN_BYTES / 4 / c)
+        .max(mml::kernel::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows)
         + 11;
     for n in [60_011, paired_n] {
         large_summed_forward_refuses_bad_targets(n, c);

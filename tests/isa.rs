@@ -1,11 +1,36 @@
 //! Every kernel path this CPU supports gives the reference's bits: random inputs full of
 //! specials and exact hinge ties, every tail shape, every task kind, and the golden file.
 
+use mml::Float;
 use mml::engine;
 use mml::kernel::sum::{self, SUM_LANES};
 use mml::kernel::{
-    self, GradOut, INTERLEAVE, Isa, LossOut, Params, Partials, Power, Real, Task, Upstream,
+    self, GradOut, INTERLEAVE, Isa, LossOut, Op, Params, Partials, Plan, Power, Task, Upstream,
+    Work,
 };
+
+/// Runs one task on `isa` as a call below the parallel threshold runs it.
+fn run_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+    Plan::new(isa, c, Op::of(&task)).run_one(params, c, task)
+}
+
+/// Runs one task on `isa` as a block of a large call: forward tasks of long rows in streams,
+/// summed forward tasks checking their own targets.
+fn run_streamed_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
+    let op = Op::of(&task);
+    Plan::with_schedule(isa, c, op, true, op == Op::Forward).run_one(params, c, task)
+}
+
+/// Runs two tasks on `isa` as a pair of blocks of a large call.
+fn run_pair_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, a: Task<'_, T>, b: Task<'_, T>) {
+    let op = Op::of(&a);
+    Plan::with_schedule(isa, c, op, false, op == Op::Forward).run(params, c, Work::Pair(a, b))
+}
+
+/// The plan of a call of `n` rows (blocks of `block_rows`) on this machine's threads.
+fn large_plan<T: Float>(isa: Isa, c: usize, op: Op, n: usize, block_rows: usize) -> Plan<T> {
+    Plan::for_blocks(isa, c, op, (n, block_rows, mml::parallel::num_threads()))
+}
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -24,7 +49,7 @@ impl Rng {
 
 /// A score: mostly on a coarse grid (so `z == 0` ties with margins 0, 0.5 and 1 are frequent),
 /// sometimes arbitrary, sometimes NaN, ±inf, -0 or subnormal.
-fn score<T: Real>(rng: &mut Rng) -> T {
+fn score<T: Float>(rng: &mut Rng) -> T {
     let v = match rng.below(20) {
         0 => f64::NAN,
         1 => f64::INFINITY,
@@ -42,11 +67,11 @@ fn score<T: Real>(rng: &mut Rng) -> T {
 }
 
 /// Equal bits, NaN sign and payload included.
-fn same<T: Real>(a: T, b: T) -> bool {
+fn same<T: Float>(a: T, b: T) -> bool {
     a.to_bits_u64() == b.to_bits_u64()
 }
 
-fn assert_same<T: Real>(what: &str, got: &[T], want: &[T]) {
+fn assert_same<T: Float>(what: &str, got: &[T], want: &[T]) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(same(*g, *w), "{what}: entry {i}: got {g:?}, want {w:?}");
@@ -97,7 +122,7 @@ enum Runner {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_kind<T: Real>(
+fn run_kind<T: Float>(
     runner: Runner,
     kind: Kind,
     params: &Params<T>,
@@ -134,17 +159,19 @@ fn run_kind<T: Real>(
             Upstream::Scalar(upstream.first().copied().unwrap_or(T::from_f64(0.75)))
         },
         grad: &mut grad[..],
+        pitch: c,
     });
     let task = Task {
         input,
+        pitch: c,
         target,
         loss,
         grad: grad_out,
     };
     match runner {
         Runner::Reference => kernel::reference::run(params, c, task),
-        Runner::Kernel(isa) => kernel::run_with(isa, params, c, task),
-        Runner::Streamed(isa) => kernel::run_streamed_with(isa, params, c, task),
+        Runner::Kernel(isa) => run_with(isa, params, c, task),
+        Runner::Streamed(isa) => run_streamed_with(isa, params, c, task),
         Runner::Engine(isa) => engine::execute_with(isa, params, c, task),
     }
     Outputs {
@@ -166,7 +193,7 @@ const TAIL_ROWS: [usize; 12] = [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 61];
 /// Runs `kind` on the reference and on each of `runners`, and asserts that every output (the
 /// losses, the sum, the partials and the gradient) carries the reference's bits.
 #[allow(clippy::too_many_arguments)]
-fn assert_runners_match_reference<T: Real>(
+fn assert_runners_match_reference<T: Float>(
     runners: &[Runner],
     kind: Kind,
     params: &Params<T>,
@@ -195,7 +222,7 @@ fn assert_runners_match_reference<T: Real>(
 
 /// Asserts that every output of a task (the losses, the sum, the partials, the gradient) carries
 /// `want`'s bits, and that no valid target was reported bad.
-fn assert_outputs_same<T: Real>(what: &str, got: &Outputs<T>, want: &Outputs<T>) {
+fn assert_outputs_same<T: Float>(what: &str, got: &Outputs<T>, want: &Outputs<T>) {
     assert_same(&format!("{what} losses"), &got.losses, &want.losses);
     assert!(
         same(got.sum, want.sum),
@@ -219,7 +246,7 @@ fn assert_outputs_same<T: Real>(what: &str, got: &Outputs<T>, want: &Outputs<T>)
     assert_same(&format!("{what} grad"), &got.grad, &want.grad);
 }
 
-fn check_random<T: Real>(seed: u64) {
+fn check_random<T: Float>(seed: u64) {
     let mut rng = Rng(seed);
     let runners: Vec<Runner> = Isa::available()
         .into_iter()
@@ -301,7 +328,7 @@ mod golden {
         }
     }
 
-    fn numbers<T: Real>(v: &Value) -> Vec<T> {
+    fn numbers<T: Float>(v: &Value) -> Vec<T> {
         match v {
             Value::Array(a) => a.iter().map(|x| T::from_f64(number(x))).collect(),
             scalar => vec![T::from_f64(number(scalar))],
@@ -310,7 +337,7 @@ mod golden {
 
     /// Computes a case the way the safe API does (`loss.rs`), but on a chosen path: forward,
     /// backward and fused. Returns (loss values, gradient) of each, which must agree.
-    fn compute<T: Real>(
+    fn compute<T: Float>(
         isa: Isa,
         case: &Value,
         rows: usize,
@@ -362,22 +389,25 @@ mod golden {
             if fused {
                 let task = Task {
                     input,
+                    pitch: c,
                     target,
                     loss,
                     grad: Some(GradOut {
                         g,
                         upstream: upstream(),
                         grad: &mut grad[..],
+                        pitch: c,
                     }),
                 };
-                kernel::run_with(isa, &params, c, task);
+                run_with(isa, &params, c, task);
             } else {
-                kernel::run_with(
+                run_with(
                     isa,
                     &params,
                     c,
                     Task {
                         input,
+                        pitch: c,
                         target,
                         loss,
                         grad: None,
@@ -385,15 +415,17 @@ mod golden {
                 );
                 let task = Task {
                     input,
+                    pitch: c,
                     target,
                     loss: LossOut::Skip,
                     grad: Some(GradOut {
                         g,
                         upstream: upstream(),
                         grad: &mut grad[..],
+                        pitch: c,
                     }),
                 };
-                kernel::run_with(isa, &params, c, task);
+                run_with(isa, &params, c, task);
             }
             let out = if reduction == "none" {
                 losses
@@ -409,7 +441,7 @@ mod golden {
         fused
     }
 
-    fn check<T: Real>(cases: &[Value], loss_field: &str, grad_field: &str) -> usize {
+    fn check<T: Float>(cases: &[Value], loss_field: &str, grad_field: &str) -> usize {
         let mut checked = 0;
         for isa in Isa::available() {
             for case in cases {
@@ -495,7 +527,7 @@ fn scalar_and_wide_are_always_available() {
 
 /// The target check finds the first bad target wherever it falls relative to the scan's chunks
 /// and vectors, for both kinds of bad value (negative, too large), with later bad ones: every
-/// path's scan names its chunk, and `check_targets` its row.
+/// path's scan and `check_targets` name its row.
 #[test]
 fn target_checks_find_the_first_bad_target() {
     let c = 7;
@@ -503,8 +535,8 @@ fn target_checks_find_the_first_bad_target() {
         let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
         assert!(mml::check_targets(&good, c).is_ok(), "n={n}");
         for isa in Isa::available() {
-            let chunk = kernel::first_bad_target_chunk_with(isa, &good, c);
-            assert_eq!(chunk, None, "{isa:?} n={n}");
+            let row = kernel::first_bad_target(isa, &good, c);
+            assert_eq!(row, None, "{isa:?} n={n}");
         }
         for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 199, 299]
             .into_iter()
@@ -518,8 +550,8 @@ fn target_checks_find_the_first_bad_target() {
                 }
                 for isa in Isa::available() {
                     assert_eq!(
-                        kernel::first_bad_target_chunk_with(isa, &t, c),
-                        Some(first / kernel::TARGET_CHUNK),
+                        kernel::first_bad_target(isa, &t, c),
+                        Some(first),
                         "{isa:?} n={n} first={first} bad={bad}"
                     );
                 }
@@ -536,13 +568,12 @@ fn target_checks_find_the_first_bad_target() {
     }
 }
 
-/// A forward task summing into `Partials` checks its own targets wherever
-/// `kernel::checks_own_targets` says so (the scalar path always does; AVX-512 `f32` rows of 9
-/// to 16 classes, asserted where the CPU has it): a bad target anywhere (negative or too large, in
-/// the first row, a middle vector, the last row of an overlapping last vector, or a task
-/// shorter than a vector) sets `bad_target`. On every path, valid targets leave it clear with
-/// the reference's sums, and a fused task (checked first) leaves it clear too.
-fn check_self_checking_forward<T: Real>() {
+/// A forward task summing into `Partials`, planned as a large call's block, checks its own
+/// targets on every path: a bad target anywhere (negative or too large, in the first row, a
+/// middle vector, the last row of an overlapping last vector, or a task shorter than a vector)
+/// sets `bad_target`. On every path, valid targets leave it clear with the reference's sums,
+/// and a fused task (checked first) leaves it clear too.
+fn check_self_checking_forward<T: Float>() {
     let mut rng = Rng(0x5e1f_c4ec);
     let params = Params {
         power: Power::One,
@@ -561,17 +592,19 @@ fn check_self_checking_forward<T: Real>() {
                 let mut grad = vec![T::from_f64(0.0); n * c];
                 let task = Task {
                     input: &input,
+                    pitch: c,
                     target,
                     loss: LossOut::Interleaved(&mut partials),
                     grad: fused.then(|| GradOut {
                         g: T::from_f64(0.5),
                         upstream: Upstream::Scalar(T::from_f64(1.0)),
                         grad: &mut grad[..],
+                        pitch: c,
                     }),
                 };
                 match isa {
                     None => kernel::reference::run(&params, c, task),
-                    Some(isa) => kernel::run_with(isa, &params, c, task),
+                    Some(isa) => run_streamed_with(isa, &params, c, task),
                 }
                 partials
             };
@@ -585,14 +618,6 @@ fn check_self_checking_forward<T: Real>() {
                     assert!(same(*g, *w), "{what} partial {k}: got {g}, want {w}");
                 }
                 assert!(!run(Some(isa), &good, true).bad_target, "{what} fused");
-                let checks = kernel::checks_own_targets::<T>(isa, c);
-                let short_rows = isa == Isa::Avx512 && size_of::<T>() == 4 && (9..=16).contains(&c);
-                if short_rows || isa == Isa::Scalar {
-                    assert!(checks, "{what}: this path should check its own targets");
-                }
-                if !checks {
-                    continue;
-                }
                 for row in [0, n / 2, n - 1] {
                     for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
                         let mut t = good.clone();
@@ -798,15 +823,15 @@ fn summed_nans_keep_the_first_nan_met_on_every_path() {
     }
 }
 
-/// `sum::sum_in_any_order_with` on every path for `losses` padded with zeros to whole vectors:
+/// `kernel::sum_in_any_order` on every path for `losses` padded with zeros to whole vectors:
 /// the same answer on each, and the chain's bits whenever it answers.
 fn any_order(total: f64, losses: &[f32]) -> Option<f64> {
     let mut padded = losses.to_vec();
     padded.resize(losses.len().next_multiple_of(SUM_LANES), 0.0);
-    let answer = sum::sum_in_any_order_with(Isa::Scalar, total, &padded);
+    let answer = kernel::sum_in_any_order(Isa::Scalar, total, &padded);
     for isa in Isa::available() {
         assert_eq!(
-            sum::sum_in_any_order_with(isa, total, &padded).map(f64::to_bits),
+            kernel::sum_in_any_order(isa, total, &padded).map(f64::to_bits),
             answer.map(f64::to_bits),
             "{isa:?}"
         );
@@ -824,7 +849,7 @@ fn any_order(total: f64, losses: &[f32]) -> Option<f64> {
 #[test]
 fn any_order_sums_refuse_what_they_cannot_prove() {
     for isa in Isa::available() {
-        assert!(sum::sum_in_any_order_with(isa, 0.0, &[1.0; SUM_LANES + 1]).is_none());
+        assert!(kernel::sum_in_any_order(isa, 0.0, &[1.0; SUM_LANES + 1]).is_none());
     }
     assert!(any_order(0.0, &[1.0, -1.0]).is_none());
     assert!(any_order(0.0, &[1.0, -0.0]).is_none());
@@ -904,7 +929,7 @@ fn any_order_sums_match_the_chain_whenever_they_answer() {
 /// reference's bits.
 #[test]
 fn long_rows_skip_the_target_mask_only_where_no_target_is() {
-    fn check<T: Real>(rng: &mut Rng) {
+    fn check<T: Float>(rng: &mut Rng) {
         let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Kernel).collect();
         for c in [127usize, 128, 200, 512, 1001, 1024, 1025, 2000] {
             for n in [16usize, 17, 33] {
@@ -959,7 +984,7 @@ const PARAMETERS: [(Power, bool, f64); 4] = [
 
 /// Finite scores with a rare NaN: one infinity in a row of hundreds would make nearly every loss
 /// infinite and hide a wrongly counted term.
-fn finite_score<T: Real>(rng: &mut Rng) -> T {
+fn finite_score<T: Float>(rng: &mut Rng) -> T {
     match rng.below(1000) {
         0 => T::from_f64(f64::NAN),
         _ => T::from_f64(rng.below(1 << 20) as f64 / (1 << 18) as f64 - 2.0),
@@ -972,19 +997,20 @@ fn finite_score<T: Real>(rng: &mut Rng) -> T {
 /// last block of adjacent rows, an engine block's, and more than one chunk of 512 (chunks of
 /// unequal length); targets in the first tile, the last (partial) one, or anywhere; every
 /// power and weighting; every task kind (those with a gradient run as `run_with` runs them).
-fn check_streamed<T: Real>() {
+fn check_streamed<T: Float>() {
     let mut rng = Rng(0x57e4_a3ed);
     let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Streamed).collect();
     for c in [200usize, 256, 257, 300, 1000, 1025] {
         for isa in Isa::available() {
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
             for rows in [31usize, 32, 47, 80, 513] {
-                let streams = kernel::runs_streamed::<T>(isa, c, rows, false);
+                let huge = 1 << 30;
+                let streams = large_plan::<T>(isa, c, Op::Forward, huge, rows).streams();
                 assert_eq!(streams, simd && rows >= 32, "{isa:?} c={c} rows={rows}");
-                assert!(
-                    !kernel::runs_streamed::<T>(isa, c, rows, true),
-                    "{isa:?} gradient"
-                );
+                for op in [Op::Backward, Op::Fused] {
+                    let streams = large_plan::<T>(isa, c, op, huge, rows).streams();
+                    assert!(!streams, "{isa:?} {op:?}");
+                }
             }
         }
         for n in [31usize, 32, 47, 80, 255, 1100] {
@@ -1047,7 +1073,7 @@ fn streamed_tasks_give_the_reference_bits_f64() {
 /// pairs them (asserted for AVX2 and AVX-512 where the CPU has them), everything else one after
 /// the other, mixed kinds included. Every task kind, all parameters, pairs of unequal lengths
 /// (so one task runs on alone), overlapping last vectors, tasks shorter than a vector.
-fn check_pairs<T: Real>() {
+fn check_pairs<T: Float>() {
     let mut rng = Rng(0x9a1e_d7a5);
     let weight: Vec<T> = (0..40).map(|_| score(&mut rng)).collect();
     let row_pairs = [
@@ -1063,9 +1089,13 @@ fn check_pairs<T: Real>() {
         for isa in Isa::available() {
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && (9..=31).contains(&c);
             let f32 = size_of::<T>() == 4;
-            for (with_gradient, want) in [(false, simd), (true, simd && f32)] {
-                let pairs = kernel::runs_pairs::<T>(isa, c, with_gradient);
-                assert_eq!(pairs, want, "{isa:?} c={c} gradient: {with_gradient}");
+            for (op, want) in [
+                (Op::Forward, simd),
+                (Op::Backward, simd && f32),
+                (Op::Fused, simd && f32),
+            ] {
+                let pairs = large_plan::<T>(isa, c, op, 1 << 30, 16).pairs();
+                assert_eq!(pairs, want, "{isa:?} c={c} {op:?}");
             }
         }
         for (na, nb) in row_pairs {
@@ -1122,17 +1152,13 @@ fn check_pairs<T: Real>() {
                     }
                 }
             }
-            // Where the path checks a summed forward task's targets, a bad one in either task
-            // of a pair is reported by that task.
+            // A bad target in either task of a summed forward pair is reported by that task.
             let params = Params {
                 power: Power::One,
                 margin: T::from_f64(1.0),
                 weight: None,
             };
             for isa in Isa::available() {
-                if !kernel::checks_own_targets::<T>(isa, c) {
-                    continue;
-                }
                 for (task, row) in [(0, 0), (0, na - 1), (1, nb / 2), (1, nb - 1)] {
                     let mut bad = [target_a.to_vec(), target_b.to_vec()];
                     bad[task][row] = c as i64;
@@ -1159,7 +1185,7 @@ fn check_pairs<T: Real>() {
 /// Runs two tasks of the given kinds as a pair; canary-filled outputs and upstream gradients
 /// as in [`run_kind`].
 #[allow(clippy::too_many_arguments)]
-fn run_pair_kind<T: Real>(
+fn run_pair_kind<T: Float>(
     isa: Isa,
     kinds: [Kind; 2],
     params: &Params<T>,
@@ -1193,6 +1219,7 @@ fn run_pair_kind<T: Real>(
         let up = upstream[k];
         Some(Task {
             input: input[k],
+            pitch: c,
             target: target[k],
             loss,
             grad: with_grad.then(|| GradOut {
@@ -1203,11 +1230,12 @@ fn run_pair_kind<T: Real>(
                     Upstream::Scalar(up.first().copied().unwrap_or(T::from_f64(0.75)))
                 },
                 grad: &mut o.grad[..],
+                pitch: c,
             }),
         })
     });
     let (first, second) = (tasks[0].take().unwrap(), tasks[1].take().unwrap());
-    kernel::run_pair_with(isa, params, c, first, second);
+    run_pair_with(isa, params, c, first, second);
     out
 }
 
@@ -1227,19 +1255,19 @@ fn paired_tasks_give_each_task_its_own_bits_f64() {
 /// order), forward, backward and fused, on every path: an odd number of blocks, so the last
 /// runs alone, and both the constant-`c` kernel (p = 1, no weights, 10 classes) and the general
 /// one.
-fn check_paired_engine<T: Real>() {
+fn check_paired_engine<T: Float>() {
     for c in [10usize, 20] {
         let rows = engine::rows_per_block(c);
-        let min_rows = (engine::PAIRED_MIN_BYTES / size_of::<T>() / c)
-            .max(engine::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows);
+        let min_rows = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c)
+            .max(kernel::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows);
         let n = (min_rows.div_ceil(2 * rows) * 2 + 1) * rows - rows / 2 + 3;
         assert!(n.div_ceil(rows) % 2 == 1, "an odd number of blocks");
         for isa in Isa::available() {
             if matches!(isa, Isa::Avx2 | Isa::Avx512) {
                 let with_gradient = size_of::<T>() == 4;
                 assert!(
-                    engine::pairs_blocks::<T>(isa, c, n, false)
-                        && engine::pairs_blocks::<T>(isa, c, n, true) == with_gradient,
+                    large_plan::<T>(isa, c, Op::Forward, n, rows).pairs()
+                        && large_plan::<T>(isa, c, Op::Fused, n, rows).pairs() == with_gradient,
                     "{isa:?} c={c} n={n}: pairs"
                 );
             }
@@ -1253,22 +1281,20 @@ fn check_paired_engine<T: Real>() {
 /// give the per-row losses and gradients of the reference and the sum of the fixed
 /// blocks, forward, backward and fused, on every path; the last block is short, with a last
 /// group of rows that does not fill a vector.
-fn check_streamed_engine<T: Real>() {
+fn check_streamed_engine<T: Float>() {
     for c in [256usize, 300, 1000] {
         let rows = engine::rows_per_block(c);
-        let n = (engine::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
+        let n = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
             let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
+            let streams = |op, n| large_plan::<T>(isa, c, op, n, rows).streams();
             assert_eq!(
-                engine::streams_blocks::<T>(isa, c, n, false),
+                streams(Op::Forward, n),
                 want,
                 "{isa:?} c={c} n={n}: streams"
             );
-            assert!(
-                !engine::streams_blocks::<T>(isa, c, n, true),
-                "{isa:?} gradient"
-            );
-            assert!(!engine::streams_blocks::<T>(isa, c, n - rows, false) || want);
+            assert!(!streams(Op::Fused, n), "{isa:?} gradient");
+            assert!(!streams(Op::Forward, n - rows) || want);
         }
         check_large_call::<T>(c, n);
     }
@@ -1286,7 +1312,7 @@ fn large_calls_in_streamed_blocks_keep_the_fixed_blocks_bits_f64() {
 
 /// A call of `n` rows of `c` classes through the engine on every path, forward, backward and
 /// fused, against the reference's per-row losses and gradients and the fixed blocks' sum.
-fn check_large_call<T: Real>(c: usize, n: usize) {
+fn check_large_call<T: Float>(c: usize, n: usize) {
     let mut rng = Rng(0x1a26_e0b5 ^ (c * n) as u64);
     let rows = engine::rows_per_block(c);
     // Finite scores: a NaN loss would make every sum NaN and hide the order of the adds.
@@ -1309,12 +1335,14 @@ fn check_large_call<T: Real>(c: usize, n: usize) {
             c,
             Task {
                 input: &input,
+                pitch: c,
                 target: &target,
                 loss: LossOut::PerRow(&mut want),
                 grad: Some(GradOut {
                     g,
                     upstream: Upstream::Scalar(T::from_f64(-1.5)),
                     grad: &mut want_grad,
+                    pitch: c,
                 }),
             },
         );
@@ -1342,12 +1370,14 @@ fn check_large_call<T: Real>(c: usize, n: usize) {
                     }
                     let task = Task {
                         input: &input,
+                        pitch: c,
                         target: &target,
                         loss,
                         grad: with_grad.then(|| GradOut {
                             g,
                             upstream: Upstream::Scalar(T::from_f64(-1.5)),
                             grad: &mut grad[..],
+                            pitch: c,
                         }),
                     };
                     engine::execute_with(isa, &params, c, task);

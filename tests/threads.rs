@@ -113,12 +113,14 @@ fn results_do_not_depend_on_thread_count() {
         g,
         upstream,
         grad: &mut grad,
+        pitch: c,
     };
     reference::run(
         &params,
         c,
         Task {
             input: &x,
+            pitch: c,
             target: &t,
             loss: LossOut::PerRow(&mut rows),
             grad: Some(grad_out),

@@ -1,9 +1,10 @@
+//! The two working precisions, float32 and float64, with just the operations the kernels use.
+//! A leaf: nothing here dispatches.
+
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Sub};
 
-/// The two working precisions, float32 and float64, with just the operations the kernels use.
-///
-/// The trait is sealed: the kernels' exactness arguments hold for IEEE binary32 and binary64 only.
+/// IEEE binary32 or binary64. Sealed: the kernels' exactness arguments hold for these alone.
 pub trait Real:
     Copy
     + Debug
@@ -17,7 +18,6 @@ pub trait Real:
     + Mul<Output = Self>
     + Div<Output = Self>
     + sealed::Sealed
-    + super::simd::Backends
 {
     const ZERO: Self;
     const TWO: Self;
@@ -30,13 +30,10 @@ pub trait Real:
     fn is_nan(self) -> bool;
     /// Bit pattern widened to 64 bits: lets tests compare results exactly.
     fn to_bits_u64(self) -> u64;
-    /// Whether [`Real::sum_in_any_order`] can ever answer: float32 losses only. A float64 loss
-    /// has float64's full precision, so hardly any sum of them is exact.
-    const SUMS_IN_ANY_ORDER: bool;
-    /// PyTorch's serial sum `((total + l0) + l1) + …`, computed with the vectors of `isa`
-    /// without the chain when that provably gives its bits; `None` otherwise (see
-    /// [`super::sum`]).
-    fn sum_in_any_order(isa: super::Isa, total: f64, losses: &[Self]) -> Option<f64>;
+    /// The losses as float32 values, where they are: only a float32 batch's serial sum can
+    /// often be computed in any order with the chain's bits (see `sum`); a float64 loss has
+    /// float64's full precision, so hardly any sum of them is exact.
+    fn as_f32s(losses: &[Self]) -> Option<&[f32]>;
 }
 
 mod sealed {
@@ -46,14 +43,9 @@ mod sealed {
 }
 
 macro_rules! impl_real {
-    ($t:ty, $any_order:expr, $sum_in_any_order:path) => {
+    ($t:ty, |$losses:ident| $as_f32s:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
-            const SUMS_IN_ANY_ORDER: bool = $any_order;
-            #[inline(always)]
-            fn sum_in_any_order(isa: super::Isa, total: f64, losses: &[Self]) -> Option<f64> {
-                $sum_in_any_order(isa, total, losses)
-            }
             const TWO: Self = 2.0;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
@@ -75,13 +67,16 @@ macro_rules! impl_real {
             fn to_bits_u64(self) -> u64 {
                 self.to_bits() as u64
             }
+            #[inline(always)]
+            fn as_f32s($losses: &[Self]) -> Option<&[f32]> {
+                $as_f32s
+            }
         }
     };
 }
 
-impl_real!(f32, true, super::sum::sum_in_any_order_with);
-impl_real!(f64, false, never_in_any_order);
-
-fn never_in_any_order(_: super::Isa, _: f64, _: &[f64]) -> Option<f64> {
+impl_real!(f32, |losses| Some(losses));
+impl_real!(f64, |losses| {
+    let _ = losses;
     None
-}
+});

@@ -3,23 +3,25 @@
 //!
 //! Every faster kernel must give the same bits as this one; tests compare them.
 
+use super::element::{Element, Target};
+use super::real::Real;
 use super::sum::add;
-use super::{GradOut, INTERLEAVE, LossOut, Params, Power, Real, Task, Upstream};
+use super::task::{GradOut, INTERLEAVE, LossOut, Params, Power, Task, Upstream};
 
 /// The loss of one row: `(Σ_{j≠y, z>0} w[y]·z^p) / c`, summed in `T` in increasing `j`.
 #[inline(always)]
-pub fn row_loss<T: Real>(params: &Params<T>, row: &[T], y: usize) -> T {
+pub fn row_loss<S: Element>(params: &Params<S::Real>, row: &[S], y: usize) -> S::Real {
     // PyTorch evaluates `margin - input_target + input_data[d]` left to right.
-    let base = params.margin - row[y];
+    let base = params.margin - row[y].widen();
     let weight = params.weight.map(|w| w[y]);
-    let mut sum = T::ZERO;
+    let mut sum = S::Real::ZERO;
     for (j, &x) in row.iter().enumerate() {
         if j == y {
             continue;
         }
-        let z = base + x;
+        let z = base + x.widen();
         // Strict, and false for NaN: a NaN term contributes nothing.
-        if z > T::ZERO {
+        if z > S::Real::ZERO {
             let mut h = match params.power {
                 Power::One => z,
                 Power::Two => z * z,
@@ -30,61 +32,34 @@ pub fn row_loss<T: Real>(params: &Params<T>, row: &[T], y: usize) -> T {
             sum = sum + h;
         }
     }
-    sum / T::from_usize(row.len())
+    sum / S::Real::from_usize(row.len())
 }
 
 /// The gradient of one row, `upstream` applied last: `grad[j] = (h·w[y])·up` for active terms,
-/// `0·up` for inactive ones (which keeps PyTorch's `-0` and NaN), `grad[y] = (−Σ h·w[y])·up`.
+/// `0·up` for inactive ones (which keeps PyTorch's `-0` and NaN), `grad[y] = (−Σ h·w[y])·up`;
+/// with `LOSS`, also the row's loss ([`row_loss`]'s bits), else zero.
 #[inline(always)]
-pub fn row_grad<T: Real>(params: &Params<T>, row: &[T], y: usize, g: T, up: T, grad: &mut [T]) {
-    let base = params.margin - row[y];
+pub fn row_grad<S: Element, const LOSS: bool>(
+    params: &Params<S::Real>,
+    row: &[S],
+    y: usize,
+    g: S::Real,
+    up: S::Real,
+    grad: &mut [S::Real],
+) -> S::Real {
+    let zero = S::Real::ZERO;
+    let base = params.margin - row[y].widen();
     let weight = params.weight.map(|w| w[y]);
     // PyTorch writes `2 * g * z`, i.e. `(2·g)·z`.
-    let g2 = T::TWO * g;
-    let mut target_grad = T::ZERO;
+    let g2 = S::Real::TWO * g;
+    let mut sum = zero;
+    let mut target_grad = zero;
     for (j, (&x, out)) in row.iter().zip(grad.iter_mut()).enumerate() {
         if j == y {
             continue;
         }
-        let z = base + x;
-        *out = if z > T::ZERO {
-            let mut h = match params.power {
-                Power::One => g,
-                Power::Two => g2 * z,
-            };
-            if let Some(w) = weight {
-                h = h * w;
-            }
-            target_grad = target_grad - h;
-            times_upstream(h, up)
-        } else {
-            T::ZERO * up
-        };
-    }
-    grad[y] = times_upstream(target_grad, up);
-}
-
-/// Loss and gradient of one row in a single pass; each is bit-identical to the separate calls.
-#[inline(always)]
-pub fn row_loss_grad<T: Real>(
-    params: &Params<T>,
-    row: &[T],
-    y: usize,
-    g: T,
-    up: T,
-    grad: &mut [T],
-) -> T {
-    let base = params.margin - row[y];
-    let weight = params.weight.map(|w| w[y]);
-    let g2 = T::TWO * g;
-    let mut sum = T::ZERO;
-    let mut target_grad = T::ZERO;
-    for (j, (&x, out)) in row.iter().zip(grad.iter_mut()).enumerate() {
-        if j == y {
-            continue;
-        }
-        let z = base + x;
-        *out = if z > T::ZERO {
+        let z = base + x.widen();
+        *out = if z > zero {
             let (mut term, mut h) = match params.power {
                 Power::One => (z, g),
                 Power::Two => (z * z, g2 * z),
@@ -93,15 +68,21 @@ pub fn row_loss_grad<T: Real>(
                 term = term * w;
                 h = h * w;
             }
-            sum = sum + term;
+            if LOSS {
+                sum = sum + term;
+            }
             target_grad = target_grad - h;
             times_upstream(h, up)
         } else {
-            T::ZERO * up
+            zero * up
         };
     }
     grad[y] = times_upstream(target_grad, up);
-    sum / T::from_usize(row.len())
+    if LOSS {
+        sum / S::Real::from_usize(row.len())
+    } else {
+        zero
+    }
 }
 
 /// `v · up`, PyTorch's `grad_input *= grad_output`: where both are NaN (a NaN weight and a NaN
@@ -115,103 +96,94 @@ pub fn times_upstream<T: Real>(v: T, up: T) -> T {
 /// The row losses of a task (targets checked) summed in float64 in row order, the first NaN
 /// kept ([`add`]): into one chain where `sums` holds one value, else row `i` into
 /// `sums[i % sums.len()]` (the interleaved partials of a large call's block).
-pub fn summed_losses<T: Real>(
-    params: &Params<T>,
+pub fn summed_losses<S: Element, Y: Target>(
+    params: &Params<S::Real>,
     c: usize,
-    input: &[T],
-    target: &[i64],
+    (input, pitch): (&[S], usize),
+    target: &[Y],
     sums: &mut [f64],
 ) {
     sums.fill(0.0);
     let k = sums.len();
-    for (i, (row, &y)) in input.chunks_exact(c).zip(target).enumerate() {
-        sums[i % k] = add(sums[i % k], row_loss(params, row, class(y)).to_f64());
+    for (i, &y) in target.iter().enumerate() {
+        let row = &input[i * pitch..i * pitch + c];
+        sums[i % k] = add(sums[i % k], row_loss(params, row, y.index()).to_f64());
     }
 }
 
-#[inline(always)]
-fn class(target: i64) -> usize {
-    // Targets were checked to lie in [0, c) before any kernel runs (or, for a forward task
-    // with `LossOut::Interleaved`, by `run` itself); row indexing stays bounds-checked.
-    target as usize
-}
-
-/// Runs a task row by row.
-pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
+/// Runs a task row by row. Panics (caught at the FFI boundary) only on a task whose lengths
+/// disagree, or whose targets are out of range where they must have been checked.
+pub fn run<S: Element, Y: Target>(params: &Params<S::Real>, c: usize, task: Task<'_, S, Y>) {
+    assert!(task.is_well_formed(c), "a malformed task");
     let Task {
         input,
+        pitch,
         target,
         loss,
         grad,
     } = task;
-    assert_eq!(
-        input.len(),
-        target.len() * c,
-        "task input/target lengths disagree"
-    );
-    let rows = input.chunks_exact(c).zip(target.iter().map(|&t| class(t)));
-    match (loss, grad) {
-        (LossOut::Skip, None) => {}
-        (LossOut::PerRow(out), None) => {
-            assert_eq!(out.len(), target.len());
-            for ((row, y), o) in rows.zip(out.iter_mut()) {
-                *o = row_loss(params, row, y);
-            }
-        }
-        (LossOut::Sum(acc), None) => {
-            let mut sum = 0.0f64;
-            for (row, y) in rows {
-                sum = add(sum, row_loss(params, row, y).to_f64());
-            }
-            *acc = sum;
-        }
-        (LossOut::Interleaved(partials), None) => {
-            // The reference checks this task's targets itself (see `Partials::bad_target`).
-            if super::first_bad_target_chunk(target, c).is_some() {
-                partials.bad_target = true;
-                return;
-            }
-            let mut sums = [0.0f64; INTERLEAVE];
-            for (i, (row, y)) in rows.enumerate() {
-                sums[i % INTERLEAVE] = add(sums[i % INTERLEAVE], row_loss(params, row, y).to_f64());
-            }
-            partials.sums = sums;
-        }
-        (loss, Some(GradOut { g, upstream, grad })) => {
-            assert_eq!(grad.len(), input.len());
-            if let Upstream::PerRow(u) = upstream {
-                assert_eq!(u.len(), target.len());
-            }
-            let rows = rows.zip(grad.chunks_exact_mut(c)).enumerate();
-            match loss {
-                LossOut::Skip => {
-                    for (i, ((row, y), gr)) in rows {
-                        row_grad(params, row, y, g, upstream.at(i), gr);
-                    }
-                }
-                LossOut::PerRow(out) => {
-                    assert_eq!(out.len(), target.len());
-                    for ((i, ((row, y), gr)), o) in rows.zip(out.iter_mut()) {
-                        *o = row_loss_grad(params, row, y, g, upstream.at(i), gr);
-                    }
-                }
-                LossOut::Sum(acc) => {
-                    let mut sum = 0.0f64;
-                    for (i, ((row, y), gr)) in rows {
-                        let l = row_loss_grad(params, row, y, g, upstream.at(i), gr);
-                        sum = add(sum, l.to_f64());
-                    }
-                    *acc = sum;
-                }
-                LossOut::Interleaved(partials) => {
-                    let mut sums = [0.0f64; INTERLEAVE];
-                    for (i, ((row, y), gr)) in rows {
-                        let l = row_loss_grad(params, row, y, g, upstream.at(i), gr);
-                        sums[i % INTERLEAVE] = add(sums[i % INTERLEAVE], l.to_f64());
-                    }
-                    partials.sums = sums;
+    let row = |i: usize| &input[i * pitch..i * pitch + c];
+    let class = |i: usize| {
+        let y = target[i];
+        assert!(!y.is_out_of_range(c), "unchecked target");
+        y.index()
+    };
+    let n = target.len();
+    let Some(GradOut {
+        g,
+        upstream,
+        grad,
+        pitch: grad_pitch,
+    }) = grad
+    else {
+        match loss {
+            LossOut::Skip => {}
+            LossOut::PerRow(out) => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = row_loss(params, row(i), class(i));
                 }
             }
+            LossOut::Sum(acc) => {
+                summed_losses(params, c, (input, pitch), target, std::slice::from_mut(acc))
+            }
+            LossOut::Interleaved(partials) => {
+                // This kind of task may come unchecked (see `Partials::bad_target`).
+                if target.iter().any(|y| y.is_out_of_range(c)) {
+                    partials.bad_target = true;
+                    return;
+                }
+                summed_losses(params, c, (input, pitch), target, &mut partials.sums);
+            }
         }
+        return;
+    };
+    let up = |i: usize| match upstream {
+        Upstream::Scalar(v) => v,
+        Upstream::PerRow(u) => u[i],
+    };
+    let mut loss = loss;
+    let mut sums = [0.0f64; INTERLEAVE];
+    for i in 0..n {
+        let out = &mut grad[i * grad_pitch..i * grad_pitch + c];
+        let (x, y) = (row(i), class(i));
+        match &mut loss {
+            LossOut::Skip => {
+                row_grad::<S, false>(params, x, y, g, up(i), out);
+            }
+            LossOut::PerRow(o) => o[i] = row_grad::<S, true>(params, x, y, g, up(i), out),
+            LossOut::Sum(_) => {
+                let l = row_grad::<S, true>(params, x, y, g, up(i), out);
+                sums[0] = add(sums[0], l.to_f64());
+            }
+            LossOut::Interleaved(_) => {
+                let l = row_grad::<S, true>(params, x, y, g, up(i), out);
+                sums[i % INTERLEAVE] = add(sums[i % INTERLEAVE], l.to_f64());
+            }
+        }
+    }
+    match loss {
+        LossOut::Sum(acc) => *acc = sums[0],
+        LossOut::Interleaved(partials) => partials.sums = sums,
+        LossOut::Skip | LossOut::PerRow(_) => {}
     }
 }

@@ -15,15 +15,6 @@
 
 use std::ops::Add;
 
-use super::Isa;
-
-/// [`sum_in_any_order`] with the vectors of `isa` (clamped to what the CPU has). Inlined, so
-/// that a caller goes straight to the backend's entry.
-#[inline]
-pub fn sum_in_any_order_with(isa: Isa, total: f64, losses: &[f32]) -> Option<f64> {
-    super::simd::sum_in_any_order_on(isa.clamped(), total, losses)
-}
-
 /// Independent lanes of the sum and of the checks: two AVX-512 vectors of float64, one of
 /// 32-bit integers. Each lane is updated on its own and the lanes meet once at the end, which
 /// keeps the loop free of horizontal steps and partial vectors, so that it compiles to plain
@@ -48,8 +39,7 @@ pub(crate) struct Lanes {
 /// sum in another order gives those bits (a loss negative, `-0`, infinite or NaN, a negative or
 /// non-finite `total`, or terms too far apart in magnitude) or when `losses` is not a whole
 /// number of vectors (a multiple of 16 long: callers pad with zeros, which change nothing). The
-/// portable pass, inlined into the entries without one of their own (see
-/// `simd::sum_in_any_order_on`).
+/// portable pass; backends inline it into an entry of their own (see `platform`).
 #[inline(always)]
 pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
     let (vectors, rest) = losses.as_chunks::<LANES>();

@@ -171,7 +171,7 @@ pub fn backward<T: Elem>(
             Reduction::None => grad_output[i],
             Reduction::Mean | Reduction::Sum => grad_output[0],
         };
-        reference::row_grad(
+        reference::row_grad::<T, false>(
             &params,
             &input[i * c..(i + 1) * c],
             target[i] as usize,

@@ -10,25 +10,51 @@
 use wide::bytemuck::cast;
 use wide::{f32x4, f32x8, f64x2, f64x4};
 
-use super::{MAX_LANES, MAX_TILE, Vector};
-use crate::kernel::Real;
+use super::element::{Element, Target};
+use super::real::Real;
+use super::schedule::{self, Schedule, Work};
+use super::task::Params;
+use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
+
+// The portable path computes more slowly than memory reads: no schedules for large calls.
+schedule::entries! {
+    #[inline(never)]
+    forward_short_f32 = forward<f32, f32x8, true, false>;
+    forward_long_f32 = forward<f32, f32x8, false, false>;
+    gradient_short_f32 = gradient<f32, f32x8, true, false>;
+    gradient_long_f32 = gradient<f32, f32x8, false, false>;
+    forward_short_f64 = forward<f64, f64x4, true, false>;
+    forward_long_f64 = forward<f64, f64x4, false, false>;
+    gradient_short_f64 = gradient<f64, f64x4, true, false>;
+    gradient_long_f64 = gradient<f64, f64x4, false, false>;
+}
+
+/// The lanes' targets as exact floats, one by one.
+#[inline(always)]
+fn classes<T: Real, V: Vector<T>, Y: Target>(targets: &[Y]) -> V {
+    let mut lanes = [T::ZERO; MAX_LANES];
+    for (lane, &y) in lanes.iter_mut().zip(&targets[..V::LANES]) {
+        *lane = T::from_usize(y.index());
+    }
+    V::load(&lanes)
+}
 
 /// Columns `first..first + width` of the first `LANES` rows element by element, into
 /// `out[..width]`: for a tile's last, partial group of columns in a task's last rows, where a
 /// whole group would read past the task's scores. Not inlined: it runs once per pass over a
 /// task's last block at most, and its copies inlined into every kernel cost compile time.
 #[inline(never)]
-fn load_columns_by_value<T: Real, V: Vector<T>>(
-    rows: &[T],
-    c: usize,
+fn load_columns_by_value<S: Element, V: Vector<S::Real>>(
+    rows: &[S],
+    pitch: usize,
     first: usize,
     width: usize,
     out: &mut [V],
 ) {
-    let mut lanes = [T::ZERO; MAX_LANES];
+    let mut lanes = [S::Real::ZERO; MAX_LANES];
     for (jj, v) in out.iter_mut().enumerate().take(width) {
         for (k, lane) in lanes.iter_mut().enumerate().take(V::LANES) {
-            *lane = rows[k * c + first + jj];
+            *lane = rows[k * pitch + first + jj].widen();
         }
         *v = V::load(&lanes);
     }
@@ -38,6 +64,9 @@ macro_rules! wide_vector {
     ($v:ty, $t:ty, $lanes:literal, $half:ty) => {
         impl Vector<$t> for $v {
             const LANES: usize = $lanes;
+            // 8 columns: a tile's columns then fit SSE2's 16 registers (16 columns measured
+            // 1.04-1.42x slower for `f32`, and 1.1x slower on `f64` fused 4096x1000).
+            const TILE: usize = 8;
             /// All-ones lanes where true, as `wide`'s comparisons return.
             type Mask = $v;
 
@@ -97,56 +126,22 @@ macro_rules! wide_vector {
                 self - (term & mask)
             }
 
-            // 8 columns: a tile's columns then fit SSE2's 16 registers (16 columns measured
-            // 1.04-1.42x slower for `f32`, and 1.1x slower on `f64` fused 4096x1000).
-            const TILE: usize = 8;
-
-            // Groups of `H` columns (`H` = a half's lanes): rows `h·H..h·H + H` of a group are
-            // a square, transposed into half `h` of each of the group's `H` columns. A last
-            // group past `width` reads into the next row (only read; those columns are not
-            // used), or, where that would run past the end of `rows`, goes element by element.
-            #[inline(always)]
-            fn load_columns(
-                rows: &[$t],
-                c: usize,
-                first: usize,
-                width: usize,
-                out: &mut [Self; MAX_TILE],
-            ) {
-                const H: usize = $lanes / 2;
-                assert!(width <= MAX_TILE && first + width <= c && rows.len() >= $lanes * c);
-                for g in (0..width).step_by(H) {
-                    if g + H > width && rows.len() < ($lanes - 1) * c + first + g + H {
-                        load_columns_by_value(rows, c, first + g, width - g, &mut out[g..]);
-                        break;
-                    }
-                    let mut halves = [[<$half>::splat(0.0); H]; 2];
-                    for (h, square) in halves.iter_mut().enumerate() {
-                        for (i, row) in square.iter_mut().enumerate() {
-                            let at = (h * H + i) * c + first + g;
-                            *row = <$half>::new(rows[at..at + H].try_into().expect("H values"));
-                        }
-                        *square = <$half>::transpose(*square);
-                    }
-                    for q in 0..H {
-                        // A vector is its two halves, low lanes first (`wide`'s own layout).
-                        out[g + q] = cast([halves[0][q], halves[1][q]]);
-                    }
-                }
-            }
-
             // The inverse: each group's `H` columns split into halves, the squares transposed
             // back into rows; a group's last columns past `width` are not written.
             #[inline(always)]
             fn store_columns(
                 cols: &[Self; MAX_TILE],
-                c: usize,
+                pitch: usize,
                 first: usize,
                 width: usize,
                 grads: &mut [$t],
             ) {
                 const H: usize = $lanes / 2;
-                assert!(width <= MAX_TILE && first + width <= c && grads.len() >= $lanes * c);
+                assert!(
+                    width <= MAX_TILE
+                        && first + width <= pitch
+                        && grads.len() >= ($lanes - 1) * pitch + first + width
+                );
                 for g in (0..width).step_by(H) {
                     let n = H.min(width - g);
                     let mut halves = [[<$half>::splat(0.0); H]; 2];
@@ -155,7 +150,7 @@ macro_rules! wide_vector {
                     }
                     for (h, square) in halves.into_iter().enumerate() {
                         for (i, row) in <$half>::transpose(square).into_iter().enumerate() {
-                            let at = (h * H + i) * c + first + g;
+                            let at = (h * H + i) * pitch + first + g;
                             let (dst, values) = (&mut grads[at..at + n], row.to_array());
                             if n == H {
                                 dst.copy_from_slice(&values);
@@ -168,6 +163,53 @@ macro_rules! wide_vector {
                         }
                     }
                 }
+            }
+        }
+
+        impl Load<$v> for $t {
+            // Groups of `H` columns (`H` = a half's lanes): rows `h·H..h·H + H` of a group are
+            // a square, transposed into half `h` of each of the group's `H` columns. A last
+            // group past `width` reads into the next row (only read; those columns are not
+            // used), or, where that would run past the end of `rows`, goes element by element.
+            #[inline(always)]
+            fn load_columns(
+                rows: &[$t],
+                pitch: usize,
+                first: usize,
+                width: usize,
+                out: &mut [$v; MAX_TILE],
+            ) {
+                const H: usize = $lanes / 2;
+                assert!(
+                    width <= MAX_TILE
+                        && first + width <= pitch
+                        && rows.len() >= ($lanes - 1) * pitch + first + width
+                );
+                for g in (0..width).step_by(H) {
+                    if g + H > width && rows.len() < ($lanes - 1) * pitch + first + g + H {
+                        load_columns_by_value(rows, pitch, first + g, width - g, &mut out[g..]);
+                        break;
+                    }
+                    let mut halves = [[<$half>::splat(0.0); H]; 2];
+                    for (h, square) in halves.iter_mut().enumerate() {
+                        for (i, row) in square.iter_mut().enumerate() {
+                            let at = (h * H + i) * pitch + first + g;
+                            *row = <$half>::new(rows[at..at + H].try_into().expect("H values"));
+                        }
+                        *square = <$half>::transpose(*square);
+                    }
+                    for q in 0..H {
+                        // A vector is its two halves, low lanes first (`wide`'s own layout).
+                        out[g + q] = cast([halves[0][q], halves[1][q]]);
+                    }
+                }
+            }
+        }
+
+        impl Classes<$v> for i64 {
+            #[inline(always)]
+            fn classes(targets: &[i64]) -> $v {
+                classes::<$t, $v, i64>(targets)
             }
         }
     };

@@ -2,16 +2,16 @@
 //! as the target requires, but the arithmetic uses only separate multiplies and adds
 //! (intrinsics are never contracted).
 //!
-//! Every intrinsic here needs AVX (or AVX2). The vector types are private to the SIMD layer and
-//! created only inside the entry points here ([`run_f32`], [`run_f64`], their long-row and
-//! paired forms) and the AVX-512 entry points, all
-//! `#[target_feature]` functions enabling AVX2 and FMA and called only after their detection;
-//! that is the invariant every `SAFETY` comment below relies on.
+//! Every intrinsic here needs AVX (or AVX2). The vector types are created only inside the entry
+//! points below, `#[target_feature]` functions enabling AVX2 and FMA that `platform` calls only
+//! after detecting both: the invariant every `SAFETY` comment below relies on.
 
 use std::arch::x86_64::*;
 
-use super::{MAX_TILE, Vector};
-use crate::kernel::{Params, Task};
+use super::element::Target;
+use super::schedule::{self, Schedule, Work};
+use super::task::Params;
+use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
 
 #[derive(Clone, Copy)]
 pub(super) struct F32x8(__m256);
@@ -19,80 +19,33 @@ pub(super) struct F32x8(__m256);
 #[derive(Clone, Copy)]
 pub(super) struct F64x4(__m256d);
 
-/// Runs a `f32` task with AVX2 vectors.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f32(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    super::run::<f32, F32x8>(params, c, task)
+schedule::entries! {
+    #[target_feature(enable = "avx2,fma")]
+    forward_short_f32 = forward<f32, F32x8, true, true>;
+    forward_long_f32 = forward<f32, F32x8, false, true>;
+    gradient_short_f32 = gradient<f32, F32x8, true, true>;
+    gradient_long_f32 = gradient<f32, F32x8, false, true>;
+    forward_short_f64 = forward<f64, F64x4, true, true>;
+    forward_long_f64 = forward<f64, F64x4, false, true>;
+    gradient_short_f64 = gradient<f64, F64x4, true, false>;
+    gradient_long_f64 = gradient<f64, F64x4, false, false>;
 }
 
-/// Runs two forward tasks of `f32` interleaved with AVX2 vectors ([`super::run_forward_pair`]).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f32_pair(params: &Params<f32>, c: usize, a: Task<'_, f32>, b: Task<'_, f32>) {
-    super::run_forward_pair::<f32, F32x8>(params, c, a, b)
-}
-
-/// Runs two backward or fused tasks of `f32` interleaved with AVX2 vectors
-/// ([`super::run_gradient_pair`]).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f32_gradient_pair(
-    params: &Params<f32>,
-    c: usize,
-    a: Task<'_, f32>,
-    b: Task<'_, f32>,
-) {
-    super::run_gradient_pair::<f32, F32x8>(params, c, a, b)
-}
-
-/// Runs two forward tasks of `f64` interleaved with AVX2 vectors ([`super::run_forward_pair`]).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f64_pair(params: &Params<f64>, c: usize, a: Task<'_, f64>, b: Task<'_, f64>) {
-    super::run_forward_pair::<f64, F64x4>(params, c, a, b)
-}
-
-/// Runs a `f64` task with AVX2 vectors.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f64(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
-    super::run::<f64, F64x4>(params, c, task)
-}
-
-/// [`crate::kernel::sum::sum_in_any_order`] compiled for this backend's instruction set.
+/// [`super::sum::sum_in_any_order`] compiled for this backend's instruction set.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
-    crate::kernel::sum::sum_in_any_order(total, losses)
+    super::sum::sum_in_any_order(total, losses)
 }
 
-/// [`super::run_forward_long_rows`] with AVX2 vectors (see `avx512::run_f32_long_rows`).
+/// The first target outside `[0, c)`, if any, scanned with this backend's 64-bit compares.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f32_long_rows(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    super::run_forward_long_rows::<f32, F32x8, false>(params, c, task)
-}
-
-/// [`super::run_forward_long_rows`] with AVX2 vectors, for a large call's blocks (streamed).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f32_long_rows_streamed(params: &Params<f32>, c: usize, task: Task<'_, f32>) {
-    super::run_forward_long_rows::<f32, F32x8, true>(params, c, task)
-}
-
-/// [`super::run_forward_long_rows`] with AVX2 vectors of `f64`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f64_long_rows(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
-    super::run_forward_long_rows::<f64, F64x4, false>(params, c, task)
-}
-
-/// [`super::run_forward_long_rows`] with AVX2 vectors of `f64`, streamed.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn run_f64_long_rows_streamed(params: &Params<f64>, c: usize, task: Task<'_, f64>) {
-    super::run_forward_long_rows::<f64, F64x4, true>(params, c, task)
-}
-
-/// [`super::first_bad_target_chunk`] compiled for this backend's instruction set.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn first_bad_target_chunk(target: &[i64], c: usize) -> Option<usize> {
-    super::first_bad_target_chunk(target, c)
+pub(super) fn first_bad_target<Y: Target>(target: &[Y], c: usize) -> Option<usize> {
+    super::element::first_bad_target(target, c)
 }
 
 impl Vector<f32> for F32x8 {
     const LANES: usize = 8;
+    const TILE: usize = 8;
     type Mask = __m256;
 
     #[inline(always)]
@@ -166,22 +119,7 @@ impl Vector<f32> for F32x8 {
     }
 
     #[inline(always)]
-    fn classes(targets: &[i64]) -> Self {
-        let targets = &targets[..8];
-        // SAFETY: AVX2 is available; `targets` holds 8 `i64`s, read unaligned as two vectors.
-        // Targets below 2^24 (checked before any kernel runs): their low halves are the values,
-        // converted to `f32` exactly.
-        F32x8(unsafe {
-            let low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-            let lo = _mm256_loadu_si256(targets.as_ptr().cast());
-            let hi = _mm256_loadu_si256(targets[4..].as_ptr().cast());
-            let lo = _mm256_permutevar8x32_epi32(lo, low_halves);
-            let hi = _mm256_permutevar8x32_epi32(hi, low_halves);
-            _mm256_cvtepi32_ps(_mm256_permute2x128_si256::<0x20>(lo, hi))
-        })
-    }
-    #[inline(always)]
-    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
+    fn widen(self, out: &mut [f64; MAX_LANES]) {
         // SAFETY: AVX is available; `out` holds 16 doubles, of which the first 8 are written
         // (unaligned) with the exact `f32 -> f64` conversions of the lanes.
         unsafe {
@@ -192,77 +130,30 @@ impl Vector<f32> for F32x8 {
         }
     }
 
-    const TILE: usize = 8;
-
-    #[inline(always)]
-    fn load_columns(
-        rows: &[f32],
-        c: usize,
-        first: usize,
-        width: usize,
-        out: &mut [Self; MAX_TILE],
-    ) {
-        assert!(width <= 8 && first + width <= c && rows.len() >= 8 * c);
-        if width < 8 && rows.len() >= 7 * c + first + width.next_multiple_of(4) {
-            for g in 0..2 {
-                if 4 * g < width {
-                    // SAFETY: the group reads `rows[k·c + first + 4g ..][..4]` for k < 8, which
-                    // ends at most at `7c + first + 4·ceil(width/4)`, inside `rows` by the test
-                    // above.
-                    let cols = unsafe { load_column_group(rows.as_ptr().add(first + 4 * g), c) };
-                    for (o, v) in out[4 * g..4 * g + 4].iter_mut().zip(cols) {
-                        *o = F32x8(v);
-                    }
-                }
-            }
-            return;
-        }
-        let mut r = [F32x8::splat(0.0).0; 8];
-        if width == 8 {
-            for (k, v) in r.iter_mut().enumerate() {
-                // SAFETY: AVX is available. Reads `rows[k·c + first .. k·c + first + 8]`, inside
-                // `rows` by the assert (k < 8, first + 8 <= c).
-                *v = unsafe { _mm256_loadu_ps(rows.as_ptr().add(k * c + first)) };
-            }
-        } else {
-            let mask = lanes_below_32(width);
-            for (k, v) in r.iter_mut().enumerate() {
-                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·c + first ..
-                // k·c + first + width]`, inside `rows` by the assert; masked-off lanes are not
-                // accessed (no fault).
-                *v = unsafe { _mm256_maskload_ps(rows.as_ptr().add(k * c + first), mask) };
-            }
-        }
-        transpose_f32x8(&mut r);
-        for (o, v) in out.iter_mut().zip(r) {
-            *o = F32x8(v);
-        }
-    }
-
     #[inline(always)]
     fn store_columns(
         cols: &[Self; MAX_TILE],
-        c: usize,
+        pitch: usize,
         first: usize,
         width: usize,
         grads: &mut [f32],
     ) {
-        assert!(width <= 8 && first + width <= c && grads.len() >= 8 * c);
+        assert!(width <= 8 && first + width <= pitch && grads.len() >= 7 * pitch + first + width);
         let mut r = [
             cols[0].0, cols[1].0, cols[2].0, cols[3].0, cols[4].0, cols[5].0, cols[6].0, cols[7].0,
         ];
         transpose_f32x8(&mut r);
         if width == 8 {
             for (k, v) in r.into_iter().enumerate() {
-                // SAFETY: AVX is available. Writes `grads[k·c + first .. k·c + first + 8]`, inside
+                // SAFETY: AVX is available. Writes `grads[k·pitch + first .. k·pitch + first + 8]`, inside
                 // `grads` by the assert.
-                unsafe { _mm256_storeu_ps(grads.as_mut_ptr().add(k * c + first), v) };
+                unsafe { _mm256_storeu_ps(grads.as_mut_ptr().add(k * pitch + first), v) };
             }
         } else {
             // `maskstore` is microcoded and slow on AMD cores; the `width` lanes go out as at
             // most three plain stores of 4, 2 and 1 values instead.
             for (k, v) in r.into_iter().enumerate() {
-                let row = &mut grads[k * c + first..k * c + first + width];
+                let row = &mut grads[k * pitch + first..k * pitch + first + width];
                 store_low_lanes_f32(row, v);
             }
         }
@@ -271,6 +162,7 @@ impl Vector<f32> for F32x8 {
 
 impl Vector<f64> for F64x4 {
     const LANES: usize = 4;
+    const TILE: usize = 4;
     type Mask = __m256d;
 
     #[inline(always)]
@@ -344,10 +236,61 @@ impl Vector<f64> for F64x4 {
     }
 
     #[inline(always)]
-    fn classes(targets: &[i64]) -> Self {
+    fn widen(self, out: &mut [f64; MAX_LANES]) {
+        self.store(out);
+    }
+
+    #[inline(always)]
+    fn store_columns(
+        cols: &[Self; MAX_TILE],
+        pitch: usize,
+        first: usize,
+        width: usize,
+        grads: &mut [f64],
+    ) {
+        assert!(width <= 4 && first + width <= pitch && grads.len() >= 3 * pitch + first + width);
+        let mut r = [cols[0].0, cols[1].0, cols[2].0, cols[3].0];
+        transpose_f64x4(&mut r);
+        if width == 4 {
+            for (k, v) in r.into_iter().enumerate() {
+                // SAFETY: AVX is available. Writes `grads[k·pitch + first .. k·pitch + first + 4]`, inside
+                // `grads` by the assert.
+                unsafe { _mm256_storeu_pd(grads.as_mut_ptr().add(k * pitch + first), v) };
+            }
+        } else {
+            // As for `f32`: at most two plain stores of 2 and 1 values, not `maskstore`.
+            for (k, v) in r.into_iter().enumerate() {
+                let row = &mut grads[k * pitch + first..k * pitch + first + width];
+                store_low_lanes_f64(row, v);
+            }
+        }
+    }
+}
+
+impl Classes<F32x8> for i64 {
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> F32x8 {
+        let targets = &targets[..8];
+        // SAFETY: AVX2 is available; `targets` holds 8 `i64`s, read unaligned as two vectors.
+        // Targets below 2^24 (checked before any kernel reads them): their low halves are the values,
+        // converted to `f32` exactly.
+        F32x8(unsafe {
+            let low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            let lo = _mm256_loadu_si256(targets.as_ptr().cast());
+            let hi = _mm256_loadu_si256(targets[4..].as_ptr().cast());
+            let lo = _mm256_permutevar8x32_epi32(lo, low_halves);
+            let hi = _mm256_permutevar8x32_epi32(hi, low_halves);
+            _mm256_cvtepi32_ps(_mm256_permute2x128_si256::<0x20>(lo, hi))
+        })
+    }
+}
+
+impl Classes<F64x4> for i64 {
+    #[inline(always)]
+    fn classes(targets: &[i64]) -> F64x4 {
         let targets = &targets[..4];
         // SAFETY: AVX2 is available; `targets` holds 4 `i64`s, read unaligned. Targets below
-        // 2^24 (checked before any kernel runs): their low halves are the values, converted
+        // 2^24 (checked before any kernel reads them): their low halves are the values, converted
         // exactly.
         F64x4(unsafe {
             let low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -356,36 +299,80 @@ impl Vector<f64> for F64x4 {
             _mm256_cvtepi32_pd(_mm256_castsi256_si128(v))
         })
     }
+}
+
+impl Load<F32x8> for f32 {
     #[inline(always)]
-    fn widen(self, out: &mut [f64; super::MAX_LANES]) {
-        self.store(out);
+    fn load_columns(
+        rows: &[f32],
+        pitch: usize,
+        first: usize,
+        width: usize,
+        out: &mut [F32x8; MAX_TILE],
+    ) {
+        assert!(width <= 8 && first + width <= pitch && rows.len() >= 7 * pitch + first + width);
+        if width < 8 && rows.len() >= 7 * pitch + first + width.next_multiple_of(4) {
+            for g in 0..2 {
+                if 4 * g < width {
+                    // SAFETY: the group reads `rows[k·pitch + first + 4g ..][..4]` for k < 8, which
+                    // ends at most at `7·pitch + first + 4·ceil(width/4)`, inside `rows` by the test
+                    // above.
+                    let cols =
+                        unsafe { load_column_group(rows.as_ptr().add(first + 4 * g), pitch) };
+                    for (o, v) in out[4 * g..4 * g + 4].iter_mut().zip(cols) {
+                        *o = F32x8(v);
+                    }
+                }
+            }
+            return;
+        }
+        let mut r = [F32x8::splat(0.0).0; 8];
+        if width == 8 {
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Reads `rows[k·pitch + first .. k·pitch + first + 8]`, inside
+                // `rows` by the assert (k < 8, width = 8).
+                *v = unsafe { _mm256_loadu_ps(rows.as_ptr().add(k * pitch + first)) };
+            }
+        } else {
+            let mask = lanes_below_32(width);
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·pitch + first ..
+                // k·pitch + first + width]`, inside `rows` by the assert; masked-off lanes are not
+                // accessed (no fault).
+                *v = unsafe { _mm256_maskload_ps(rows.as_ptr().add(k * pitch + first), mask) };
+            }
+        }
+        transpose_f32x8(&mut r);
+        for (o, v) in out.iter_mut().zip(r) {
+            *o = F32x8(v);
+        }
     }
+}
 
-    const TILE: usize = 4;
-
+impl Load<F64x4> for f64 {
     #[inline(always)]
     fn load_columns(
         rows: &[f64],
-        c: usize,
+        pitch: usize,
         first: usize,
         width: usize,
-        out: &mut [Self; MAX_TILE],
+        out: &mut [F64x4; MAX_TILE],
     ) {
-        assert!(width <= 4 && first + width <= c && rows.len() >= 4 * c);
+        assert!(width <= 4 && first + width <= pitch && rows.len() >= 3 * pitch + first + width);
         let mut r = [F64x4::splat(0.0).0; 4];
         if width == 4 {
             for (k, v) in r.iter_mut().enumerate() {
-                // SAFETY: AVX is available. Reads `rows[k·c + first .. k·c + first + 4]`, inside
-                // `rows` by the assert (k < 4, first + 4 <= c).
-                *v = unsafe { _mm256_loadu_pd(rows.as_ptr().add(k * c + first)) };
+                // SAFETY: AVX is available. Reads `rows[k·pitch + first .. k·pitch + first + 4]`, inside
+                // `rows` by the assert (k < 4, width = 4).
+                *v = unsafe { _mm256_loadu_pd(rows.as_ptr().add(k * pitch + first)) };
             }
         } else {
             let mask = lanes_below_64(width);
             for (k, v) in r.iter_mut().enumerate() {
-                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·c + first ..
-                // k·c + first + width]`, inside `rows` by the assert; masked-off lanes are not
+                // SAFETY: AVX is available. Lanes `0..width` read `rows[k·pitch + first ..
+                // k·pitch + first + width]`, inside `rows` by the assert; masked-off lanes are not
                 // accessed (no fault).
-                *v = unsafe { _mm256_maskload_pd(rows.as_ptr().add(k * c + first), mask) };
+                *v = unsafe { _mm256_maskload_pd(rows.as_ptr().add(k * pitch + first), mask) };
             }
         }
         transpose_f64x4(&mut r);
@@ -393,35 +380,9 @@ impl Vector<f64> for F64x4 {
             *o = F64x4(v);
         }
     }
-
-    #[inline(always)]
-    fn store_columns(
-        cols: &[Self; MAX_TILE],
-        c: usize,
-        first: usize,
-        width: usize,
-        grads: &mut [f64],
-    ) {
-        assert!(width <= 4 && first + width <= c && grads.len() >= 4 * c);
-        let mut r = [cols[0].0, cols[1].0, cols[2].0, cols[3].0];
-        transpose_f64x4(&mut r);
-        if width == 4 {
-            for (k, v) in r.into_iter().enumerate() {
-                // SAFETY: AVX is available. Writes `grads[k·c + first .. k·c + first + 4]`, inside
-                // `grads` by the assert.
-                unsafe { _mm256_storeu_pd(grads.as_mut_ptr().add(k * c + first), v) };
-            }
-        } else {
-            // As for `f32`: at most two plain stores of 2 and 1 values, not `maskstore`.
-            for (k, v) in r.into_iter().enumerate() {
-                let row = &mut grads[k * c + first..k * c + first + width];
-                store_low_lanes_f64(row, v);
-            }
-        }
-    }
 }
 
-/// Columns `0..4` of the 8 rows at `at`, `c` values apart, as 8-lane vectors: rows `m` and
+/// Columns `0..4` of the 8 rows at `at`, `pitch` values apart, as 8-lane vectors: rows `m` and
 /// `4 + m` are read as 4 values each into the two halves of one register, then each half is
 /// transposed as a 4×4 block. 8 loads and 8 in-lane shuffles, where the 8×8 transpose costs 24
 /// shuffles whatever the width: the cheaper way for partial tiles (measured on Zen 4: forward
@@ -429,16 +390,16 @@ impl Vector<f64> for F64x4 {
 /// group stores measured no faster.
 ///
 /// # Safety
-/// AVX must be available, and `at[k·c .. k·c + 4]` readable for every `k < 8`.
+/// AVX must be available, and `at[k·pitch .. k·pitch + 4]` readable for every `k < 8`.
 #[inline(always)]
-unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
+unsafe fn load_column_group(at: *const f32, pitch: usize) -> [__m256; 4] {
     // SAFETY: the caller's contract covers every load; the rest are register operations.
     unsafe {
         let (a0, a1, a2, a3) = (
-            group_rows(at, c, 0),
-            group_rows(at, c, 1),
-            group_rows(at, c, 2),
-            group_rows(at, c, 3),
+            group_rows(at, pitch, 0),
+            group_rows(at, pitch, 1),
+            group_rows(at, pitch, 2),
+            group_rows(at, pitch, 3),
         );
         // Half h of t0 = [row 4h c0, row 4h+1 c0, row 4h c1, row 4h+1 c1], t1 the same for
         // columns 2 and 3, t2 and t3 for rows 4h+2 and 4h+3.
@@ -461,12 +422,12 @@ unsafe fn load_column_group(at: *const f32, c: usize) -> [__m256; 4] {
 /// # Safety
 /// As [`load_column_group`].
 #[inline(always)]
-unsafe fn group_rows(at: *const f32, c: usize, m: usize) -> __m256 {
+unsafe fn group_rows(at: *const f32, pitch: usize, m: usize) -> __m256 {
     // SAFETY: the caller's contract covers both loads.
     unsafe {
         _mm256_insertf128_ps::<1>(
-            _mm256_castps128_ps256(_mm_loadu_ps(at.add(m * c))),
-            _mm_loadu_ps(at.add((4 + m) * c)),
+            _mm256_castps128_ps256(_mm_loadu_ps(at.add(m * pitch))),
+            _mm_loadu_ps(at.add((4 + m) * pitch)),
         )
     }
 }

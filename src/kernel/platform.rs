@@ -1,0 +1,409 @@
+//! The one module that names every kernel path: which instruction set a call uses (detected
+//! once, overridable with `MML_ISA`), and the table that picks, once per call, which backend
+//! entry runs it and in which schedule (its [`Plan`]). Each backend file implements the same few
+//! entries (`schedule::entries!`); the rules between them live here, one `match` per operation.
+
+use super::element::{Element, Target};
+use super::real::Real;
+use super::reference;
+use super::schedule::{Entry, Schedule, Work};
+use super::sum;
+use super::task::{Params, Task};
+use super::vector::{MAX_LANES, NEXT_BLOCK_L1_MAX_CLASSES};
+use super::wide;
+#[cfg(target_arch = "x86_64")]
+use super::{avx2, avx512};
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Environment variable that forces a kernel path: `scalar`, `wide`, `avx2` or `avx512`. A path
+/// the CPU lacks is clamped down to the best one it has; an unknown value is ignored.
+pub const ISA_ENV: &str = "MML_ISA";
+
+/// A kernel path, from the slowest to the fastest. Every path gives the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// The scalar reference, PyTorch's loops transcribed.
+    Scalar,
+    /// Portable vectors from the `wide` crate: SSE2 on baseline x86-64, NEON on aarch64.
+    Wide,
+    /// 256-bit AVX2 vectors (entry points also enable FMA, which the arithmetic never uses).
+    Avx2,
+    /// 512-bit AVX-512F vectors with mask registers and hardware scatter.
+    Avx512,
+}
+
+// Not part of the C ABI (the header is generated from every public item).
+/// cbindgen:ignore
+impl Isa {
+    /// Every path, slowest first.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Wide, Isa::Avx2, Isa::Avx512];
+
+    /// The name `MML_ISA` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Wide => "wide",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses an `MML_ISA` value (case-insensitive, surrounding blanks ignored).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        let name = name.trim();
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        self <= best()
+    }
+
+    /// The paths this CPU can run, slowest first.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available())
+            .collect()
+    }
+
+    /// The best available path not above this one.
+    #[inline]
+    pub fn clamped(self) -> Isa {
+        self.min(best())
+    }
+
+    /// The path calls use: `MML_ISA` (clamped) if set and valid, else the best available. Decided at first use and kept for the life of the process.
+    /// Inlined, as every call asks: one load and a predictable branch.
+    #[inline]
+    pub fn selected() -> Isa {
+        static SELECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
+        #[cold]
+        #[inline(never)]
+        fn select(selected: &AtomicU8) -> Isa {
+            let isa = std::env::var(ISA_ENV)
+                .ok()
+                .and_then(|v| Isa::from_name(&v))
+                .map_or_else(best, Isa::clamped);
+            // Racing first calls compute the same value, so a plain store is enough.
+            selected.store(isa as u8, Ordering::Relaxed);
+            isa
+        }
+        from_code(SELECTED.load(Ordering::Relaxed)).unwrap_or_else(|| select(&SELECTED))
+    }
+}
+
+const UNKNOWN: u8 = u8::MAX;
+
+#[inline]
+fn from_code(code: u8) -> Option<Isa> {
+    Isa::ALL.get(usize::from(code)).copied()
+}
+
+/// The best path this CPU supports, detected once.
+#[inline]
+fn best() -> Isa {
+    static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
+    #[cold]
+    #[inline(never)]
+    fn detect_once(best: &AtomicU8) -> Isa {
+        let isa = detect();
+        best.store(isa as u8, Ordering::Relaxed);
+        isa
+    }
+    from_code(BEST.load(Ordering::Relaxed)).unwrap_or_else(|| detect_once(&BEST))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    // The AVX-512 path also runs AVX2 code (see the table below), and `MML_ISA=avx2` must work
+    // wherever `avx512` does.
+    if avx2 && std::is_x86_feature_detected!("avx512f") {
+        Isa::Avx512
+    } else if avx2 {
+        Isa::Avx2
+    } else {
+        Isa::Wide
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Wide
+}
+
+/// What a task computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The loss alone.
+    Forward,
+    /// The gradient alone.
+    Backward,
+    /// Both, in one pass.
+    Fused,
+}
+
+impl Op {
+    /// The operation `task` asks for.
+    #[inline(always)]
+    pub fn of<S: Element, Y>(task: &Task<'_, S, Y>) -> Op {
+        match (&task.loss, &task.grad) {
+            (_, None) => Op::Forward,
+            (super::task::LossOut::Skip, Some(_)) => Op::Backward,
+            (_, Some(_)) => Op::Fused,
+        }
+    }
+}
+
+/// How a call runs: which backend entry (none: the scalar reference), in which schedule, and
+/// whether a large call's blocks go in pairs. Computed once per call from the path, the class
+/// count, the operation, the size and the element type.
+#[derive(Clone, Copy)]
+pub struct Plan<S: Element, Y = i64> {
+    entry: Option<Entry<S, Y>>,
+    schedule: Schedule,
+    pairs: bool,
+}
+
+impl<S: Kernels> Plan<S> {
+    /// The plan for one task (a call below the parallel threshold, or a block) on `isa`
+    /// (clamped to the best path this CPU has).
+    #[inline(always)]
+    pub fn new(isa: Isa, c: usize, op: Op) -> Self {
+        Plan {
+            entry: S::entry(isa.clamped(), c, op),
+            schedule: Schedule::default(),
+            pairs: false,
+        }
+    }
+
+    /// The plan for the blocks of a large call of `n` rows, `blocks` blocks of `block_rows`, on
+    /// `threads` threads: from [`STREAMED_MIN_BYTES`] of scores, forward blocks of long rows
+    /// read their rows in streams, and blocks of 9 to 31 classes run in pairs (see
+    /// `docs/DESIGN.md`); a summed forward call's blocks check their own targets.
+    pub fn for_blocks(
+        isa: Isa,
+        c: usize,
+        op: Op,
+        (n, block_rows, threads): (usize, usize, usize),
+    ) -> Self {
+        let isa = isa.clamped();
+        let mut plan = Plan::new(isa, c, op);
+        let large = n.saturating_mul(c).saturating_mul(size_of::<S>()) >= STREAMED_MIN_BYTES;
+        let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && plan.entry.is_some();
+        plan.schedule = Schedule {
+            streams: large
+                && simd
+                && op == Op::Forward
+                && c > NEXT_BLOCK_L1_MAX_CLASSES
+                && block_rows.min(n) >= 2 * MAX_LANES,
+            checks_targets: op == Op::Forward,
+        };
+        plan.pairs = large
+            && simd
+            && PAIRED_CLASSES.contains(&c)
+            && n.div_ceil(block_rows) >= PAIRED_MIN_BLOCKS_PER_THREAD * threads
+            && S::pairs(op);
+        plan
+    }
+
+    /// A plan with the schedule of the caller's choosing (for tests and benchmarks): long forward
+    /// rows in streams, summed forward tasks checking their own targets.
+    #[doc(hidden)]
+    pub fn with_schedule(isa: Isa, c: usize, op: Op, streams: bool, checks_targets: bool) -> Self {
+        Plan {
+            schedule: Schedule {
+                streams,
+                checks_targets,
+            },
+            ..Plan::new(isa, c, op)
+        }
+    }
+
+    /// Whether forward blocks of long rows read their rows in streams.
+    #[inline(always)]
+    pub fn streams(&self) -> bool {
+        self.schedule.streams
+    }
+
+    /// Whether a large call's blocks go to [`Plan::run`] in pairs of neighbours.
+    #[inline(always)]
+    pub fn pairs(&self) -> bool {
+        self.pairs
+    }
+
+    /// Whether summed forward blocks check their own targets (see `Partials::bad_target`).
+    #[inline(always)]
+    pub fn checks_targets(&self) -> bool {
+        self.schedule.checks_targets
+    }
+
+    /// Runs `work` as planned. Every plan gives the reference's bits.
+    #[inline(always)]
+    pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, S>) {
+        match self.entry {
+            // SAFETY: `S::entry` names only entries of an available path (`isa.clamped()`), whose
+            // CPU features were detected.
+            Some(entry) => unsafe { entry(self.schedule, params, c, work) },
+            None => match work {
+                Work::One(task) => reference::run(params, c, task),
+                Work::Pair(a, b) => {
+                    reference::run(params, c, a);
+                    reference::run(params, c, b);
+                }
+            },
+        }
+    }
+
+    /// Runs one task as planned.
+    #[inline(always)]
+    pub fn run_one(&self, params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
+        self.run(params, c, Work::One(task))
+    }
+}
+
+/// From this many bytes of scores on, a large call's blocks are planned for memory: streams,
+/// pairs (smaller inputs stay in cache between calls, where these gain nothing or lose).
+pub const STREAMED_MIN_BYTES: usize = 16 << 20;
+/// Rows of these many classes run in pairs: shorter rows gained nothing, longer ones prefetch
+/// the next block themselves.
+const PAIRED_CLASSES: std::ops::RangeInclusive<usize> = 9..=31;
+/// Pairs also need this many blocks per thread: they halve the work items.
+pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
+
+/// The table: which entry of which backend runs a task of `c` classes and operation `op` on an
+/// available path, for one element type.
+pub trait Kernels: Element + Sized {
+    #[doc(hidden)]
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self, i64>>;
+    /// Whether a large call's blocks of this type and operation may run in pairs.
+    #[doc(hidden)]
+    fn pairs(op: Op) -> bool;
+}
+
+impl Kernels for f32 {
+    #[inline(always)]
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f32, i64>> {
+        let forward = op == Op::Forward;
+        let short = |tile: usize| c <= tile;
+        Some(match isa {
+            Isa::Scalar => return None,
+            Isa::Wide => match (forward, short(8)) {
+                (true, true) => wide::forward_short_f32,
+                (true, false) => wide::forward_long_f32,
+                (false, true) => wide::gradient_short_f32,
+                (false, false) => wide::gradient_long_f32,
+            },
+            // Rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of it,
+            // whose transpose costs the same whatever the width (AVX2's 8×8 tiles: forward 1.7×,
+            // backward and fused 1.3× faster at c = 3). Longer rows up to 256 classes ran
+            // 1.05–1.6× faster with AVX2's 8-row blocks, whose next block fits L1 better; from
+            // 257 on, forward blocks are AVX-512's again (1.24× at 65536x257). Long rows with a
+            // gradient are AVX2's (16 rows of 64-byte loads and stores, each a stream of its
+            // own, ran 15–50% slower).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 if (9..=16).contains(&c) => {
+                if forward {
+                    avx512::forward_short_f32
+                } else {
+                    avx512::gradient_short_f32
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => avx512::forward_long_f32,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => match (forward, short(8)) {
+                (true, true) => avx2::forward_short_f32,
+                (true, false) => avx2::forward_long_f32,
+                (false, true) => avx2::gradient_short_f32,
+                (false, false) => avx2::gradient_long_f32,
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
+        })
+    }
+    #[inline(always)]
+    fn pairs(_op: Op) -> bool {
+        true
+    }
+}
+
+impl Kernels for f64 {
+    #[inline(always)]
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f64, i64>> {
+        let forward = op == Op::Forward;
+        Some(match isa {
+            Isa::Scalar => return None,
+            Isa::Wide => match (forward, c <= 8) {
+                (true, true) => wide::forward_short_f64,
+                (true, false) => wide::forward_long_f64,
+                (false, true) => wide::gradient_short_f64,
+                (false, false) => wide::gradient_long_f64,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => match (forward, c <= 4) {
+                (true, true) => avx2::forward_short_f64,
+                (true, false) => avx2::forward_long_f64,
+                (false, true) => avx2::gradient_short_f64,
+                (false, false) => avx2::gradient_long_f64,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => match (forward, c <= 8) {
+                (true, true) => avx512::forward_short_f64,
+                (true, false) => avx512::forward_long_f64,
+                (false, true) => avx512::gradient_short_f64,
+                (false, false) => avx512::gradient_long_f64,
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
+        })
+    }
+    #[inline(always)]
+    fn pairs(op: Op) -> bool {
+        // Backward and fused pairs of `f64` measured 1.18–1.3× faster, but their code took a
+        // quarter of the library's compile time, and training in `f64` is rare.
+        op == Op::Forward
+    }
+}
+
+/// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, computed with the
+/// vectors of `isa` (clamped) without the chain where that provably gives its bits; `None`
+/// otherwise (see `sum`).
+#[inline]
+pub fn sum_in_any_order<T: Real>(isa: Isa, total: f64, losses: &[T]) -> Option<f64> {
+    let losses = T::as_f32s(losses)?;
+    match isa.clamped() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F, AVX2 and FMA.
+        Isa::Avx512 => unsafe { avx512::sum_in_any_order(total, losses) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
+        Isa::Avx2 => unsafe { avx2::sum_in_any_order(total, losses) },
+        _ => portable_sum_in_any_order(total, losses),
+    }
+}
+
+/// The portable pass, out of line (callers inline only the dispatch above).
+#[inline(never)]
+fn portable_sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
+    sum::sum_in_any_order(total, losses)
+}
+
+/// The first row whose target lies outside `[0, c)`, read once with the vector compares of
+/// `isa` (clamped); the same answer on every path.
+#[inline]
+pub fn first_bad_target<Y: Target>(isa: Isa, target: &[Y], c: usize) -> Option<usize> {
+    match isa.clamped() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F, AVX2 and FMA.
+        Isa::Avx512 => unsafe { avx512::first_bad_target(target, c) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
+        Isa::Avx2 => unsafe { avx2::first_bad_target(target, c) },
+        _ => super::element::first_bad_target(target, c),
+    }
+}

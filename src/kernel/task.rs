@@ -1,0 +1,172 @@
+//! What a kernel is asked to compute: the loss parameters and one task, a block of whole rows
+//! with its outputs. Plain data, no behaviour beyond accessors.
+
+use super::element::Element;
+
+/// The exponent of the hinge term: PyTorch's `p`, which only admits 1 and 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Power {
+    /// `max(0, z)`.
+    One,
+    /// `max(0, z)^2`.
+    Two,
+}
+
+/// Loss parameters in the working precision `T`.
+#[derive(Clone, Copy, Debug)]
+pub struct Params<'a, T> {
+    pub power: Power,
+    /// `margin` already converted to `T`, as PyTorch does with its `Scalar` argument.
+    pub margin: T,
+    /// Per-class weights, `c` of them, or `None`.
+    pub weight: Option<&'a [T]>,
+}
+
+/// The upstream gradient (`grad_output`), applied as the very last multiplication.
+#[derive(Clone, Copy, Debug)]
+pub enum Upstream<'a, T> {
+    /// One value for the whole batch (reductions `mean` and `sum`).
+    Scalar(T),
+    /// One value per row (reduction `none`), as many as the rows of the task.
+    PerRow(&'a [T]),
+}
+
+impl<T: Copy> Upstream<'_, T> {
+    #[inline(always)]
+    pub fn at(&self, row: usize) -> T {
+        match self {
+            Upstream::Scalar(v) => *v,
+            Upstream::PerRow(v) => v[row],
+        }
+    }
+}
+
+/// The accumulators of [`LossOut::Interleaved`].
+pub const INTERLEAVE: usize = 16;
+
+/// Where a task writes its loss.
+#[derive(Debug)]
+pub enum LossOut<'a, T> {
+    /// The task computes no loss (backward only).
+    Skip,
+    /// One loss per row (reduction `none`).
+    PerRow(&'a mut [T]),
+    /// The row losses summed in a float64 accumulator, in row order, starting from 0: PyTorch's
+    /// serial sum.
+    Sum(&'a mut f64),
+    /// The row losses summed in [`INTERLEAVE`] float64 accumulators, row `i` of the task into
+    /// `sums[i % INTERLEAVE]`, each in row order from 0: the engine's sum for the blocks of large
+    /// calls, whose sixteen chains do not wait for each other. The one kind of task whose
+    /// targets may come unchecked: see [`Partials::bad_target`].
+    Interleaved(&'a mut Partials),
+}
+
+impl<T> LossOut<'_, T> {
+    /// The same destination, borrowed for a shorter while (to read it again after a run).
+    pub fn reborrow(&mut self) -> LossOut<'_, T> {
+        match self {
+            LossOut::Skip => LossOut::Skip,
+            LossOut::PerRow(out) => LossOut::PerRow(out),
+            LossOut::Sum(acc) => LossOut::Sum(acc),
+            LossOut::Interleaved(partials) => LossOut::Interleaved(partials),
+        }
+    }
+}
+
+/// What a task with [`LossOut::Interleaved`] writes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Partials {
+    pub sums: [f64; INTERLEAVE],
+    /// Whether a forward task (no gradient) met a target outside `[0, c)`; `sums` then mean
+    /// nothing. A large summed forward call writes nothing until its end, so its blocks may
+    /// come with unchecked targets, which each block checks just before it reads them (see
+    /// `Plan::checks_targets`). Every other task needs its targets checked first.
+    pub bad_target: bool,
+}
+
+impl Partials {
+    pub const ZERO: Partials = Partials {
+        sums: [0.0; INTERLEAVE],
+        bad_target: false,
+    };
+}
+
+/// The gradient part of a task.
+#[derive(Debug)]
+pub struct GradOut<'a, T> {
+    /// `1/(n·c)` for `mean`, `1/c` otherwise, computed in float64 and cast to `T`.
+    pub g: T,
+    pub upstream: Upstream<'a, T>,
+    /// Row `i`'s `c` gradients at `grad[i·pitch..]`, every one written (and nothing between
+    /// rows).
+    pub grad: &'a mut [T],
+    /// The distance between gradient rows, in values (`c` for contiguous rows).
+    pub pitch: usize,
+}
+
+/// One unit of work: a block of whole rows and what to compute for them. The scores are stored
+/// as `S` and computed in `S::Real`.
+#[derive(Debug)]
+pub struct Task<'a, S: Element, Y = i64> {
+    /// The scores: row `i`'s `c` values at `input[i·pitch..]`.
+    pub input: &'a [S],
+    /// The distance between rows, in values (`c` for contiguous rows).
+    pub pitch: usize,
+    /// One target per row, each in `[0, c)` (or unchecked, where [`Partials::bad_target`]
+    /// allows).
+    pub target: &'a [Y],
+    pub loss: LossOut<'a, S::Real>,
+    pub grad: Option<GradOut<'a, S::Real>>,
+}
+
+impl<'a, S: Element, Y> Task<'a, S, Y> {
+    /// A task over contiguous rows (`pitch == c`).
+    #[inline(always)]
+    pub fn contiguous(
+        input: &'a [S],
+        c: usize,
+        target: &'a [Y],
+        loss: LossOut<'a, S::Real>,
+        grad: Option<GradOut<'a, S::Real>>,
+    ) -> Self {
+        Task {
+            input,
+            pitch: c,
+            target,
+            loss,
+            grad,
+        }
+    }
+
+    /// The number of rows.
+    #[inline(always)]
+    pub fn rows(&self) -> usize {
+        self.target.len()
+    }
+
+    /// Whether the scores hold `rows()` rows of `c` values at this pitch, and the outputs fit.
+    #[inline(always)]
+    pub fn is_well_formed(&self, c: usize) -> bool {
+        let n = self.target.len();
+        let scores = n == 0 || (self.pitch >= c && self.input.len() >= (n - 1) * self.pitch + c);
+        let loss = match &self.loss {
+            LossOut::PerRow(out) => out.len() == n,
+            _ => true,
+        };
+        let grad = self.grad.as_ref().is_none_or(|g| {
+            (n == 0 || (g.pitch >= c && g.grad.len() >= (n - 1) * g.pitch + c))
+                && match g.upstream {
+                    Upstream::PerRow(u) => u.len() == n,
+                    Upstream::Scalar(_) => true,
+                }
+        });
+        scores && loss && grad
+    }
+}
+
+/// A stack buffer that a vector is stored to and then read back from piece by piece, aligned to
+/// a cache line: a vector store that spans two lines is not forwarded to the loads that read it
+/// back, which then wait for it to reach the cache (with 16-byte stack alignment that happened or
+/// not depending on where the stack began: the same build ran some processes 1.25-1.65x slower).
+#[repr(align(64))]
+pub(crate) struct LineAligned<A>(pub(crate) A);
