@@ -53,14 +53,14 @@ pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, ta
     }
     let plan = Plan::<S>::new(isa, c, Op::of(&task));
     // The scalar path stays PyTorch's loops transcribed, chain and all.
-    if n >= SUM_MIN_ROWS && matches!(task.loss, LossOut::Sum(_)) && isa.clamped() != Isa::Scalar {
+    if n >= SUM_MIN_ROWS && matches!(task.loss, LossOut::Sum(_)) && plan.isa() != Isa::Scalar {
         // The smallest buffer that holds the call, up to the longest block.
         if n <= SUM_BLOCK_ROWS[0] {
-            sum_by_blocks::<S, { SUM_BLOCK_ROWS[0] }>(isa, &plan, params, c, task)
+            sum_by_blocks::<S, { SUM_BLOCK_ROWS[0] }>(&plan, params, c, task)
         } else if n <= SUM_BLOCK_ROWS[1] {
-            sum_by_blocks::<S, { SUM_BLOCK_ROWS[1] }>(isa, &plan, params, c, task)
+            sum_by_blocks::<S, { SUM_BLOCK_ROWS[1] }>(&plan, params, c, task)
         } else {
-            sum_by_blocks::<S, { SUM_BLOCK_ROWS[2] }>(isa, &plan, params, c, task)
+            sum_by_blocks::<S, { SUM_BLOCK_ROWS[2] }>(&plan, params, c, task)
         }
     } else {
         plan.run_one(params, c, task)
@@ -256,7 +256,6 @@ const _: () = {
 /// else one add after another ([`crate::kernel::sum_in_any_order`]). At 10 classes the chain
 /// alone would set the pace of the whole call.
 fn sum_by_blocks<S: Kernels, const ROWS: usize>(
-    isa: Isa,
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
@@ -277,16 +276,7 @@ fn sum_by_blocks<S: Kernels, const ROWS: usize>(
     let buffer = &mut buffer.0;
     let n = target.len();
     let block = |input, target, grad, buffer: &mut [S::Real], total| {
-        add_block(
-            isa,
-            plan,
-            params,
-            c,
-            (input, pitch, target),
-            grad,
-            buffer,
-            total,
-        )
+        add_block(plan, params, c, (input, pitch, target), grad, buffer, total)
     };
     if n <= ROWS {
         // One block: the parts go to the kernel as they are, without the splitting below.
@@ -311,7 +301,6 @@ fn sum_by_blocks<S: Kernels, const ROWS: usize>(
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[inline(always)]
 fn add_block<S: Kernels>(
-    isa: Isa,
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
@@ -334,7 +323,7 @@ fn add_block<S: Kernels>(
         },
     );
     let padded = rows.next_multiple_of(sum::SUM_LANES);
-    crate::kernel::sum_in_any_order(isa, total, &buffer[..padded])
+    crate::kernel::sum_in_any_order(plan.isa(), total, &buffer[..padded])
         .unwrap_or_else(|| sum::chain(total, &buffer[..rows]))
 }
 

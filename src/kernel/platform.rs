@@ -164,6 +164,7 @@ impl Op {
 /// count, the operation, the size and the element type.
 #[derive(Clone, Copy)]
 pub struct Plan<S: Element, Y = i64> {
+    isa: Isa,
     entry: Option<Entry<S, Y>>,
     schedule: Schedule,
     pairs: bool,
@@ -174,8 +175,10 @@ impl<S: Kernels> Plan<S> {
     /// (clamped to the best path this CPU has).
     #[inline(always)]
     pub fn new(isa: Isa, c: usize, op: Op) -> Self {
+        let isa = isa.clamped();
         Plan {
-            entry: S::entry(isa.clamped(), c, op),
+            isa,
+            entry: S::entry(isa, c, op),
             schedule: Schedule::default(),
             pairs: false,
         }
@@ -228,6 +231,12 @@ impl<S: Kernels> Plan<S> {
     #[inline(always)]
     pub fn streams(&self) -> bool {
         self.schedule.streams
+    }
+
+    /// The path the plan runs on (clamped to what this CPU has).
+    #[inline(always)]
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// Whether a large call's blocks go to [`Plan::run`] in pairs of neighbours.
@@ -371,17 +380,17 @@ impl Kernels for f64 {
 }
 
 /// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, computed with the
-/// vectors of `isa` (clamped) without the chain where that provably gives its bits; `None`
+/// vectors of `isa` (an available path) without the chain where that provably gives its bits; `None`
 /// otherwise (see `sum`).
 #[inline]
 pub fn sum_in_any_order<T: Real>(isa: Isa, total: f64, losses: &[T]) -> Option<f64> {
     let losses = T::as_f32s(losses)?;
-    match isa.clamped() {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F, AVX2 and FMA.
+        // SAFETY: `isa` is available, so the CPU has AVX-512F, AVX2 and FMA.
         Isa::Avx512 => unsafe { avx512::sum_in_any_order(total, losses) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
+        // SAFETY: `isa` is available, so the CPU has AVX2 and FMA.
         Isa::Avx2 => unsafe { avx2::sum_in_any_order(total, losses) },
         _ => portable_sum_in_any_order(total, losses),
     }
@@ -394,15 +403,15 @@ fn portable_sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 }
 
 /// The first row whose target lies outside `[0, c)`, read once with the vector compares of
-/// `isa` (clamped); the same answer on every path.
-#[inline]
+/// `isa` (an available path); the same answer on every path.
+#[inline(always)]
 pub fn first_bad_target<Y: Target>(isa: Isa, target: &[Y], c: usize) -> Option<usize> {
-    match isa.clamped() {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamped` returns `Avx512` only on a CPU with AVX-512F, AVX2 and FMA.
+        // SAFETY: `isa` is available, so the CPU has AVX-512F, AVX2 and FMA.
         Isa::Avx512 => unsafe { avx512::first_bad_target(target, c) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `clamped` returns `Avx2` only on a CPU with AVX2 and FMA.
+        // SAFETY: `isa` is available, so the CPU has AVX2 and FMA.
         Isa::Avx2 => unsafe { avx2::first_bad_target(target, c) },
         _ => super::element::first_bad_target(target, c),
     }

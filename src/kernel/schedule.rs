@@ -222,7 +222,6 @@ struct Rows<'a, S, Y> {
 impl<'a, S: Element, Y> Rows<'a, S, Y> {
     #[inline(always)]
     fn forward(c: usize, task: Task<'a, S, Y>) -> (Self, Option<LossSink<'a, S::Real>>) {
-        assert!(task.is_well_formed(c), "a malformed task");
         let Task {
             input,
             pitch,
@@ -478,7 +477,6 @@ struct GradientRows<'a, S: Element, Y> {
 impl<'a, S: Element, Y> GradientRows<'a, S, Y> {
     #[inline(always)]
     fn new(c: usize, task: Task<'a, S, Y>) -> Self {
-        assert!(task.is_well_formed(c), "a malformed task");
         let Task {
             input,
             pitch,
@@ -781,7 +779,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
 ///
 /// `entries! { #[attribute] name = forward<f32, Vectors, SHORT, MEMORY>; … }`
 macro_rules! entries {
-    (#[$attr:meta] $($name:ident = $kind:ident<$s:ty, $v:ty, $short:literal, $memory:literal>;)*) => {
+    (#[$attr:meta] $($name:ident = $s:ty, $v:ty, $short:literal, $memory:literal, $grad:literal;)*) => {
         $(
             #[$attr]
             pub(super) fn $name(
@@ -790,7 +788,11 @@ macro_rules! entries {
                 c: usize,
                 work: Work<'_, $s, i64>,
             ) {
-                schedule::$kind::<$s, i64, $v, $short, $memory>(schedule, params, c, work)
+                if $grad {
+                    schedule::gradient::<$s, i64, $v, $short, $memory>(schedule, params, c, work)
+                } else {
+                    schedule::forward::<$s, i64, $v, $short, $memory>(schedule, params, c, work)
+                }
             }
         )*
     };

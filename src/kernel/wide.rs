@@ -19,14 +19,14 @@ use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
 // The portable path computes more slowly than memory reads: no schedules for large calls.
 schedule::entries! {
     #[inline(never)]
-    forward_short_f32 = forward<f32, f32x8, true, false>;
-    forward_long_f32 = forward<f32, f32x8, false, false>;
-    gradient_short_f32 = gradient<f32, f32x8, true, false>;
-    gradient_long_f32 = gradient<f32, f32x8, false, false>;
-    forward_short_f64 = forward<f64, f64x4, true, false>;
-    forward_long_f64 = forward<f64, f64x4, false, false>;
-    gradient_short_f64 = gradient<f64, f64x4, true, false>;
-    gradient_long_f64 = gradient<f64, f64x4, false, false>;
+    forward_short_f32 = f32, f32x8, true, false, false;
+    forward_long_f32 = f32, f32x8, false, false, false;
+    gradient_short_f32 = f32, f32x8, true, false, true;
+    gradient_long_f32 = f32, f32x8, false, false, true;
+    forward_short_f64 = f64, f64x4, true, false, false;
+    forward_long_f64 = f64, f64x4, false, false, false;
+    gradient_short_f64 = f64, f64x4, true, false, true;
+    gradient_long_f64 = f64, f64x4, false, false, true;
 }
 
 /// The lanes' targets as exact floats, one by one.
