@@ -5,12 +5,15 @@
 //! identical for every thread count. The pool is not rayon's global pool (a host's own rayon work
 //! must not queue behind ours, nor ours behind it); it is built lazily, holds `threads - 1`
 //! workers because the calling thread takes part, and is rebuilt in a child process after
-//! `fork()`, where the parent's workers do not exist.
+//! `fork()`, where the parent's workers do not exist. A fork is known by its generation
+//! ([`crate::fork`]), never by a process id alone: ids repeat.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::fork;
 
 /// Environment variable that sets the default thread count (the calling thread included).
 pub const THREADS_ENV: &str = "MML_NUM_THREADS";
@@ -28,8 +31,19 @@ struct Pool {
     threads: usize,
     /// `threads - 1` workers; `None` when `threads == 1` or the OS refused to spawn them.
     workers: Option<Arc<ThreadPool>>,
-    /// The process that built it: a different id means we are in a forked child.
+    /// The fork generation it was built in ([`fork::generation`]): a different one means that
+    /// this process is a forked child of the one that built it.
+    generation: u64,
+    /// The process that built it: a second check, for a child made by a raw `clone` system
+    /// call, which runs no fork handler. An equal id proves nothing (pid reuse, PID namespaces).
     pid: u32,
+}
+
+impl Pool {
+    /// Whether this process is the one that built the pool, whose workers exist.
+    fn is_ours(&self) -> bool {
+        self.generation == fork::generation() && self.pid == std::process::id()
+    }
 }
 
 /// Requested thread count; 0 means the default (environment, else available parallelism).
@@ -73,6 +87,7 @@ pub fn set_num_threads(n: usize) -> Result<(), TooManyThreads> {
     }
     REQUESTED.store(n, Ordering::Relaxed);
     let mut pool = lock_pool();
+    forget_if_inherited(&mut pool);
     if pool
         .as_ref()
         .is_some_and(|p| p.threads != resolved_threads())
@@ -87,20 +102,27 @@ pub fn num_threads() -> usize {
     resolved_threads()
 }
 
+/// Drops an inherited pool without touching it: in a forked child its workers do not exist, and
+/// its locks may have been held by one of them at the moment of `fork()`. Leaked (a few hundred
+/// bytes, once per fork).
+fn forget_if_inherited(pool: &mut Option<Pool>) {
+    if pool.as_ref().is_some_and(|p| !p.is_ours()) {
+        std::mem::forget(pool.take());
+    }
+}
+
 /// Returns the current pool, building it if it is missing, stale, or inherited through `fork()`.
 fn current_pool() -> (usize, Option<Arc<ThreadPool>>) {
     let threads = resolved_threads();
-    let pid = std::process::id();
     let mut guard = lock_pool();
-    if let Some(pool) = guard.as_ref() {
-        if pool.pid != pid {
-            // A forked child: the parent's workers were not copied, so the old pool can be
-            // neither used nor torn down. Leak it (a few hundred bytes, once per fork).
-            std::mem::forget(guard.take());
-        } else if pool.threads == threads {
-            return (threads, pool.workers.clone());
-        }
+    // The generation is read (and the fork handler registered) before a pool is built.
+    forget_if_inherited(&mut guard);
+    if let Some(pool) = guard.as_ref()
+        && pool.threads == threads
+    {
+        return (threads, pool.workers.clone());
     }
+    let generation = fork::generation();
     let workers = if threads > 1 {
         ThreadPoolBuilder::new()
             .num_threads(threads - 1)
@@ -114,7 +136,8 @@ fn current_pool() -> (usize, Option<Arc<ThreadPool>>) {
     *guard = Some(Pool {
         threads,
         workers: workers.clone(),
-        pid,
+        generation,
+        pid: std::process::id(),
     });
     (threads, workers)
 }
