@@ -68,6 +68,10 @@
 // A bug in mml (a caught panic). Nothing is guaranteed about the outputs.
 #define MML_STATUS_INTERNAL_ERROR 6
 
+// mml could not allocate the little memory it needs: `mml_create`'s handle or its copy of the
+// weights. Nothing was created or written; the call may succeed once memory is available.
+#define MML_STATUS_OUT_OF_MEMORY 7
+
 // A configured loss (p, margin, weights, reduction).
 //
 // Immutable after `mml_create`: one handle may be used by any number of threads at once
@@ -88,6 +92,9 @@ extern "C" {
 //   `weight_len` floats, and every later call must have `c == weight_len`.
 // - `reduction`: `MML_REDUCTION_NONE`, `_MEAN` or `_SUM`, else `MML_STATUS_INVALID_ARGUMENT`.
 // - `out`: receives the handle, only on success; free it with `mml_destroy`.
+//
+// `MML_STATUS_OUT_OF_MEMORY` if the handle or its copy of the weights cannot be allocated
+// (nothing is created then, and `*out` is untouched).
 uint32_t mml_create(uint32_t p,
                     double margin,
                     const float *weight,
