@@ -70,6 +70,12 @@
 
 // mml could not allocate the little memory it needs: `mml_create`'s handle or its copy of the
 // weights. Nothing was created or written; the call may succeed once memory is available.
+// Computing calls never report it: a large call that cannot allocate its one buffer (the
+// per-block partial sums of a summed call on several threads) runs on the calling thread
+// instead, with the same bits. The one allocation mml cannot recover from is the thread pool's
+// construction (by the first large call, and again after `fork()` or a change of the thread
+// count): if the system cannot give a new thread a few hundred bytes, the process aborts, as
+// for any thread that Rust's standard library starts.
 #define MML_STATUS_OUT_OF_MEMORY 7
 
 // A configured loss (p, margin, weights, reduction).

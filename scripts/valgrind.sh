@@ -15,7 +15,7 @@
 #           runtime's stack accesses that memcheck misreads without annotations are not errors
 #           of this pass.
 # Every run uses --fair-sched=yes: under valgrind's default scheduler, threads that spin (the Go
-# runtime's idle Ps, the GC's workers, the rayon pool's sleepers) hold valgrind's single run lock
+# runtime's idle Ps, the GC's workers, mml's idle pool workers) hold valgrind's single run lock
 # while the thread with the work waits, and the Go test binary took 16 to 175 s from run to run;
 # with a fair (ticket) lock it takes 10 to 12 s.
 # Whatever is absent (a binding not merged yet, no cmake/GTest, no Go) is reported as SKIPPED.

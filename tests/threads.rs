@@ -144,7 +144,7 @@ fn results_do_not_depend_on_thread_count() {
 fn pool_runs_every_item_exactly_once() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let hits: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
-    mml::parallel::for_each((0..1000).collect(), |i: usize| {
+    mml::parallel::for_each(0..1000, |i: usize| {
         hits[i].fetch_add(1, Ordering::Relaxed);
     });
     assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
