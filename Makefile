@@ -84,7 +84,7 @@ test-c: build
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g tests/c/out_of_memory.c $(C_TEST_FLAGS) \
 	    -o target/c/out_of_memory
 	for isa in scalar wide avx2 avx512; do \
-	    echo "MML_ISA=$$isa"; MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1 target/c/test_mml || exit 1; \
+	    MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1 target/c/test_mml || exit 1; \
 	done
 	target/c/out_of_memory
 

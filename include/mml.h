@@ -212,6 +212,13 @@ const char *mml_status_message(uint32_t status);
 // `MML_VERSION_STRING` to detect a header/library mismatch.
 const char *mml_version(void);
 
+// The kernel path this process computes with: `"scalar"`, `"wide"`, `"avx2"` or `"avx512"`
+// (static; do not free). It is chosen once, by the first call that needs it (this one if none
+// did): `MML_ISA` from the environment when set to one of those names, lowered to the best
+// path the CPU has, else the best path the CPU has. So on a CPU without AVX-512,
+// `MML_ISA=avx512` runs `"avx2"`, and this function says so. Every path gives the same bits.
+const char *mml_kernel_path(void);
+
 // The library's `MML_ABI_VERSION`.
 uint32_t mml_abi_version(void);
 

@@ -22,7 +22,7 @@ use buffers::{Raw, no_overlap};
 pub use status::*;
 
 use crate::error::check_targets;
-use crate::kernel::Power;
+use crate::kernel::{Isa, Power};
 use crate::loss::{Float, MultiMarginLoss, Options, Reduction, checked_elements};
 use crate::parallel;
 
@@ -331,6 +331,22 @@ pub extern "C" fn mml_version() -> *const c_char {
         Err(_) => panic!("version contains NUL"),
     };
     VERSION.as_ptr()
+}
+
+/// The kernel path this process computes with: `"scalar"`, `"wide"`, `"avx2"` or `"avx512"`
+/// (static; do not free). It is chosen once, by the first call that needs it (this one if none
+/// did): `MML_ISA` from the environment when set to one of those names, lowered to the best
+/// path the CPU has, else the best path the CPU has. So on a CPU without AVX-512,
+/// `MML_ISA=avx512` runs `"avx2"`, and this function says so. Every path gives the same bits.
+#[unsafe(no_mangle)]
+pub extern "C" fn mml_kernel_path() -> *const c_char {
+    let name = match Isa::selected() {
+        Isa::Scalar => c"scalar",
+        Isa::Wide => c"wide",
+        Isa::Avx2 => c"avx2",
+        Isa::Avx512 => c"avx512",
+    };
+    name.as_ptr()
 }
 
 /// The library's `MML_ABI_VERSION`.
