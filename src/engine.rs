@@ -266,9 +266,9 @@ fn sum_serially<'a, T: Real>(
         if !runner.run(first, second) {
             return None;
         }
-        total += reduce_block(&partials[0].sums);
+        total = sum::add(total, reduce_block(&partials[0].sums));
         if pair {
-            total += reduce_block(&partials[1].sums);
+            total = sum::add(total, reduce_block(&partials[1].sums));
         }
     }
     Some(total)
