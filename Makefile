@@ -86,11 +86,13 @@ test-c: build
 	    -o target/c/test_mml
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/guard_pages.c \
 	    $(C_TEST_FLAGS) -o target/c/guard_pages
+	$(CC) -std=c11 -O2 -ffp-contract=off -Wall -Wextra -Werror -g $(C_SANITIZE) \
+	    tests/c/hostile_oracle.c $(C_TEST_FLAGS) -o target/c/hostile_oracle
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g tests/c/out_of_memory.c $(C_TEST_FLAGS) \
 	    -o target/c/out_of_memory
 	for isa in scalar wide avx2 avx512; do \
 	    export MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1; \
-	    target/c/test_mml && target/c/guard_pages || exit 1; \
+	    target/c/test_mml && target/c/guard_pages && target/c/hostile_oracle || exit 1; \
 	done
 	target/c/out_of_memory
 
