@@ -15,6 +15,9 @@
  * - No state is thread-local: any function may be called from any thread. An MmlLoss is
  *   immutable and may be shared by threads; the thread-count setting is process-wide.
  * - A panic inside mml never unwinds into the caller: it becomes MML_STATUS_INTERNAL_ERROR.
+ * - Memory: mml_create returns MML_STATUS_OUT_OF_MEMORY when it cannot allocate; computing calls
+ *   never fail for lack of memory. Only mml's one-time setup (the environment read at first use,
+ *   the thread pool built by the first large call) aborts if even that memory is missing.
  */
 
 #ifndef MML_H
