@@ -246,6 +246,8 @@ struct State {
     joined: usize,
     /// Workers inside a call's work.
     running: usize,
+    /// Workers that have started.
+    started: usize,
     /// Whether the work panicked on a worker.
     panicked: bool,
     /// Set once the last handle is gone.
@@ -274,7 +276,10 @@ impl Shared {
 }
 
 impl Workers {
-    /// Starts `count` workers; `None` if the OS refuses one (those started then exit).
+    /// Starts `count` workers and waits until each runs; `None` if the OS refuses one (those
+    /// started then exit). Everything a worker's start allocates (the standard library's thread
+    /// bookkeeping, on the new thread) is done when this returns, so that it happens within the
+    /// call that builds the pool, never during a later one.
     fn start(count: usize) -> Option<Arc<Workers>> {
         let shared = Arc::new(Shared::default());
         let workers = Arc::new(Workers {
@@ -287,6 +292,14 @@ impl Workers {
                 .spawn(move || work(&shared))
                 .ok()?;
         }
+        let mut state = shared.lock();
+        while state.started < count {
+            state = shared
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
         Some(workers)
     }
 
@@ -343,6 +356,8 @@ impl Drop for Workers {
 
 /// A worker: takes each posted call's work while the call wants helpers, until the end.
 fn work(shared: &Shared) {
+    shared.lock().started += 1;
+    shared.done.notify_all();
     let mut seen = 0;
     loop {
         // Yield a while before sleeping: the next call often follows at once.
