@@ -99,6 +99,12 @@ pub fn execute_checked<S: Kernels>(
 /// A large call: fixed row blocks, on the pool. With `unchecked_targets` (a summed forward call
 /// only), each block checks its targets before it reads them, and runs only while all are in
 /// range; returns whether every block ran to its end.
+///
+/// Allocation-free but for one thing: a summed call that the pool's workers share keeps each
+/// block's partial sums on the heap until the end, to add them in block order. Where that
+/// allocation fails, or the calling thread runs alone anyway, the blocks run one after another
+/// with their partials on the stack, added in the same order: the same bits (see
+/// [`sum_serially`]).
 #[inline(never)]
 fn execute_in_blocks<S: Kernels>(
     isa: Isa,
@@ -119,8 +125,9 @@ fn execute_in_blocks<S: Kernels>(
         loss,
         grad,
     } = task;
-
-    let (mut per_row, total) = match loss {
+    let team = parallel::Team::for_items(blocks.div_ceil(1 + usize::from(plan.pairs())));
+    let block_parts = split((input, pitch), target, grad, rows, c);
+    let (mut per_row, mut total) = match loss {
         LossOut::Skip => (None, None),
         LossOut::PerRow(out) => (Some(out.chunks_mut(rows)), None),
         LossOut::Sum(total) => (None, Some(total)),
@@ -128,9 +135,21 @@ fn execute_in_blocks<S: Kernels>(
         // as one block, which is what the kernel alone does.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
+    let mut partials = Vec::new();
+    if let Some(total) = total.as_deref_mut() {
+        if team.is_alone() || partials.try_reserve_exact(blocks).is_err() {
+            return match sum_serially(&plan, params, c, pitch, block_parts) {
+                Some(sum) => {
+                    *total = sum;
+                    true
+                }
+                None => false,
+            };
+        }
+        partials.resize(blocks, Partials::ZERO);
+    }
     let mut partial_slots = partials.iter_mut();
-    let tasks = split((input, pitch), target, grad, rows, c).map(|(input, target, grad)| {
+    let tasks = block_parts.map(|(input, target, grad)| {
         let loss = match (per_row.as_mut(), partial_slots.next()) {
             (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
             (None, Some(partial)) => LossOut::Interleaved(partial),
@@ -145,19 +164,15 @@ fn execute_in_blocks<S: Kernels>(
         }
     });
     let all_targets_valid = AtomicBool::new(true);
-    parallel::for_each(
-        work_items(plan.pairs(), blocks, tasks),
-        |(first, second)| {
-            // After a bad target anywhere, the rest is wasted work.
-            if unchecked_targets && !all_targets_valid.load(Ordering::Relaxed) {
-                return;
-            }
-            if !run_reporting_targets(&plan, params, c, first, second) {
-                all_targets_valid.store(false, Ordering::Relaxed);
-            }
-        },
-    );
-
+    team.for_each(work_items(plan.pairs(), tasks), |(first, second)| {
+        // After a bad target anywhere, the rest is wasted work.
+        if unchecked_targets && !all_targets_valid.load(Ordering::Relaxed) {
+            return;
+        }
+        if !run_reporting_targets(&plan, params, c, first, second) {
+            all_targets_valid.store(false, Ordering::Relaxed);
+        }
+    });
     if let Some(total) = total {
         *total = partials
             .iter()
@@ -166,25 +181,74 @@ fn execute_in_blocks<S: Kernels>(
     all_targets_valid.into_inner()
 }
 
-/// The work items of a call's block tasks, collected once: the tasks one by one, or in pairs of
-/// neighbours (a last odd one, or one too short for a vector block, alone).
+/// A large summed call on the calling thread alone: its work items one after another, each
+/// block's interleaved partials on the stack, and each block's sum added to the total as soon as
+/// it is known. Those are the adds, in the order, of the reduction after a run on the pool
+/// (`((0 + block 0) + block 1) + …`), so the bits are the same. Allocates nothing. Returns
+/// `None` when a block met a target out of range.
+fn sum_serially<'a, S: Kernels>(
+    plan: &Plan<S>,
+    params: &Params<S::Real>,
+    c: usize,
+    pitch: usize,
+    mut blocks: impl Iterator<Item = Block<'a, S>>,
+) -> Option<f64> {
+    let mut total = 0.0f64;
+    while let Some((input, target, grad)) = blocks.next() {
+        let second = if plan.pairs() { blocks.next() } else { None };
+        let pair = second.is_some();
+        let mut partials = [Partials::ZERO; 2];
+        let [first_sums, second_sums] = &mut partials;
+        let first = Task {
+            input,
+            pitch,
+            target,
+            loss: LossOut::Interleaved(first_sums),
+            grad,
+        };
+        let second = second.map(|(input, target, grad)| Task {
+            input,
+            pitch,
+            target,
+            loss: LossOut::Interleaved(second_sums),
+            grad,
+        });
+        if !run_reporting_targets(plan, params, c, first, second) {
+            return None;
+        }
+        total = sum::add(total, reduce_block(&partials[0].sums));
+        if pair {
+            total = sum::add(total, reduce_block(&partials[1].sums));
+        }
+    }
+    Some(total)
+}
+
+/// A block's scores, targets and gradient part.
+type Block<'a, S> = (
+    &'a [S],
+    &'a [i64],
+    Option<GradOut<'a, <S as crate::kernel::Element>::Real>>,
+);
+
+/// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a
+/// last odd one, or one too short for a vector block, alone).
 fn work_items<'a, S: Kernels>(
     paired: bool,
-    blocks: usize,
     mut tasks: impl Iterator<Item = Task<'a, S>>,
-) -> Vec<(Task<'a, S>, Option<Task<'a, S>>)> {
-    let mut items = Vec::with_capacity(blocks.div_ceil(1 + usize::from(paired)));
-    while let Some(first) = tasks.next() {
+) -> impl Iterator<Item = (Task<'a, S>, Option<Task<'a, S>>)> {
+    let mut held = None;
+    std::iter::from_fn(move || {
+        let first = held.take().or_else(|| tasks.next())?;
         let second = if paired { tasks.next() } else { None };
         match second {
             Some(second) if second.rows() < BLOCK_ROW_MULTIPLE => {
-                items.push((first, None));
-                items.push((second, None));
+                held = Some(second);
+                Some((first, None))
             }
-            second => items.push((first, second)),
+            second => Some((first, second)),
         }
-    }
-    items
+    })
 }
 
 /// Runs a work item's block task, or pair of them; returns whether their targets were in range
@@ -336,7 +400,7 @@ fn split<'a, S: Kernels>(
     grad: Option<GradOut<'a, S::Real>>,
     rows: usize,
     c: usize,
-) -> impl Iterator<Item = (&'a [S], &'a [i64], Option<GradOut<'a, S::Real>>)> {
+) -> impl Iterator<Item = Block<'a, S>> {
     // Row ranges by addition rather than `chunks` zipped together, whose lengths cost integer
     // divisions (tens of cycles each) at the start of every short call.
     let n = target.len();

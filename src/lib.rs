@@ -14,6 +14,7 @@
 pub mod engine;
 mod error;
 pub mod ffi;
+mod fork;
 #[doc(hidden)]
 pub mod kernel;
 mod loss;

@@ -58,11 +58,13 @@ macro_rules! with_shape {
             (Power::One, false) if $contiguous && $c == CONSTANT_CLASSES => {
                 const SQUARE: bool = false;
                 const WEIGHTED: bool = false;
+                #[allow(dead_code)]
                 const CONTIGUOUS: bool = true;
                 let $c = CONSTANT_CLASSES;
                 $body
             }
             (power, weighted) => {
+                #[allow(dead_code)]
                 const CONTIGUOUS: bool = false;
                 match (power, weighted) {
                     (Power::One, false) => {
@@ -221,7 +223,7 @@ struct Rows<'a, S, Y> {
 
 impl<'a, S: Element, Y> Rows<'a, S, Y> {
     #[inline(always)]
-    fn forward(c: usize, task: Task<'a, S, Y>) -> (Self, Option<LossSink<'a, S::Real>>) {
+    fn forward(_c: usize, task: Task<'a, S, Y>) -> (Self, Option<LossSink<'a, S::Real>>) {
         let Task {
             input,
             pitch,
@@ -476,7 +478,7 @@ struct GradientRows<'a, S: Element, Y> {
 
 impl<'a, S: Element, Y> GradientRows<'a, S, Y> {
     #[inline(always)]
-    fn new(c: usize, task: Task<'a, S, Y>) -> Self {
+    fn new(_c: usize, task: Task<'a, S, Y>) -> Self {
         let Task {
             input,
             pitch,
