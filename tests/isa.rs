@@ -1091,8 +1091,8 @@ fn check_pairs<T: Float>() {
             let f32 = size_of::<T>() == 4;
             for (op, want) in [
                 (Op::Forward, simd),
-                (Op::Backward, simd && f32),
-                (Op::Fused, simd && f32),
+                (Op::Backward, false),
+                (Op::Fused, false),
             ] {
                 let pairs = large_plan::<T>(isa, c, op, 1 << 30, 16).pairs();
                 assert_eq!(pairs, want, "{isa:?} c={c} {op:?}");
@@ -1264,10 +1264,9 @@ fn check_paired_engine<T: Float>() {
         assert!(n.div_ceil(rows) % 2 == 1, "an odd number of blocks");
         for isa in Isa::available() {
             if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-                let with_gradient = size_of::<T>() == 4;
                 assert!(
                     large_plan::<T>(isa, c, Op::Forward, n, rows).pairs()
-                        && large_plan::<T>(isa, c, Op::Fused, n, rows).pairs() == with_gradient,
+                        && !large_plan::<T>(isa, c, Op::Fused, n, rows).pairs(),
                     "{isa:?} c={c} n={n}: pairs"
                 );
             }

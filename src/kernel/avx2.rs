@@ -23,8 +23,8 @@ schedule::entries! {
     #[target_feature(enable = "avx2,fma")]
     forward_short_f32 = f32, F32x8, true, true, false;
     forward_long_f32 = f32, F32x8, false, true, false;
-    gradient_short_f32 = f32, F32x8, true, true, true;
-    gradient_long_f32 = f32, F32x8, false, true, true;
+    gradient_short_f32 = f32, F32x8, true, false, true;
+    gradient_long_f32 = f32, F32x8, false, false, true;
     forward_short_f64 = f64, F64x4, true, true, false;
     forward_long_f64 = f64, F64x4, false, true, false;
     gradient_short_f64 = f64, F64x4, true, false, true;

@@ -24,7 +24,7 @@ schedule::entries! {
     #[target_feature(enable = "avx512f,avx2,fma")]
     forward_short_f32 = f32, F32x16, true, true, false;
     forward_long_f32 = f32, F32x16, false, true, false;
-    gradient_short_f32 = f32, F32x16, true, true, true;
+    gradient_short_f32 = f32, F32x16, true, false, true;
     forward_short_f64 = f64, F64x8, true, true, false;
     forward_long_f64 = f64, F64x8, false, true, false;
     gradient_short_f64 = f64, F64x8, true, false, true;

@@ -208,9 +208,9 @@ impl<S: Kernels> Plan<S> {
         };
         plan.pairs = large
             && simd
+            && op == Op::Forward
             && PAIRED_CLASSES.contains(&c)
-            && n.div_ceil(block_rows) >= PAIRED_MIN_BLOCKS_PER_THREAD * threads
-            && S::pairs(op);
+            && n.div_ceil(block_rows) >= PAIRED_MIN_BLOCKS_PER_THREAD * threads;
         plan
     }
 
@@ -289,9 +289,6 @@ pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 pub trait Kernels: Element + Sized {
     #[doc(hidden)]
     fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self, i64>>;
-    /// Whether a large call's blocks of this type and operation may run in pairs.
-    #[doc(hidden)]
-    fn pairs(op: Op) -> bool;
 }
 
 impl Kernels for f32 {
@@ -335,10 +332,6 @@ impl Kernels for f32 {
             Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
         })
     }
-    #[inline(always)]
-    fn pairs(_op: Op) -> bool {
-        true
-    }
 }
 
 impl Kernels for f64 {
@@ -370,12 +363,6 @@ impl Kernels for f64 {
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
         })
-    }
-    #[inline(always)]
-    fn pairs(op: Op) -> bool {
-        // Backward and fused pairs of `f64` measured 1.18–1.3× faster, but their code took a
-        // quarter of the library's compile time, and training in `f64` is rare.
-        op == Op::Forward
     }
 }
 
