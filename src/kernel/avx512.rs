@@ -282,8 +282,8 @@ fn no_special_loads(_: &[f64], _: usize, _: usize, _: usize, _: &mut [F64x8; MAX
     false
 }
 
-/// The loads of `f32` tiles that beat a transpose: rows of 9 or 10 values in pairs, and partial
-/// tiles of at most [`GROUP_LOAD_MAX_WIDTH`] columns in groups of 4. Returns whether one did.
+/// The load of `f32` tiles that beats a transpose: rows of 9 or 10 values in pairs (see
+/// [`load_pair_columns`]). Returns whether it did.
 #[inline(always)]
 fn special_loads_f32(
     rows: &[f32],
@@ -292,90 +292,13 @@ fn special_loads_f32(
     width: usize,
     out: &mut [F32x16; MAX_TILE],
 ) -> bool {
-    if let Some(indices) = PairLoadIndices::for_rows(pitch, first, width) {
-        let cols = load_pair_columns(rows, pitch, indices);
-        for (o, v) in out.iter_mut().zip(cols) {
-            *o = F32x16(v);
-        }
-        return true;
-    }
-    if width > GROUP_LOAD_MAX_WIDTH || rows.len() < 15 * pitch + first + width.next_multiple_of(4) {
+    let Some(indices) = PairLoadIndices::for_rows(pitch, first, width) else {
         return false;
-    }
-    for g in [0, 4] {
-        if g >= width {
-            break;
-        }
-        // SAFETY: the group reads `rows[k·pitch + first + g..][..4]` for k < 16, which ends at
-        // most at `15·pitch + first + 4·ceil(width/4)`, inside `rows` by the test above.
-        let cols = unsafe { load_column_group(rows.as_ptr().add(first + g), pitch) };
-        for (o, v) in out[g..g + 4].iter_mut().zip(cols) {
-            *o = F32x16(v);
-        }
+    };
+    for (o, v) in out.iter_mut().zip(load_pair_columns(rows, pitch, indices)) {
+        *o = F32x16(v);
     }
     true
-}
-
-/// Partial tiles up to this wide (two groups) are read as 4-column groups ([`load_column_group`]) where
-/// the input goes on past the block: 16 loads and 8 in-lane shuffles per 4 columns, against 64
-/// shuffles for the 16×16 transpose whatever the width. Measured on Zen 4: forward 10-14%
-/// faster at c = 17 and 33 (1-column tail tiles) when those rows ran here, no gain from 3
-/// groups on (c = 10 to 16); now only the long-row entry's last tiles take it (without it,
-/// forward 1.03–1.06× slower at 33x1001, 4096x1001 and 2048x520, 1.01–1.02× at c = 257).
-const GROUP_LOAD_MAX_WIDTH: usize = 8;
-
-/// Columns `0..4` of the 16 rows at `at`, `pitch` values apart: row `4l + m` is read as 4 values
-/// into 128-bit lane `l` of register `m`, then each lane is transposed as a 4×4 block.
-///
-/// # Safety
-/// AVX-512F must be available, and `at[k·pitch .. k·pitch + 4]` readable for every `k < 16`.
-#[inline(always)]
-unsafe fn load_column_group(at: *const f32, pitch: usize) -> [__m512; 4] {
-    // SAFETY: the caller's contract covers every load; the rest are register operations.
-    unsafe {
-        let (a0, a1, a2, a3) = (
-            group_rows(at, pitch, 0),
-            group_rows(at, pitch, 1),
-            group_rows(at, pitch, 2),
-            group_rows(at, pitch, 3),
-        );
-        // Lane l of t0 = [row 4l c0, row 4l+1 c0, row 4l c1, row 4l+1 c1], t1 the same for
-        // columns 2 and 3, t2 and t3 for rows 4l+2 and 4l+3.
-        let t0 = _mm512_castps_pd(_mm512_unpacklo_ps(a0, a1));
-        let t1 = _mm512_castps_pd(_mm512_unpackhi_ps(a0, a1));
-        let t2 = _mm512_castps_pd(_mm512_unpacklo_ps(a2, a3));
-        let t3 = _mm512_castps_pd(_mm512_unpackhi_ps(a2, a3));
-        [
-            _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
-            _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
-            _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
-            _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)),
-        ]
-    }
-}
-
-/// Rows `m`, `4 + m`, `8 + m` and `12 + m` of [`load_column_group`]'s 16, 4 values each, one
-/// per 128-bit lane. A function rather than a closure: closures are not always inlined, and one
-/// left out of line here made every kernel of c = 17 to 100 1.3–1.8× slower after an unrelated
-/// change elsewhere in the same entry point.
-///
-/// # Safety
-/// As [`load_column_group`].
-#[inline(always)]
-unsafe fn group_rows(at: *const f32, pitch: usize, m: usize) -> __m512 {
-    // SAFETY: the caller's contract covers the four loads.
-    unsafe {
-        let l0 = _mm_loadu_ps(at.add(m * pitch));
-        let l1 = _mm_loadu_ps(at.add((4 + m) * pitch));
-        let l2 = _mm_loadu_ps(at.add((8 + m) * pitch));
-        let l3 = _mm_loadu_ps(at.add((12 + m) * pitch));
-        let low = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(l0), l1);
-        let high = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(l2), l3);
-        _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-            _mm512_castpd256_pd512(_mm256_castps_pd(low)),
-            _mm256_castps_pd(high),
-        ))
-    }
 }
 
 /// Permutation indices of [`load_pair_columns`] for one class count: `quads[g]` builds the
