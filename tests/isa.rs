@@ -1088,7 +1088,6 @@ fn check_pairs<T: Float>() {
     for c in [8usize, 9, 10, 12, 16, 17, 20, 31, 32] {
         for isa in Isa::available() {
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && (9..=31).contains(&c);
-            let f32 = size_of::<T>() == 4;
             for (op, want) in [
                 (Op::Forward, simd),
                 (Op::Backward, false),

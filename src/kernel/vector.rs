@@ -25,8 +25,8 @@ pub(crate) const MAX_TILE: usize = 16;
 /// travel as exact floats, exact below 2^24 in `f32`.
 pub(crate) const MAX_CLASSES: usize = 1 << 24;
 
-/// `LANES` values of `T`, lane `k` holding row `k` of a block. Implementations do plain IEEE
-/// arithmetic lane by lane (no fusing, no reassociation).
+/// `LANES` values of `T`, lane `k` holding row `k` of a block: plain IEEE arithmetic lane by
+/// lane (no fusing, no reassociation).
 pub(crate) trait Vector<T: Real>: Copy {
     const LANES: usize;
     /// Columns per tile (at most [`MAX_TILE`]).
@@ -126,10 +126,10 @@ pub(crate) struct RowConstants<V> {
     weight: V,
 }
 
-/// Where a block's prefetch hints go, decided once per task from its shape (see `docs/DESIGN.md`:
-/// the rows of a block are read a tile at a time across `LANES` rows, an order the hardware
-/// prefetchers do not follow once rows are long).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a block's prefetch hints go, decided once per task from its shape: a block reads its
+/// rows a tile at a time across `LANES` rows, an order the hardware prefetchers do not follow
+/// once rows are long (see `docs/DESIGN.md` for the measurements behind each bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Prefetch {
     /// The next block's rows, a share of their lines with each tile, into L1.
     next_block_l1: bool,
@@ -143,48 +143,33 @@ pub(crate) struct Prefetch {
     streams: bool,
 }
 
-/// From this many classes on, blocks prefetch: shorter rows are read nearly sequentially
-/// (65536×100 ran at a third of the read loop's speed without it).
+/// Blocks of rows this long or longer prefetch (65536×100: 3× faster).
 const PREFETCH_MIN_CLASSES: usize = 32;
-/// Up to this many classes a block's rows (16 KiB of `f32` at most) prefetch the whole next
-/// block into L1; longer rows prefetch each row ahead instead.
+/// Up to this many classes, the whole next block into L1; longer rows each row ahead instead.
 pub(crate) const NEXT_BLOCK_L1_MAX_CLASSES: usize = 256;
-/// Two cache lines of `f32` ahead in each row.
+/// How far ahead in each row (two lines of `f32`).
 const ROW_AHEAD: usize = 32;
-/// The largest next block of long rows prefetched into L2 (65536×300: 2.2× faster), and the
-/// same for blocks that also store a gradient, whose lines compete for L2.
+/// The largest next block of long rows prefetched into L2, without and with a gradient.
 const NEXT_BLOCK_L2_MAX_BYTES: usize = 80 << 10;
 const NEXT_BLOCK_L2_MAX_BYTES_WITH_GRADIENT: usize = 32 << 10;
-/// Gradient blocks of this many classes and at most these many bytes prefetch the next block's
-/// gradient lines into L2, so that stores find them there; with tiles of at most these many
-/// values (AVX-512's 16×16 `f32` tiles run no long gradients).
+/// Gradient blocks of this many classes, at most these many bytes and tiles of at most these
+/// many values prefetch the next block's gradient lines into L2, so stores find them there.
 const NEXT_GRADIENT_MIN_CLASSES: usize = 64;
 const NEXT_GRADIENT_MAX_BYTES: usize = 32 << 10;
 const NEXT_GRADIENT_MAX_TILE_VALUES: usize = 128;
-/// How far ahead in its stream each lane of a streamed block prefetches: 1 KiB of `f32`.
+/// How far ahead in its stream each lane of a streamed block prefetches (1 KiB of `f32`).
 pub(crate) const STREAM_AHEAD: usize = 256;
 
 impl Prefetch {
-    pub(crate) const NONE: Prefetch = Prefetch {
-        next_block_l1: false,
-        rows_ahead: false,
-        next_block_l2: false,
-        next_gradient: false,
-        streams: false,
-    };
-
     /// The hints for blocks of `c` classes of vectors `V`: `writes` for blocks that store a
     /// gradient, `streamed` for the blocks of a streamed task.
     #[inline(always)]
     pub(crate) fn new<T: Real, V: Vector<T>>(c: usize, writes: bool, streamed: bool) -> Prefetch {
-        if streamed {
+        if streamed || c < PREFETCH_MIN_CLASSES {
             return Prefetch {
-                streams: true,
-                ..Prefetch::NONE
+                streams: streamed,
+                ..Prefetch::default()
             };
-        }
-        if c < PREFETCH_MIN_CLASSES {
-            return Prefetch::NONE;
         }
         let block_bytes = V::LANES * c * size_of::<T>();
         let long_gradients = V::LANES * V::TILE <= NEXT_GRADIENT_MAX_TILE_VALUES;
@@ -543,9 +528,21 @@ where
         // A NaN weight's gradient times a NaN upstream gradient: which NaN a vector product
         // keeps is the compiler's choice, so such blocks take the reference's written-out rule
         // (`reference::times_upstream`). Only weights make a gradient term NaN.
-        return block_grad_by_rows::<S, Y, V, LOSS>(
-            params, c, block, g, upstream, grads, grad_pitch,
+        let (mut up, mut losses) = (
+            LineAligned([S::Real::ZERO; MAX_LANES]),
+            [S::Real::ZERO; MAX_LANES],
         );
+        upstream.store(&mut up.0);
+        let grads = (grads, grad_pitch);
+        block_grad_by_rows::<S, Y, LOSS>(
+            params,
+            c,
+            (block, V::LANES),
+            (g, &up.0),
+            grads,
+            &mut losses,
+        );
+        return V::load(&losses);
     }
     let zero = V::splat(S::Real::ZERO);
     let mut cols = [zero; MAX_TILE];
@@ -618,47 +615,19 @@ where
 }
 
 /// [`block_grad`] row by row with the reference's loops, for blocks whose upstream gradient
-/// holds a NaN.
-#[inline(always)]
-fn block_grad_by_rows<S: Element, Y: Target, V: Vector<S::Real>, const LOSS: bool>(
-    params: &Params<S::Real>,
-    c: usize,
-    block: Block<'_, S, Y>,
-    g: S::Real,
-    upstream: V,
-    grads: &mut [S::Real],
-    grad_pitch: usize,
-) -> V {
-    let mut up = LineAligned([S::Real::ZERO; MAX_LANES]);
-    upstream.store(&mut up.0);
-    let mut losses = LineAligned([S::Real::ZERO; MAX_LANES]);
-    rows_by_reference::<S, Y, LOSS>(
-        params,
-        c,
-        (block, V::LANES),
-        g,
-        &up.0,
-        (grads, grad_pitch),
-        &mut losses.0,
-    );
-    V::load(&losses.0)
-}
-
-/// The reference's gradient (and, with `LOSS`, loss) of each row of `block`; out of line, as it
-/// runs only on NaN upstream gradients.
+/// holds a NaN; out of line, as it runs only then.
 #[inline(never)]
-fn rows_by_reference<S: Element, Y: Target, const LOSS: bool>(
+fn block_grad_by_rows<S: Element, Y: Target, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
     (block, lanes): (Block<'_, S, Y>, usize),
-    g: S::Real,
-    upstream: &[S::Real],
+    (g, upstream): (S::Real, &[S::Real]),
     (grads, grad_pitch): (&mut [S::Real], usize),
     losses: &mut [S::Real],
 ) {
     for k in 0..lanes {
-        let row = &block.rows[k * block.lane_pitch..k * block.lane_pitch + c];
-        let grad = &mut grads[k * grad_pitch..k * grad_pitch + c];
+        let row = &block.rows[k * block.lane_pitch..][..c];
+        let grad = &mut grads[k * grad_pitch..][..c];
         let y = target_index(block.targets[k], c);
         losses[k] = reference::row_grad::<S, LOSS>(params, row, y, g, upstream[k], grad);
     }
