@@ -22,5 +22,5 @@ mod loss;
 pub mod parallel;
 
 pub use error::{Buffer, Error, check_targets};
-pub use kernel::Power;
+pub use kernel::{Power, Target};
 pub use loss::{Builder, Float, MultiMarginLoss, Options, Reduction};

@@ -6,7 +6,9 @@ use ndarray::{
 
 use crate::engine;
 use crate::error::{Buffer, Error};
-use crate::kernel::{Element, GradOut, Kernels, LossOut, Params, Power, Real, Task, Upstream};
+use crate::kernel::{
+    Element, GradOut, Kernels, LossOut, Params, Power, Real, Target, Targets, Task, Upstream,
+};
 
 /// How per-sample losses are combined, as in PyTorch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -165,12 +167,20 @@ impl MultiMarginLoss {
     pub fn forward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         output: &mut [T],
     ) -> Result<(), Error> {
-        self.compute(input, target, n, c, None, Some(output), None)
+        self.compute(
+            input,
+            Target::targets(target),
+            n,
+            c,
+            None,
+            Some(output),
+            None,
+        )
     }
 
     /// Computes the gradient with respect to `input` (`n·c` values) given the upstream gradient
@@ -178,7 +188,7 @@ impl MultiMarginLoss {
     pub fn backward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         grad_output: &[T],
@@ -186,7 +196,7 @@ impl MultiMarginLoss {
     ) -> Result<(), Error> {
         self.compute(
             input,
-            target,
+            Target::targets(target),
             n,
             c,
             Some(grad_output),
@@ -201,7 +211,7 @@ impl MultiMarginLoss {
     pub fn forward_backward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         grad_output: &[T],
@@ -210,7 +220,7 @@ impl MultiMarginLoss {
     ) -> Result<(), Error> {
         self.compute(
             input,
-            target,
+            Target::targets(target),
             n,
             c,
             Some(grad_output),
@@ -228,7 +238,7 @@ impl MultiMarginLoss {
     pub(crate) fn compute<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: Targets<'_>,
         n: usize,
         c: usize,
         grad_output: Option<&[T]>,
@@ -293,10 +303,10 @@ impl MultiMarginLoss {
     }
 
     /// The loss of a batch `(n, c)`: `n` values for `none`, one value otherwise.
-    pub fn forward<T: Float>(
+    pub fn forward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
     ) -> Result<Array1<T>, Error> {
         let mut output = Array1::from_elem(self.output_len(input.nrows()), T::ZERO);
         self.forward_into(input, target, output.view_mut())?;
@@ -304,10 +314,10 @@ impl MultiMarginLoss {
     }
 
     /// [`forward`](Self::forward) into a caller's array of `output_len(n)` values.
-    pub fn forward_into<T: Float>(
+    pub fn forward_into<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         output: ArrayViewMut1<T>,
     ) -> Result<(), Error> {
         let (n, c) = input.dim();
@@ -319,10 +329,10 @@ impl MultiMarginLoss {
     }
 
     /// The gradient of a batch `(n, c)` given `grad_output` (`output_len(n)` values).
-    pub fn backward<T: Float>(
+    pub fn backward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
     ) -> Result<Array2<T>, Error> {
         let mut grad = Array2::from_elem(input.dim(), T::ZERO);
@@ -331,10 +341,10 @@ impl MultiMarginLoss {
     }
 
     /// [`backward`](Self::backward) into a caller's `(n, c)` array.
-    pub fn backward_into<T: Float>(
+    pub fn backward_into<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
         grad_input: ArrayViewMut2<T>,
     ) -> Result<(), Error> {
@@ -362,10 +372,10 @@ impl MultiMarginLoss {
     }
 
     /// Loss and gradient of a batch in one pass.
-    pub fn forward_backward<T: Float>(
+    pub fn forward_backward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
     ) -> Result<(Array1<T>, Array2<T>), Error> {
         let (n, c) = input.dim();

@@ -436,6 +436,6 @@ unsafe fn call<T: Float>(
     let output = output.map(|raw| unsafe { raw.as_mut_slice() });
     // SAFETY: as above.
     let grad_input = grad_input.map(|raw| unsafe { raw.as_mut_slice() });
-    loss.compute(input, target, n, c, grad_output, output, grad_input)
+    loss.compute(input, target.into(), n, c, grad_output, output, grad_input)
         .map_err(Into::into)
 }
