@@ -1,77 +1,76 @@
 # mml build, test and install entry points. `make demo` and `make test` are the README's two
-# commands; both work on a fresh machine (they install what is missing).
+# commands. Every target below `test` is one step of it and also runs alone.
 
-PREFIX ?= /usr/local
-CARGO  ?= cargo
-CC     ?= cc
-CXX    ?= c++
-LIB    := target/release/libmml.so
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+CARGO      ?= cargo
+CC         ?= cc
+CXX        ?= c++
+STRIP      ?= strip
+LIB        := target/release/libmml.so
 
-.PHONY: all build demo prebuild build-rust-tests install-mono build-fuzz build-asan test test-rust \
-        test-isa test-header test-c test-cpp test-go test-csharp test-install test-fuzz \
-        test-valgrind test-asan install clean
+.PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
+        test-isa test-c test-cpp test-go test-csharp test-install test-valgrind build-asan \
+        test-asan test-fuzz install-mono
 
 all: build
 
+# The release library (target/release: libmml.so, libmml.a), and beside it the link named after
+# its SONAME (libmml.so.0.1 for 0.1.x, docs/ABI.md), which in-tree programs load at run time.
 build:
 	$(CARGO) build --release
+	@scripts/soname.sh --link $(LIB)
 
+# The demo is a workspace member of its own (demo/): it builds the library and ndarray, none of
+# the library's dev-dependencies.
 demo:
-	$(CARGO) run --release --example train
+	$(CARGO) run --release -p mml-demo
 
-# Every test step runs with one value of CI (CI's own, else 1): the build script reruns, and so
-# the crate recompiles, whenever CI changes, and with CI set it leaves the committed header alone
-# for test-header to check.
-test prebuild build-% install-mono test-%: export CI ?= 1
+# include/mml.h from the sources (cbindgen, tools/header). The build never writes it.
+header:
+	$(CARGO) run --release -q -p mml-header
 
-# The Rust tests build the library with the test-only `fault-injection` feature, in their own
-# target directory: target/release keeps the plain library that the native tests link, and the
-# two builds can run at once.
-RUST_TESTS := CARGO_TARGET_DIR=target/fault-injection $(CARGO) test --release --features fault-injection
+# make test: the plan for scripts/steps.sh (a line per step with its time, a heartbeat, one
+# summary line). `&step` starts a step in the background, `=step` waits for it: the
+# sanitizer build (target/asan, shared by the ASan run and the fuzz targets) compiles on one
+# core while the other builds the release library and runs every suite that needs only that.
+# The library compiles twice in all: once for release (the library, the Rust tests, the demo
+# and every native test use that build) and once instrumented.
+TEST_PLAN := &build-asan &install-mono build build-tests test-rust test-isa test-header test-c \
+             test-cpp test-go =install-mono test-csharp test-install test-valgrind =build-asan \
+             &test-fuzz test-asan =test-fuzz
 
-# Everything CI runs. Each step fails the whole run. `prebuild` compiles first, two builds at a
-# time (below); each step then finds its build done.
-test: prebuild build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
-      test-rust test-isa test-fuzz test-asan
-	@echo "make test: all suites passed"
+test:
+	@scripts/steps.sh $(TEST_PLAN)
 
-# The release profile has one codegen unit, so most of each build is the mml crate compiling on
-# one core: two builds at once use both of CI's two cores (`make test` on a fresh clone, 2 cores:
-# 807 s one build after another, 698 s in pairs). Their logs interleave line by line as they run
-# (--output-sync would hold each build's log until it ends: six silent minutes); Mono's install
-# (network-bound) runs beside the first pair.
-prebuild:
-	$(MAKE) --no-print-directory -j3 build build-rust-tests install-mono
-	$(MAKE) --no-print-directory -j2 build-fuzz build-asan
+# The Rust tests, built with the release profile and no feature of their own, so they link the
+# same compiled library as `make build` (the test-only panic hook is a hidden function, not a
+# feature). Fails if building them recompiled the library: a dev-dependency that turns on a
+# feature of one of the library's dependencies would make every `make test` compile it twice.
+build-tests: build
+	@before=$$(stat -c %Y $(LIB)); \
+	$(CARGO) test --release --no-run && \
+	if [ "$$(stat -c %Y $(LIB))" != "$$before" ]; then \
+	    echo "build-tests: building the tests recompiled the library (a dev-dependency changes" \
+	         "the features of one of its dependencies: align them in Cargo.toml)"; exit 1; fi
 
-build-rust-tests:
-	$(RUST_TESTS) --no-run
-
-install-mono:
-	scripts/install-mono.sh
-
-build-fuzz:
-	scripts/fuzz-smoke.sh --build-only
-
-build-asan:
-	scripts/asan.sh --no-run
-
-test-rust:
-	$(RUST_TESTS)
+test-rust: build-tests
+	$(CARGO) test --release
 
 # The property tests again on each kernel path, forced through MML_ISA (clamped to the CPU).
-test-isa:
+test-isa: build-tests
 	for isa in scalar wide avx2 avx512; do \
-	    MML_ISA=$$isa $(RUST_TESTS) --test properties || exit 1; \
+	    MML_ISA=$$isa $(CARGO) test --release -q --test properties || exit 1; \
 	done
 
-# The committed header must equal what cbindgen generates and compile as strict C and C++;
-# the shared library must carry the SONAME libmml.so.
+# The committed header is what cbindgen generates; mml.h compiles as C89, C99, C11 and C++,
+# mml.hpp as C++17 and C++20 and stops with a clear #error below C++17; the library's SONAME
+# follows docs/ABI.md.
 test-header: build
-	$(RUST_TESTS) --test header
-	$(CC) -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/mml.h
-	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
-	readelf -d $(LIB) | grep -q 'Library soname: \[libmml.so\]' || { echo "SONAME of $(LIB) is not libmml.so"; exit 1; }
+	$(CARGO) run --release -q -p mml-header -- --check
+	scripts/check-header.sh
 
 # The C test through every kernel path (MML_ISA is clamped to what the CPU has).
 test-c: build
@@ -89,26 +88,49 @@ test-cpp: build
 test-go: build
 	bindings/go/test.sh
 
-test-csharp: build
+test-csharp: build install-mono
 	bindings/csharp/test.sh
 
-test-install: build
+# Each host's own route against an installed copy, from outside the repository: C through
+# pkg-config, C++ through CMake, Go through `#cgo pkg-config`, C# through the NuGet package; and
+# the `make dist` tarball unpacked elsewhere.
+test-install: build install-mono
 	tests/install/test.sh
-
-# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
-test-fuzz:
-	scripts/fuzz-smoke.sh
 
 # valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
 test-valgrind: build
 	scripts/valgrind.sh
 
+# One instrumented build (AddressSanitizer and libFuzzer's coverage) of the library, its Rust
+# tests and the fuzz targets, in target/asan.
+build-asan:
+	scripts/asan.sh --build
+
 # The Rust test suite under AddressSanitizer and LeakSanitizer.
-test-asan:
+test-asan: build-asan
 	scripts/asan.sh
 
+# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
+test-fuzz: build-asan
+	scripts/fuzz-smoke.sh
+
+install-mono:
+	scripts/install-mono.sh
+
+# PREFIX, LIBDIR, INCLUDEDIR and DATADIR as in GNU make's conventions (relative LIBDIR,
+# INCLUDEDIR and DATADIR are taken under PREFIX); DESTDIR is prepended to every path written;
+# STRIP= (empty) keeps the debug information. Layout and ABI policy: docs/ABI.md.
 install: build
-	scripts/install.sh "$(PREFIX)"
+	scripts/install.sh --prefix "$(PREFIX)" --libdir "$(LIBDIR)" --includedir "$(INCLUDEDIR)" \
+	    --datadir "$(DATADIR)" --strip "$(STRIP)"
+
+# target/dist/mml-VERSION-x86_64-linux.tar.gz: an installed tree that works from any prefix.
+dist: build
+	scripts/dist.sh
+
+# target/nuget/Mml.VERSION.nupkg, without the .NET SDK.
+nuget: build install-mono
+	bindings/csharp/pack.sh
 
 clean:
 	$(CARGO) clean
