@@ -25,6 +25,9 @@ lib="$repo/target/release/libmml.so"
 version="$("$repo/scripts/soname.sh" --version)"
 id=Mml
 
+binding="$(sed -n 's/.*BindingVersion = "\(.*\)";.*/\1/p' "$here/Mml/MmlLibrary.cs")"
+[[ "$binding" == "$version" ]] ||
+  { echo "pack.sh: MmlLibrary.BindingVersion is '$binding', Cargo.toml says $version" >&2; exit 1; }
 "$repo/scripts/install-mono.sh"
 [[ -f "$lib" ]] || { echo "pack.sh: $lib is missing; run \`make build\` first" >&2; exit 1; }
 command -v zip >/dev/null || { echo "pack.sh: zip is not installed" >&2; exit 1; }
