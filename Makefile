@@ -34,14 +34,14 @@ header:
 	$(CARGO) run -q -p mml-header
 
 # make test: the plan for scripts/steps.sh (a line per step with its time, a heartbeat, one
-# summary line). `&step` starts a step in the background, `=step` waits for it: the
+# summary line). `bg:step` starts a step in the background, `wait:step` waits for it: the
 # sanitizer build (target/asan, shared by the ASan run and the fuzz targets) compiles on one
 # core while the other builds the release library and runs every suite that needs only that.
 # The library compiles twice in all: once for release (the library, the Rust tests, the demo
 # and every native test use that build) and once instrumented.
-TEST_PLAN := &build-asan &install-mono build build-tests test-rust test-isa test-header test-c \
-             test-cpp test-go =install-mono test-csharp test-install test-valgrind =build-asan \
-             &test-fuzz test-asan =test-fuzz
+TEST_PLAN := bg:build-asan bg:install-mono build build-tests test-rust test-isa test-header \
+             test-c test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
+             wait:build-asan bg:test-fuzz test-asan wait:test-fuzz
 
 test:
 	@scripts/steps.sh $(TEST_PLAN)

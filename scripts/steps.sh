@@ -3,12 +3,12 @@
 # elapsed time of the step and of the whole run, a line every HEARTBEAT seconds (default 60)
 # naming what is still running, and one summary line at the end. `make test` is its main user.
 #
-#   scripts/steps.sh [STEP | &STEP | =STEP]...
+#   scripts/steps.sh [STEP | bg:STEP | wait:STEP]...
 #
-#   STEP    runs `make STEP` in the foreground, its output as it comes.
-#   &STEP   starts `make STEP` in the background (output in target/logs/STEP.log), so that it
-#           shares the two cores with the foreground steps that follow.
-#   =STEP   waits for the background STEP; its log is printed if it failed.
+#   STEP       runs `make STEP` in the foreground, its output as it comes.
+#   bg:STEP    starts `make STEP` in the background (output in target/logs/STEP.log), so that it
+#              shares the two cores with the foreground steps that follow.
+#   wait:STEP  waits for the background STEP; its log is printed if it failed.
 #
 # The first failing step ends the run (background steps still running are stopped) with a
 # non-zero status.
@@ -16,6 +16,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 MAKE=${MAKE:-make}
+[ $# -gt 0 ] || { echo "usage: scripts/steps.sh [STEP | bg:STEP | wait:STEP]..." >&2; exit 2; }
 HEARTBEAT=${HEARTBEAT:-60}
 logs=target/logs
 mkdir -p "$logs"
@@ -45,15 +46,18 @@ heartbeat() {
         now=$(date +%s)
         list=""
         while read -r label start; do
+            # A background step that has finished but was not waited for yet is not running.
+            [ -e "$logs/.${label%(background)}.end" ] && continue
             list+="${list:+, }$label $(dur $((now - start)))"
         done <"$state"
         [ -n "$list" ] && say "… still running: $list"
     done
 }
 write_state() {
+    local b
     {
         [ -n "$current" ] && echo "$current $current_start"
-        for name in "${!bg_pid[@]}"; do echo "$name(background) ${bg_start[$name]}"; done
+        for b in "${!bg_pid[@]}"; do echo "$b(background) ${bg_start[$b]}"; done
     } >"$state.tmp"
     mv -f "$state.tmp" "$state"
 }
@@ -61,10 +65,11 @@ heartbeat &
 hb_pid=$!
 
 stop_all() {
+    local b
     kill "$hb_pid" 2>/dev/null
-    for name in "${!bg_pid[@]}"; do
+    for b in "${!bg_pid[@]}"; do
         # Each background step runs in its own process group (set -m below): stop the group.
-        kill -- "-${bg_pid[$name]}" 2>/dev/null
+        kill -- "-${bg_pid[$b]}" 2>/dev/null
     done
     rm -f "$state" "$state.tmp"
 }
@@ -80,31 +85,40 @@ fail() { # name, seconds
 summary_line() {
     local total=$(( $(date +%s) - t0 ))
     local longest
-    longest=$(sort -t' ' -k2 -nr "$logs/.steps-times" | head -n 3 |
-        awk '{ printf "%s%s %dm%02ds", (NR > 1 ? ", " : ""), $1, $2 / 60, $2 % 60 }')
+    longest=$(sort -t' ' -k2 -nr "$logs/.steps-times" | head -n 3 | awk '{
+        printf "%s%s ", (NR > 1 ? ", " : ""), $1
+        if ($2 >= 60) printf "%dm%02ds", $2 / 60, $2 % 60; else printf "%ds", $2 }')
     say "make test: all ${#done_steps[@]} steps passed in $(dur "$total") (longest: $longest)"
+    rm -f "$logs"/.*.end
 }
 : >"$logs/.steps-times"
 
 for item in "$@"; do
     case "$item" in
-    '&'*)
-        name=${item#&}
+    bg:*)
+        name=${item#bg:}
         say "▶ $name (background; log $logs/$name.log)"
+        rm -f "$logs/.$name.end"
         set -m
-        "$MAKE" --no-print-directory "$name" >"$logs/$name.log" 2>&1 &
+        (
+            "$MAKE" --no-print-directory "$name" >"$logs/$name.log" 2>&1
+            rc=$?
+            date +%s >"$logs/.$name.end"
+            exit $rc
+        ) &
         bg_pid[$name]=$!
         set +m
         bg_start[$name]=$(date +%s)
         write_state
         ;;
-    '='*)
-        name=${item#=}
+    wait:*)
+        name=${item#wait:}
         [ -n "${bg_pid[$name]:-}" ] || { say "steps.sh: $name was not started in the background"; exit 2; }
         say "… waiting for $name"
         wait "${bg_pid[$name]}"
         rc=$?
-        secs=$(( $(date +%s) - bg_start[$name] ))
+        end=$(cat "$logs/.$name.end" 2>/dev/null || date +%s)
+        secs=$(( end - bg_start[$name] ))
         unset "bg_pid[$name]"
         write_state
         if (( rc != 0 )); then
@@ -134,5 +148,5 @@ for item in "$@"; do
         ;;
     esac
 done
-for name in "${!bg_pid[@]}"; do say "steps.sh: background step $name was never waited for"; exit 2; done
+for b in "${!bg_pid[@]}"; do say "steps.sh: background step $b was never waited for"; exit 2; done
 summary_line
