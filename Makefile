@@ -12,8 +12,8 @@ STRIP      ?= strip
 LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
-        test-isa test-c test-cpp test-go test-csharp test-install test-valgrind build-asan \
-        test-asan test-fuzz install-mono
+        test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
+        build-asan test-asan test-fuzz install-mono
 
 all: build
 
@@ -34,28 +34,33 @@ header:
 	$(CARGO) run -q -p mml-header
 
 # make test: the plan for scripts/steps.sh (a line per step with its time, a heartbeat, one
-# summary line). `bg:step` starts a step in the background, `wait:step` waits for it: the
-# sanitizer build (target/asan, shared by the ASan run and the fuzz targets) compiles on one
-# core while the other builds the release library and runs every suite that needs only that.
-# The library compiles twice in all: once for release (the library, the Rust tests, the demo
-# and every native test use that build) and once instrumented.
-TEST_PLAN := bg:build-asan bg:install-mono build build-tests test-rust test-isa test-header \
-             test-c test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
-             wait:build-asan bg:test-fuzz test-asan wait:test-fuzz
+# summary line). `bg:step` starts a step in the background, `wait:step` waits for it. The
+# sanitizer chain (the instrumented build in target/asan, then the Rust tests under ASan and the
+# fuzz smoke, which share it) runs on one core from the start, while the other builds the
+# release library with the Rust tests and runs every suite that needs only those. The library
+# compiles twice in all: for release (the library, the Rust tests, the demo and every native
+# test use that build) and instrumented.
+TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
+             test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
+             wait:sanitizers
 
 test:
 	@scripts/steps.sh $(TEST_PLAN)
 
-# The Rust tests, built with the release profile and no feature of their own, so they link the
-# same compiled library as `make build` (the test-only panic hook is a hidden function, not a
-# feature). Fails if building them recompiled the library: a dev-dependency that turns on a
-# feature of one of the library's dependencies would make every `make test` compile it twice.
-build-tests: build
-	@before=$$(stat -c %Y $(LIB)); \
-	$(CARGO) test --release --no-run && \
-	if [ "$$(stat -c %Y $(LIB))" != "$$before" ]; then \
-	    echo "build-tests: building the tests recompiled the library (a dev-dependency changes" \
-	         "the features of one of its dependencies: align them in Cargo.toml)"; exit 1; fi
+# The Rust tests and, as their dependency, the release library, in one cargo run (the tests
+# compile while the library's code generation, on one core, finishes); then `make build` must
+# find the library already built. They link the library as it ships: the release profile, no
+# feature of their own (the test-only panic hook is a hidden function). A dev-dependency that
+# turned on a feature of one of the library's dependencies would give the tests a library unit
+# of their own, and every `make test` would compile the library twice: that fails here.
+build-tests:
+	$(CARGO) test --release --no-run
+	@$(CARGO) build --release --message-format=json-render-diagnostics | \
+	    grep '"reason":"compiler-artifact"' | grep '"name":"mml",' | grep -q '"fresh":true' || { \
+	    echo "build-tests: \`cargo build --release\` compiled the library again after the tests:"; \
+	    echo "a dev-dependency changes the features of one of its dependencies (align them in Cargo.toml)"; \
+	    exit 1; }
+	@scripts/soname.sh --link $(LIB)
 
 test-rust: build-tests
 	$(CARGO) test --release
@@ -103,7 +108,9 @@ test-valgrind: build
 	scripts/valgrind.sh
 
 # One instrumented build (AddressSanitizer and libFuzzer's coverage) of the library, its Rust
-# tests and the fuzz targets, in target/asan.
+# tests and the fuzz targets, in target/asan; then the two runs that share it, one after the other.
+sanitizers: build-asan test-asan test-fuzz
+
 build-asan:
 	scripts/asan.sh --build
 

@@ -8,7 +8,8 @@
 #   STEP       runs `make STEP` in the foreground, its output as it comes.
 #   bg:STEP    starts `make STEP` in the background (output in target/logs/STEP.log), so that it
 #              shares the two cores with the foreground steps that follow.
-#   wait:STEP  waits for the background STEP; its log is printed if it failed.
+#   wait:STEP  waits for the background STEP: prints its scripts' report lines ("asan: ...") or,
+#              if it failed, the end of its log.
 #
 # The first failing step ends the run (background steps still running are stopped) with a
 # non-zero status.
@@ -88,7 +89,15 @@ summary_line() {
     longest=$(sort -t' ' -k2 -nr "$logs/.steps-times" | head -n 3 | awk '{
         printf "%s%s ", (NR > 1 ? ", " : ""), $1
         if ($2 >= 60) printf "%dm%02ds", $2 / 60, $2 % 60; else printf "%ds", $2 }')
+    # CPU time of every step (the children this shell waited for) and the machine's load, to
+    # read the wall time against: on a shared machine other work slows every step.
+    local cpu load
+    cpu=$(times | tail -n 1 | awk '{
+        for (i = 1; i <= 2; i++) { split($i, t, /m|s/); sum += t[1] * 60 + t[2] }
+        printf "%dm%02ds", sum / 60, sum % 60 }')
+    load=$(cut -d' ' -f3 /proc/loadavg 2>/dev/null || echo '?')
     say "make test: all ${#done_steps[@]} steps passed in $(dur "$total") (longest: $longest)"
+    say "make test: CPU time $cpu on $(nproc 2>/dev/null || echo '?') cores; load average over the last 15 minutes $load"
     rm -f "$logs"/.*.end
 }
 : >"$logs/.steps-times"
@@ -128,6 +137,8 @@ for item in "$@"; do
         fi
         done_steps+=("$name")
         echo "$name $secs" >>"$logs/.steps-times"
+        # The lines in which its scripts report what they did ("asan: ...", "fuzz-smoke: ...").
+        grep -E '^[a-z][a-z-]*: ' "$logs/$name.log" | grep -v '^make' | head -n 12 | sed 's/^/    /'
         say "✓ $name (background) $(dur "$secs")"
         ;;
     *)
