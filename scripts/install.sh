@@ -146,7 +146,9 @@ for f in "$root"/bindings/go/go.mod "$root"/bindings/go/README.md "$root"/bindin
   case "$(basename "$f")" in *_test.go | cgo_local.go) continue ;; esac
   put 0644 "$f" "$(dest "$datadir")/mml/go/$(basename "$f")"
 done
+# The C# binding's sources, without the test runner's access to its internals.
 for f in "$root"/bindings/csharp/Mml/*; do
+  [[ "$(basename "$f")" == InternalsVisibleToTests.cs ]] && continue
   put 0644 "$f" "$(dest "$datadir")/mml/csharp/Mml/$(basename "$f")"
 done
 put 0644 "$root/bindings/csharp/README.md" "$(dest "$datadir")/mml/csharp/README.md"

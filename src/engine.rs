@@ -185,7 +185,7 @@ fn execute_in_blocks<T: Real>(
     if let Some(total) = total {
         *total = partials
             .iter()
-            .fold(0.0, |acc, block| acc + reduce_block(&block.sums));
+            .fold(0.0, |acc, block| sum::add(acc, reduce_block(&block.sums)));
     }
     all_targets_valid.into_inner()
 }
@@ -425,7 +425,8 @@ fn split<'a, T: Real>(
     })
 }
 
-/// A block's sum from its interleaved partials: `((0 + p[0]) + p[1]) + … + p[15]` in float64.
+/// A block's sum from its interleaved partials: `((0 + p[0]) + p[1]) + … + p[15]` in float64,
+/// the first NaN kept ([`sum::add`]).
 pub fn reduce_block(partials: &[f64; INTERLEAVE]) -> f64 {
-    partials.iter().fold(0.0, |acc, &p| acc + p)
+    partials.iter().fold(0.0, |acc, &p| sum::add(acc, p))
 }

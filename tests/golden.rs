@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Case, assert_same, golden_cases, widen};
+use common::{Case, assert_golden, golden_cases, widen};
 use mml::ffi::*;
 use ndarray::{ArrayView1, ArrayView2};
 
@@ -29,19 +29,19 @@ fn check_slices<T: mml::Float>(
     let mut grad = vec![T::ZERO; n * c];
     loss.forward_slice(input, &case.target, n, c, &mut out)
         .unwrap();
-    assert_same(&format!("{} {label} forward", case.name), &out, want_loss);
+    assert_golden(&format!("{} {label} forward", case.name), &out, want_loss);
     loss.backward_slice(input, &case.target, n, c, up, &mut grad)
         .unwrap();
-    assert_same(&format!("{} {label} backward", case.name), &grad, want_grad);
+    assert_golden(&format!("{} {label} backward", case.name), &grad, want_grad);
     let (mut out, mut grad) = (vec![T::TWO; out.len()], vec![T::TWO; grad.len()]);
     loss.forward_backward_slice(input, &case.target, n, c, up, &mut out, &mut grad)
         .unwrap();
-    assert_same(
+    assert_golden(
         &format!("{} {label} fused loss", case.name),
         &out,
         want_loss,
     );
-    assert_same(
+    assert_golden(
         &format!("{} {label} fused grad", case.name),
         &grad,
         want_grad,
@@ -64,7 +64,7 @@ fn safe_api_f32_matches_pytorch_float32() {
         if case.one_d {
             let input = ArrayView1::from(&case.input);
             let value = loss.forward_1d(input, case.target[0]).unwrap();
-            assert_same(
+            assert_golden(
                 &format!("{} forward_1d", case.name),
                 &[value],
                 &case.forward_f32,
@@ -72,7 +72,7 @@ fn safe_api_f32_matches_pytorch_float32() {
             let g = loss
                 .backward_1d(input, case.target[0], case.grad_output[0])
                 .unwrap();
-            assert_same(
+            assert_golden(
                 &format!("{} backward_1d", case.name),
                 g.as_slice().unwrap(),
                 &case.grad_f32,
@@ -82,13 +82,13 @@ fn safe_api_f32_matches_pytorch_float32() {
             let target = ArrayView1::from(&case.target);
             let up = ArrayView1::from(&case.grad_output);
             let out = loss.forward(input, target).unwrap();
-            assert_same(
+            assert_golden(
                 &format!("{} ndarray forward", case.name),
                 out.as_slice().unwrap(),
                 &case.forward_f32,
             );
             let g = loss.backward(input, target, up).unwrap();
-            assert_same(
+            assert_golden(
                 &format!("{} ndarray backward", case.name),
                 g.as_slice().unwrap(),
                 &case.grad_f32,
@@ -96,12 +96,12 @@ fn safe_api_f32_matches_pytorch_float32() {
             // A transposed (non-contiguous) view of the same data gives the same numbers.
             let transposed = input.t().to_owned();
             let (l, g) = loss.forward_backward(transposed.t(), target, up).unwrap();
-            assert_same(
+            assert_golden(
                 &format!("{} strided fused loss", case.name),
                 l.as_slice().unwrap(),
                 &case.forward_f32,
             );
-            assert_same(
+            assert_golden(
                 &format!("{} strided fused grad", case.name),
                 g.as_slice().unwrap(),
                 &case.grad_f32,
@@ -218,7 +218,7 @@ fn check_abi<T: mml::Float>(
             (abi.forward)(h.0, x, t, n, c, out.as_mut_ptr(), ol),
             MML_STATUS_OK
         );
-        assert_same(&format!("{} C forward", case.name), &out, want_loss);
+        assert_golden(&format!("{} C forward", case.name), &out, want_loss);
         assert_eq!(
             (abi.backward)(
                 h.0,
@@ -233,7 +233,7 @@ fn check_abi<T: mml::Float>(
             ),
             MML_STATUS_OK
         );
-        assert_same(&format!("{} C backward", case.name), &grad, want_grad);
+        assert_golden(&format!("{} C backward", case.name), &grad, want_grad);
         out.fill(T::TWO);
         grad.fill(T::TWO);
         let s = (abi.fused)(
@@ -251,8 +251,8 @@ fn check_abi<T: mml::Float>(
         );
         assert_eq!(s, MML_STATUS_OK);
     }
-    assert_same(&format!("{} C fused loss", case.name), &out, want_loss);
-    assert_same(&format!("{} C fused grad", case.name), &grad, want_grad);
+    assert_golden(&format!("{} C fused loss", case.name), &out, want_loss);
+    assert_golden(&format!("{} C fused grad", case.name), &grad, want_grad);
 }
 
 #[test]

@@ -41,8 +41,9 @@ fn score<T: Real>(rng: &mut Rng) -> T {
     T::from_f64(v)
 }
 
+/// Equal bits, NaN sign and payload included.
 fn same<T: Real>(a: T, b: T) -> bool {
-    a.to_bits_u64() == b.to_bits_u64() || (a.is_nan() && b.is_nan())
+    a.to_bits_u64() == b.to_bits_u64()
 }
 
 fn assert_same<T: Real>(what: &str, got: &[T], want: &[T]) {
@@ -727,6 +728,69 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
                             want.sum
                         );
                         assert_same(&format!("{runner:?} {name} grad"), &got.grad, &want.grad);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A sum of row losses that are NaNs of both signs keeps the first NaN met, as PyTorch's serial
+/// `sum += loss` does on x86, on every path and for every size: the case (16 rows of 2
+/// classes, weights `{0, NaN}`: a row of target 0 with `x[1] = +inf` loses `inf · 0`, the
+/// default NaN `0xffc00000`; a row of target 1 loses `z · NaN`, the weight's `0x7fc00000`), its
+/// mirror (the negative NaN last), and sizes that sum in the engine's buffers and in a large
+/// call's blocks.
+#[test]
+fn summed_nans_keep_the_first_nan_met_on_every_path() {
+    let c = 2;
+    let weight = [0.0f32, f32::NAN];
+    let params = Params {
+        power: Power::One,
+        margin: 1.0f32,
+        weight: Some(&weight[..]),
+    };
+    for n in [16usize, 17, 33, 1500, 70_000] {
+        for negative_first in [true, false] {
+            // The row whose target is 0 (and whose loss is the negative NaN): first or last.
+            let special = if negative_first { 0 } else { n - 1 };
+            let mut input = vec![0.5f32; n * c];
+            let mut target = vec![1i64; n];
+            target[special] = 0;
+            input[special * c + 1] = f32::INFINITY;
+            let g = 1.0 / (n * c) as f32;
+            let losses = run_kind(
+                Runner::Reference,
+                Kind::ForwardPerRow,
+                &params,
+                c,
+                &input,
+                &target,
+                &[1.0],
+                g,
+            )
+            .losses;
+            let first = losses[0].to_bits();
+            assert!(losses.iter().all(|l| l.is_nan()));
+            assert_eq!(
+                losses[special].to_bits(),
+                0xffc0_0000,
+                "inf · 0 is the default NaN"
+            );
+            assert_eq!(
+                losses[n - 1 - special].to_bits(),
+                0x7fc0_0000,
+                "the weight's NaN"
+            );
+            for isa in Isa::available() {
+                for kind in [Kind::ForwardSum, Kind::FusedSum] {
+                    for runner in [Runner::Reference, Runner::Engine(isa)] {
+                        let got = run_kind(runner, kind, &params, c, &input, &target, &[1.0], g);
+                        assert_eq!(
+                            got.sum.to_bits(),
+                            f64::from(f32::from_bits(first)).to_bits(),
+                            "{runner:?} {kind:?} n={n}: the sum keeps row 0's NaN"
+                        );
                     }
                 }
             }

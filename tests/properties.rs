@@ -1,7 +1,7 @@
 //! Property tests: random shapes, options and values (NaN, ±inf, ±0, subnormals, extremes, exact
 //! ties `z == 0`) through forward, backward and the fused call, via the safe API and via the C
 //! ABI, in f32 and f64, against the independent scalar oracle in `tests/oracle`, bit for bit
-//! (NaN equals NaN).
+//! (NaN sign and payload included).
 //!
 //! The library picks its kernel per process; run with `MML_ISA=scalar|wide|avx2|avx512` set to
 //! check that path (the Makefile runs this file once per ISA).

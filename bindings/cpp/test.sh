@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and tests the C++ binding against the repository's build of mml:
-# configure + build with CMake into target/cpp-build, run the GoogleTest suite through ctest,
-# and run the training example, which must end above 90% accuracy.
+# configure + build with CMake into target/cpp-build (the suite as C++17 and C++20, and the
+# span's compile-time rules in both), run the GoogleTest suites through ctest, and run the
+# training example, which must end above 90% accuracy.
 # Assumes `make build` has run (the Makefile's test-cpp target depends on it).
 set -euo pipefail
 
@@ -30,7 +31,7 @@ echo "== cpp: configure ($build)"
 # -O1 without debug info: the test sources compile in a fraction of -O2 -g's time.
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1" \
-  -DMML_CPP_SANITIZE="${MML_CPP_SANITIZE:-ON}" >/dev/null
+  -DMML_CPP_SANITIZE="${MML_CPP_SANITIZE:-ON}" -DMML_CPP_REQUIRE_CXX20=ON >/dev/null
 echo "== cpp: build"
 cmake --build "$build" --parallel "$jobs"
 echo "== cpp: ctest"

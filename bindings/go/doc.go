@@ -39,11 +39,14 @@
 //
 // Failures are returned as *[Error] values, which carry the C status and say what was
 // wrong; test them with errors.Is against [ErrInvalidArgument], [ErrShapeMismatch],
-// [ErrTargetOutOfRange], [ErrAliasedBuffers], [ErrNullPointer], [ErrInternal] and
-// [ErrClosed]. On any error nothing is written to the caller's output slices.
+// [ErrTargetOutOfRange], [ErrAliasedBuffers], [ErrNullPointer], [ErrOutOfMemory],
+// [ErrInternal] and [ErrClosed]. On any error nothing is written to the caller's output
+// slices. An n·c that overflows int is ErrInvalidArgument, as in the C library.
 //
 // A Loss is safe for concurrent use by any number of goroutines; Close waits for calls in
-// progress, and every call after Close returns ErrClosed. The binding keeps no
+// progress, and every call after Close returns ErrClosed, whatever its arguments (a closed
+// Loss is reported before any argument is checked). A copy of a Loss value shares its handle:
+// closing the copy closes the original, and the handle is released once. The binding keeps no
 // thread-local state. [SetNumThreads] sets the library's process-wide worker count;
 // results never depend on it.
 package mml

@@ -2,6 +2,12 @@ package mml
 
 /*
 #include "mml.h"
+
+// MML_STATUS_OUT_OF_MEMORY is new in mml.h; a header from before it still builds, with the
+// code's value.
+#ifndef MML_STATUS_OUT_OF_MEMORY
+#define MML_STATUS_OUT_OF_MEMORY 7
+#endif
 */
 import "C"
 
@@ -22,6 +28,7 @@ const (
 	StatusTargetOutOfRange Status = C.MML_STATUS_TARGET_OUT_OF_RANGE
 	StatusAliasedBuffers   Status = C.MML_STATUS_ALIASED_BUFFERS
 	StatusInternalError    Status = C.MML_STATUS_INTERNAL_ERROR
+	StatusOutOfMemory      Status = C.MML_STATUS_OUT_OF_MEMORY
 )
 
 // String returns the C library's text for the status (mml_status_message).
@@ -37,7 +44,12 @@ var (
 	ErrTargetOutOfRange = errors.New("mml: target out of range")
 	ErrAliasedBuffers   = errors.New("mml: aliased buffers")
 	ErrInternal         = errors.New("mml: internal error")
-	// ErrClosed is returned by every call on a Loss after Close. It has no C status.
+	// ErrOutOfMemory: the library could not allocate memory (in New, for its copy of the
+	// weights; in a large call, for the call's buffers). Nothing was written to the outputs.
+	ErrOutOfMemory = errors.New("mml: out of memory")
+	// ErrClosed is returned by every computing method of a Loss that was closed (through
+	// any copy of it), of a nil *Loss and of the zero Loss, before any argument is looked at.
+	// It has no C status.
 	ErrClosed = errors.New("mml: loss is closed")
 )
 
@@ -79,6 +91,8 @@ func sentinelFor(s Status) error {
 		return ErrTargetOutOfRange
 	case StatusAliasedBuffers:
 		return ErrAliasedBuffers
+	case StatusOutOfMemory:
+		return ErrOutOfMemory
 	default:
 		// StatusInternalError, and any code this binding does not know.
 		return ErrInternal

@@ -98,14 +98,24 @@ func DefaultOptions() Options {
 
 // Loss is a configured multi-margin loss owning a C handle. It is safe for concurrent use
 // by multiple goroutines. Release it with Close.
+//
+// A Loss value is a reference to its handle: a copy of it (v := *l) shares the handle and its
+// closed state with the original, so closing either closes both, and the handle is released
+// once. The zero Loss is closed.
 type Loss struct {
-	mu     sync.RWMutex // read-held by calls, write-held by Close
-	handle *C.MmlLoss   // nil once closed
+	h *handle // shared by every copy; nil in the zero Loss
 
 	p         int
 	margin    float64
-	weight    []float32
+	weight    []float32 // never written after New
 	reduction Reduction
+}
+
+// handle owns one C MmlLoss. Every copy of a Loss points to the same handle, so there is one
+// closed state and one mml_destroy; the finalizer is attached to it.
+type handle struct {
+	mu sync.RWMutex // read-held by calls, write-held by Close and the finalizer
+	c  *C.MmlLoss   // nil once closed
 }
 
 // Counters of live handles and handles released by the finalizer (tests read them).
@@ -142,38 +152,55 @@ func New(opts Options) (*Loss, error) {
 		return nil, newError("New", st, "%s", msg)
 	}
 	liveHandles.Add(1)
-	l := &Loss{handle: h, p: p, margin: opts.Margin, weight: weight, reduction: opts.Reduction}
-	runtime.SetFinalizer(l, (*Loss).finalize)
-	return l, nil
+	hd := &handle{c: h}
+	runtime.SetFinalizer(hd, (*handle).finalize)
+	return &Loss{h: hd, p: p, margin: opts.Margin, weight: weight, reduction: opts.Reduction}, nil
 }
 
 // Close releases the C handle. It is idempotent, waits for calls in progress, and always
-// returns nil; every later call on the Loss returns ErrClosed.
+// returns nil; every later call on the Loss, or on any copy of it, returns ErrClosed.
 func (l *Loss) Close() error {
-	if l == nil {
+	if l == nil || l.h == nil {
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.handle != nil {
-		C.mml_destroy(l.handle)
-		l.handle = nil
+	h := l.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.c != nil {
+		C.mml_destroy(h.c)
+		h.c = nil
 		liveHandles.Add(-1)
-		runtime.SetFinalizer(l, nil)
+		runtime.SetFinalizer(h, nil)
 	}
-	runtime.KeepAlive(l)
 	return nil
 }
 
-func (l *Loss) finalize() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.handle != nil {
-		C.mml_destroy(l.handle)
-		l.handle = nil
+// finalize releases a handle that no Loss refers to any more (the safety net for a missing
+// Close).
+func (h *handle) finalize() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.c != nil {
+		C.mml_destroy(h.c)
+		h.c = nil
 		liveHandles.Add(-1)
 		finalizedHandles.Add(1)
 	}
+}
+
+// acquire read-locks the handle of an open Loss and returns it; the caller releases it with
+// h.mu.RUnlock. On a nil, zero or closed Loss it returns nil and holds nothing.
+func (l *Loss) acquire() *handle {
+	if l == nil || l.h == nil {
+		return nil
+	}
+	h := l.h
+	h.mu.RLock()
+	if h.c == nil {
+		h.mu.RUnlock()
+		return nil
+	}
+	return h
 }
 
 // P returns the exponent (1 or 2).
@@ -221,28 +248,18 @@ const (
 type float interface{ float32 | float64 }
 
 // run validates in Go what must hold before pointers go to C (input holds exactly n·c
-// values), calls the C function, and turns a failing status into a precise *Error.
+// values), calls the C function, and turns a failing status into a precise *Error. A closed
+// Loss is reported before anything else is looked at.
 func run[T float](l *Loss, op string, k kind, input []T, target []int64, c int, gradOutput, output, gradInput []T) error {
-	if l == nil {
+	h := l.acquire()
+	if h == nil {
 		return closedError(op)
+	}
+	defer h.mu.RUnlock()
+	if err := checkShape(op, input, len(target), c); err != nil {
+		return err
 	}
 	n := len(target)
-	if c < 0 {
-		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
-	}
-	nc, ok := mulInt(n, c)
-	if !ok {
-		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows", n, c)
-	}
-	if len(input) != nc {
-		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", len(input), n, c, nc)
-	}
-
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.handle == nil {
-		return closedError(op)
-	}
 	var zero T
 	f64 := unsafe.Sizeof(zero) == 8
 	in, tg, up, out, gi := ptr(input), (*C.int64_t)(ptr(target)), ptr(gradOutput), ptr(output), ptr(gradInput)
@@ -251,21 +268,21 @@ func run[T float](l *Loss, op string, k kind, input []T, target []int64, c int, 
 	var st C.uint32_t
 	switch {
 	case k == kForward && !f64:
-		st = C.mml_forward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(out), outN)
+		st = C.mml_forward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(out), outN)
 	case k == kForward && f64:
-		st = C.mml_forward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(out), outN)
+		st = C.mml_forward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(out), outN)
 	case k == kBackward && !f64:
-		st = C.mml_backward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN, (*C.float)(gi), giN)
+		st = C.mml_backward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN, (*C.float)(gi), giN)
 	case k == kBackward && f64:
-		st = C.mml_backward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN, (*C.double)(gi), giN)
+		st = C.mml_backward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN, (*C.double)(gi), giN)
 	case k == kForwardBackward && !f64:
-		st = C.mml_forward_backward(l.handle, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN,
+		st = C.mml_forward_backward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN,
 			(*C.float)(out), outN, (*C.float)(gi), giN)
 	default:
-		st = C.mml_forward_backward_f64(l.handle, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN,
+		st = C.mml_forward_backward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN,
 			(*C.double)(out), outN, (*C.double)(gi), giN)
 	}
-	runtime.KeepAlive(l)
+	runtime.KeepAlive(h)
 	if st == C.MML_STATUS_OK {
 		return nil
 	}
@@ -386,7 +403,7 @@ func (l *Loss) ForwardInto(input []float32, target []int64, c int, output []floa
 // Forward returns the loss of the n = len(target) samples of c scores in input (n·c
 // values, row-major): n values for ReductionNone, else one.
 func (l *Loss) Forward(input []float32, target []int64, c int) ([]float32, error) {
-	if err := precheck(l, "Forward", len(input), len(target), c); err != nil {
+	if err := precheck(l, "Forward", input, len(target), c); err != nil {
 		return nil, err
 	}
 	out := make([]float32, l.OutputLen(len(target)))
@@ -405,7 +422,7 @@ func (l *Loss) BackwardInto(input []float32, target []int64, c int, gradOutput, 
 // Backward returns the gradient of the loss with respect to input (n·c values), given the
 // upstream gradient gradOutput (OutputLen(n) values).
 func (l *Loss) Backward(input []float32, target []int64, c int, gradOutput []float32) ([]float32, error) {
-	if err := precheck(l, "Backward", len(input), len(target), c); err != nil {
+	if err := precheck(l, "Backward", input, len(target), c); err != nil {
 		return nil, err
 	}
 	gi := make([]float32, len(input))
@@ -423,7 +440,7 @@ func (l *Loss) ForwardBackwardInto(input []float32, target []int64, c int, gradO
 
 // ForwardBackward returns the loss and its gradient, computed in one pass.
 func (l *Loss) ForwardBackward(input []float32, target []int64, c int, gradOutput []float32) (output, gradInput []float32, err error) {
-	if err := precheck(l, "ForwardBackward", len(input), len(target), c); err != nil {
+	if err := precheck(l, "ForwardBackward", input, len(target), c); err != nil {
 		return nil, nil, err
 	}
 	out := make([]float32, l.OutputLen(len(target)))
@@ -441,7 +458,7 @@ func (l *Loss) Forward64Into(input []float64, target []int64, c int, output []fl
 
 // Forward64 is Forward in float64 (weights promoted, margin used as is).
 func (l *Loss) Forward64(input []float64, target []int64, c int) ([]float64, error) {
-	if err := precheck(l, "Forward64", len(input), len(target), c); err != nil {
+	if err := precheck(l, "Forward64", input, len(target), c); err != nil {
 		return nil, err
 	}
 	out := make([]float64, l.OutputLen(len(target)))
@@ -458,7 +475,7 @@ func (l *Loss) Backward64Into(input []float64, target []int64, c int, gradOutput
 
 // Backward64 is Backward in float64.
 func (l *Loss) Backward64(input []float64, target []int64, c int, gradOutput []float64) ([]float64, error) {
-	if err := precheck(l, "Backward64", len(input), len(target), c); err != nil {
+	if err := precheck(l, "Backward64", input, len(target), c); err != nil {
 		return nil, err
 	}
 	gi := make([]float64, len(input))
@@ -475,7 +492,7 @@ func (l *Loss) ForwardBackward64Into(input []float64, target []int64, c int, gra
 
 // ForwardBackward64 is ForwardBackward in float64.
 func (l *Loss) ForwardBackward64(input []float64, target []int64, c int, gradOutput []float64) (output, gradInput []float64, err error) {
-	if err := precheck(l, "ForwardBackward64", len(input), len(target), c); err != nil {
+	if err := precheck(l, "ForwardBackward64", input, len(target), c); err != nil {
 		return nil, nil, err
 	}
 	out := make([]float64, l.OutputLen(len(target)))
@@ -487,26 +504,31 @@ func (l *Loss) ForwardBackward64(input []float64, target []int64, c int, gradOut
 }
 
 // precheck runs the Go-side checks before an allocating method allocates its outputs, so
-// that a bad shape or a closed Loss fails without allocating n·c values.
-func precheck(l *Loss, op string, inputLen, n, c int) error {
-	if l == nil {
+// that a closed Loss or a bad shape fails without allocating n·c values. A closed Loss is
+// reported first.
+func precheck[T float](l *Loss, op string, input []T, n, c int) error {
+	h := l.acquire()
+	if h == nil {
 		return closedError(op)
 	}
+	h.mu.RUnlock()
+	return checkShape(op, input, n, c)
+}
+
+// checkShape checks in Go what must hold before pointers go to C: c is not negative, n·c
+// values fit in memory (else ErrInvalidArgument, the C library's status for a size overflow)
+// and input holds exactly n·c values (else ErrShapeMismatch).
+func checkShape[T float](op string, input []T, n, c int) error {
 	if c < 0 {
 		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
 	}
+	var zero T
 	nc, ok := mulInt(n, c)
-	if !ok {
-		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows", n, c)
+	if !ok || nc > math.MaxInt/int(unsafe.Sizeof(zero)) {
+		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows the address space", n, c)
 	}
-	if inputLen != nc {
-		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", inputLen, n, c, nc)
-	}
-	l.mu.RLock()
-	closed := l.handle == nil
-	l.mu.RUnlock()
-	if closed {
-		return closedError(op)
+	if len(input) != nc {
+		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", len(input), n, c, nc)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mml
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
 	"runtime"
@@ -61,6 +62,9 @@ func mustNew(t testing.TB, o Options) *Loss {
 	return l
 }
 
+var allSentinels = []error{ErrNullPointer, ErrInvalidArgument, ErrShapeMismatch, ErrTargetOutOfRange,
+	ErrAliasedBuffers, ErrInternal, ErrOutOfMemory, ErrClosed}
+
 // wantErr checks errors.Is against the sentinel, the *Error's status, and message fragments.
 func wantErr(t *testing.T, err error, sentinel error, status Status, fragments ...string) {
 	t.Helper()
@@ -70,7 +74,7 @@ func wantErr(t *testing.T, err error, sentinel error, status Status, fragments .
 	if !errors.Is(err, sentinel) {
 		t.Fatalf("error %q is not %v", err, sentinel)
 	}
-	for _, other := range []error{ErrNullPointer, ErrInvalidArgument, ErrShapeMismatch, ErrTargetOutOfRange, ErrAliasedBuffers, ErrInternal, ErrClosed} {
+	for _, other := range allSentinels {
 		if other != sentinel && errors.Is(err, other) {
 			t.Fatalf("error %q also matches %v", err, other)
 		}
@@ -275,6 +279,29 @@ func TestArgumentErrors(t *testing.T) {
 	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "c = -1 is negative")
 	_, err = l.Forward(nil, make([]int64, 4), math.MaxInt/2)
 	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "overflows")
+	// n·c overflow is ErrInvalidArgument (the C library's status for it) in every method,
+	// whatever the input's length, and nothing is written.
+	out, gi := canaries32(1), canaries32(4)
+	out64, gi64 := canaries64(1), canaries64(4)
+	for _, input := range [][]float32{nil, make([]float32, 4)} {
+		errs := callAll(l, input, make([]int64, 3), math.MaxInt/2, []float32{1}, out, gi,
+			promote(input), []float64{1}, out64, gi64)
+		for method, err := range errs {
+			wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, method, "n·c = 3·", "overflows")
+		}
+	}
+	untouched32(t, "output", out)
+	untouched32(t, "gradInput", gi)
+	untouched64(t, "output64", out64)
+	untouched64(t, "gradInput64", gi64)
+	// An n·c that fits int but whose bytes do not (the C library's size check): 4·(MaxInt/16)
+	// float32 values fit the address space, as many float64 values do not.
+	_, err = l.Forward(nil, make([]int64, 4), math.MaxInt/16)
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "input has 0 elements")
+	_, err = l.Forward64(nil, make([]int64, 4), math.MaxInt/16)
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "Forward64", "overflows the address space")
+	err = l.ForwardInto(nil, make([]int64, 4), math.MaxInt/8+1, out)
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "ForwardInto", "overflows the address space")
 	// Thread counts.
 	wantErr(t, SetNumThreads(MaxThreads+1), ErrInvalidArgument, StatusInvalidArgument, "SetNumThreads", "above the limit 1024")
 	wantErr(t, SetNumThreads(-3), ErrInvalidArgument, StatusInvalidArgument, "negative")
@@ -364,6 +391,67 @@ func TestAliasingErrors(t *testing.T) {
 	checkBits32(t, "adjacent output", whole[6:8], want)
 }
 
+// callAll calls every computing method of l with the same arguments (float64 ones get
+// in64 and out64-sized slices) and returns each method's error by name.
+func callAll(l *Loss, in []float32, tg []int64, c int, up, out, gi []float32, in64, up64, out64, gi64 []float64) map[string]error {
+	errs := map[string]error{}
+	_, errs["Forward"] = l.Forward(in, tg, c)
+	_, errs["Backward"] = l.Backward(in, tg, c, up)
+	_, _, errs["ForwardBackward"] = l.ForwardBackward(in, tg, c, up)
+	errs["ForwardInto"] = l.ForwardInto(in, tg, c, out)
+	errs["BackwardInto"] = l.BackwardInto(in, tg, c, up, gi)
+	errs["ForwardBackwardInto"] = l.ForwardBackwardInto(in, tg, c, up, out, gi)
+	_, errs["Forward64"] = l.Forward64(in64, tg, c)
+	_, errs["Backward64"] = l.Backward64(in64, tg, c, up64)
+	_, _, errs["ForwardBackward64"] = l.ForwardBackward64(in64, tg, c, up64)
+	errs["Forward64Into"] = l.Forward64Into(in64, tg, c, out64)
+	errs["Backward64Into"] = l.Backward64Into(in64, tg, c, up64, gi64)
+	errs["ForwardBackward64Into"] = l.ForwardBackward64Into(in64, tg, c, up64, out64, gi64)
+	return errs
+}
+
+// wantClosedEverywhere checks that every computing method of l returns ErrClosed, both for
+// good arguments and for arguments that are wrong in every way the binding checks itself
+// (a closed Loss is reported before any argument is looked at), and writes nothing.
+func wantClosedEverywhere(t *testing.T, l *Loss) {
+	t.Helper()
+	in, tg, in64 := docInput, docTarget, promote(docInput)
+	out, gi := canaries32(1), canaries32(4)
+	out64, gi64 := canaries64(1), canaries64(4)
+	shared := canaries32(4)
+	cases := []struct {
+		name string
+		errs map[string]error
+	}{
+		{"good arguments", callAll(l, in, tg, 4, []float32{1}, out, gi, in64, []float64{1}, out64, gi64)},
+		// The example: 3 scores for n·c = 4·5.
+		{"input not n·c long", callAll(l, make([]float32, 3), []int64{0, 1, 2, 3}, 5, []float32{1}, out, gi,
+			make([]float64, 3), []float64{1}, out64, gi64)},
+		{"negative c", callAll(l, in, tg, -1, []float32{1}, out, gi, in64, []float64{1}, out64, gi64)},
+		{"n·c overflows", callAll(l, nil, make([]int64, 4), math.MaxInt/2, nil, out, gi, nil, nil, out64, gi64)},
+		{"c == 0", callAll(l, nil, []int64{0, 0}, 0, []float32{1}, out, gi, nil, []float64{1}, out64, gi64)},
+		{"target out of range", callAll(l, in, []int64{9}, 4, []float32{1}, out, gi, in64, []float64{1}, out64, gi64)},
+		{"nil and short buffers", callAll(l, in, tg, 4, nil, nil, nil, in64, nil, nil, nil)},
+		{"aliased buffers", callAll(l, shared, tg, 4, []float32{1}, shared[:1], shared, in64, []float64{1}, out64, gi64)},
+	}
+	for _, tc := range cases {
+		if len(tc.errs) != 12 {
+			t.Fatalf("%s: %d methods called, want 12", tc.name, len(tc.errs))
+		}
+		for method, err := range tc.errs {
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("%s: %s returned %v, want ErrClosed", tc.name, method, err)
+			}
+			wantErr(t, err, ErrClosed, StatusOK, "mml: "+method+": ", "closed")
+		}
+	}
+	untouched32(t, "output", out)
+	untouched32(t, "gradInput", gi)
+	untouched32(t, "shared", shared)
+	untouched64(t, "output64", out64)
+	untouched64(t, "gradInput64", gi64)
+}
+
 func TestUseAfterClose(t *testing.T) {
 	l, err := New(DefaultOptions())
 	if err != nil {
@@ -375,42 +463,122 @@ func TestUseAfterClose(t *testing.T) {
 	if err := l.Close(); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	in, tg, in64 := docInput, docTarget, promote(docInput)
-	out, gi := canaries32(1), canaries32(4)
-	out64, gi64 := canaries64(1), canaries64(4)
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	_, err = l.Forward(in, tg, 4)
-	add(err)
-	_, err = l.Backward(in, tg, 4, []float32{1})
-	add(err)
-	_, _, err = l.ForwardBackward(in, tg, 4, []float32{1})
-	add(err)
-	add(l.ForwardInto(in, tg, 4, out))
-	add(l.BackwardInto(in, tg, 4, []float32{1}, gi))
-	add(l.ForwardBackwardInto(in, tg, 4, []float32{1}, out, gi))
-	_, err = l.Forward64(in64, tg, 4)
-	add(err)
-	_, err = l.Backward64(in64, tg, 4, []float64{1})
-	add(err)
-	_, _, err = l.ForwardBackward64(in64, tg, 4, []float64{1})
-	add(err)
-	add(l.Forward64Into(in64, tg, 4, out64))
-	add(l.Backward64Into(in64, tg, 4, []float64{1}, gi64))
-	add(l.ForwardBackward64Into(in64, tg, 4, []float64{1}, out64, gi64))
-	for _, err := range errs {
-		wantErr(t, err, ErrClosed, StatusOK, "closed")
+	// The exact example: a shape error before, ErrClosed now.
+	_, err = l.Forward(make([]float32, 3), []int64{0, 1, 2, 3}, 5)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Forward on a closed Loss with a bad shape: %v, want ErrClosed", err)
 	}
-	untouched32(t, "output", out)
-	untouched32(t, "gradInput", gi)
-	untouched64(t, "output64", out64)
-	untouched64(t, "gradInput64", gi64)
-	// A nil *Loss behaves as a closed one.
+	wantClosedEverywhere(t, l)
+	// The configuration stays readable.
+	if l.P() != 1 || l.Margin() != 1 || l.Reduction() != ReductionMean || l.OutputLen(3) != 1 {
+		t.Fatalf("closed Loss: p %d margin %v reduction %v", l.P(), l.Margin(), l.Reduction())
+	}
+	// A nil *Loss and the zero Loss behave as closed ones.
 	var nl *Loss
-	_, err = nl.Forward(in, tg, 4)
-	wantErr(t, err, ErrClosed, StatusOK)
+	wantClosedEverywhere(t, nl)
 	if err := nl.Close(); err != nil {
 		t.Fatal(err)
+	}
+	var zero Loss
+	wantClosedEverywhere(t, &zero)
+	if err := zero.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A copy of a Loss value shares the handle: closing the copy closes the original, and the
+// handle is destroyed once (run under -race and GOEXPERIMENT=cgocheck2 by test.sh; a double
+// mml_destroy crashed there).
+func TestCopyOfLossSharesHandle(t *testing.T) {
+	runtime.GC()
+	live := liveHandles.Load()
+	l, err := New(Options{P: 2, Margin: 0.5, Weight: []float32{1, 2, 3, 4}, Reduction: ReductionSum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := l.Forward(docInput, docTarget, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := *l
+	// The copy computes with the same handle and configuration.
+	got, err := v.Forward(docInput, docTarget, 4)
+	if err != nil || !sameSlice32(got, want) {
+		t.Fatalf("copy: Forward = %v, %v; want %v", got, err, want)
+	}
+	if v.P() != 2 || v.Margin() != 0.5 || v.Reduction() != ReductionSum || len(v.Weight()) != 4 {
+		t.Fatalf("copy: p %d margin %v reduction %v weight %v", v.P(), v.Margin(), v.Reduction(), v.Weight())
+	}
+	if got := liveHandles.Load() - live; got != 1 {
+		t.Fatalf("%d live handles after copying, want 1", got)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveHandles.Load() - live; got != 0 {
+		t.Fatalf("%d live handles after closing the copy, want 0", got)
+	}
+	// The original is closed too; closing it again is a no-op.
+	_, err = l.Forward(docInput, docTarget, 4)
+	wantErr(t, err, ErrClosed, StatusOK, "Forward", "closed")
+	wantClosedEverywhere(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveHandles.Load() - live; got != 0 {
+		t.Fatalf("%d live handles after closing both, want 0", got)
+	}
+	// Copies made before and after the close agree, and so does a copy of a copy.
+	w := v
+	wantClosedEverywhere(t, &w)
+}
+
+// Copies closed from many goroutines at once while others compute: one destroy, no crash.
+func TestCopiesClosedConcurrently(t *testing.T) {
+	runtime.GC()
+	live := liveHandles.Load()
+	input, target, _ := randomBatch(5, 32, 8)
+	for range 20 {
+		l, err := New(DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := l.Forward(input, target, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		bad := make(chan string, 16)
+		for g := range 16 {
+			c := *l
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if g%2 == 0 {
+					c.Close()
+					return
+				}
+				for range 50 {
+					out, err := c.Forward(input, target, 8)
+					if (err != nil && !errors.Is(err, ErrClosed)) || (err == nil && !sameSlice32(out, want)) {
+						bad <- fmt.Sprint(out, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(bad)
+		for b := range bad {
+			t.Fatal(b)
+		}
+		if got := liveHandles.Load() - live; got != 0 {
+			t.Fatalf("%d live handles after every copy was closed", got)
+		}
+		l.Close()
 	}
 }
 
@@ -430,6 +598,32 @@ func TestStatusAndVersion(t *testing.T) {
 	}
 	if !errors.Is(newError("x", StatusNullPointer, "nil"), ErrNullPointer) {
 		t.Fatal("StatusNullPointer does not match ErrNullPointer")
+	}
+}
+
+// MML_STATUS_OUT_OF_MEMORY (7) maps to StatusOutOfMemory and ErrOutOfMemory, and to no other
+// sentinel. The library's allocations cannot be made to fail from here, so the mapping is
+// tested where every status becomes an error.
+func TestOutOfMemoryStatus(t *testing.T) {
+	if StatusOutOfMemory != 7 {
+		t.Fatalf("StatusOutOfMemory = %d, want 7 (MML_STATUS_OUT_OF_MEMORY)", StatusOutOfMemory)
+	}
+	err := newError("New", Status(7), "%s", Status(7))
+	wantErr(t, err, ErrOutOfMemory, StatusOutOfMemory, "mml: New: ")
+	if ErrOutOfMemory.Error() != "mml: out of memory" {
+		t.Fatalf("ErrOutOfMemory says %q", ErrOutOfMemory)
+	}
+	// Every status has its own sentinel; unknown codes are ErrInternal.
+	seen := map[error]Status{}
+	for st := StatusNullPointer; st <= StatusOutOfMemory; st++ {
+		s := sentinelFor(st)
+		if prev, dup := seen[s]; dup {
+			t.Fatalf("statuses %d and %d share the sentinel %v", prev, st, s)
+		}
+		seen[s] = st
+	}
+	if sentinelFor(StatusOutOfMemory+1) != ErrInternal {
+		t.Fatal("an unknown status does not map to ErrInternal")
 	}
 }
 

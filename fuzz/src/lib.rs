@@ -13,7 +13,7 @@
 //!   `MML_STATUS_OK`), and asserts the status is in it;
 //! - on an error, asserts that not one byte of the arena changed (canary);
 //! - on success, asserts the outputs equal the scalar oracle (`tests/oracle/mod.rs`) bit for bit
-//!   (NaN equals NaN) and that no byte outside the outputs changed.
+//!   (NaN sign and payload included) and that no byte outside the outputs changed.
 //!
 //! Any failed assertion aborts the run: libFuzzer records it as a crash.
 

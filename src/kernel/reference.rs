@@ -3,6 +3,7 @@
 //!
 //! Every faster kernel must give the same bits as this one; tests compare them.
 
+use super::sum::add;
 use super::{GradOut, INTERLEAVE, LossOut, Params, Power, Real, Task, Upstream};
 
 /// The loss of one row: `(Σ_{j≠y, z>0} w[y]·z^p) / c`, summed in `T` in increasing `j`.
@@ -55,12 +56,12 @@ pub fn row_grad<T: Real>(params: &Params<T>, row: &[T], y: usize, g: T, up: T, g
                 h = h * w;
             }
             target_grad = target_grad - h;
-            h * up
+            times_upstream(h, up)
         } else {
             T::ZERO * up
         };
     }
-    grad[y] = target_grad * up;
+    grad[y] = times_upstream(target_grad, up);
 }
 
 /// Loss and gradient of one row in a single pass; each is bit-identical to the separate calls.
@@ -94,13 +95,38 @@ pub fn row_loss_grad<T: Real>(
             }
             sum = sum + term;
             target_grad = target_grad - h;
-            h * up
+            times_upstream(h, up)
         } else {
             T::ZERO * up
         };
     }
-    grad[y] = target_grad * up;
+    grad[y] = times_upstream(target_grad, up);
     sum / T::from_usize(row.len())
+}
+
+/// `v · up`, PyTorch's `grad_input *= grad_output`: where both are NaN (a NaN weight and a NaN
+/// upstream gradient), `v`'s NaN, as x86's `mulss` keeps its first operand's. Written out, since
+/// a compiler may swap a product's operands.
+#[inline(always)]
+pub fn times_upstream<T: Real>(v: T, up: T) -> T {
+    if v.is_nan() { v } else { v * up }
+}
+
+/// The row losses of a task (targets checked) summed in float64 in row order, the first NaN
+/// kept ([`add`]): into one chain where `sums` holds one value, else row `i` into
+/// `sums[i % sums.len()]` (the interleaved partials of a large call's block).
+pub fn summed_losses<T: Real>(
+    params: &Params<T>,
+    c: usize,
+    input: &[T],
+    target: &[i64],
+    sums: &mut [f64],
+) {
+    sums.fill(0.0);
+    let k = sums.len();
+    for (i, (row, &y)) in input.chunks_exact(c).zip(target).enumerate() {
+        sums[i % k] = add(sums[i % k], row_loss(params, row, class(y)).to_f64());
+    }
 }
 
 #[inline(always)]
@@ -135,7 +161,7 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
         (LossOut::Sum(acc), None) => {
             let mut sum = 0.0f64;
             for (row, y) in rows {
-                sum += row_loss(params, row, y).to_f64();
+                sum = add(sum, row_loss(params, row, y).to_f64());
             }
             *acc = sum;
         }
@@ -147,7 +173,7 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
             }
             let mut sums = [0.0f64; INTERLEAVE];
             for (i, (row, y)) in rows.enumerate() {
-                sums[i % INTERLEAVE] += row_loss(params, row, y).to_f64();
+                sums[i % INTERLEAVE] = add(sums[i % INTERLEAVE], row_loss(params, row, y).to_f64());
             }
             partials.sums = sums;
         }
@@ -172,15 +198,16 @@ pub fn run<T: Real>(params: &Params<T>, c: usize, task: Task<'_, T>) {
                 LossOut::Sum(acc) => {
                     let mut sum = 0.0f64;
                     for (i, ((row, y), gr)) in rows {
-                        sum += row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
+                        let l = row_loss_grad(params, row, y, g, upstream.at(i), gr);
+                        sum = add(sum, l.to_f64());
                     }
                     *acc = sum;
                 }
                 LossOut::Interleaved(partials) => {
                     let mut sums = [0.0f64; INTERLEAVE];
                     for (i, ((row, y), gr)) in rows {
-                        sums[i % INTERLEAVE] +=
-                            row_loss_grad(params, row, y, g, upstream.at(i), gr).to_f64();
+                        let l = row_loss_grad(params, row, y, g, upstream.at(i), gr);
+                        sums[i % INTERLEAVE] = add(sums[i % INTERLEAVE], l.to_f64());
                     }
                     partials.sums = sums;
                 }

@@ -126,8 +126,41 @@ fn reduce<V: Copy>(lanes: [V; LANES], op: impl Fn(V, V) -> V) -> V {
     op(op(four[0], four[2]), op(four[1], four[3]))
 }
 
-/// `((total + l0) + l1) + …` in float64: PyTorch's serial sum, one add after another.
+/// `acc + x` as PyTorch's `sum += x` computes it on x86 (`addsd`): where both are NaN, the
+/// result is the accumulator's NaN, the first one met in the order of the adds. Written out,
+/// because a compiler may swap the operands of an add, and with them the NaN an instruction
+/// keeps (it did: the same sum kept the first NaN on one path and the last on another). Where
+/// at most one operand is NaN, that one is the result whatever the order.
+#[inline(always)]
+pub fn add(acc: f64, x: f64) -> f64 {
+    if acc.is_nan() { acc } else { acc + x }
+}
+
+/// `((acc + x0) + x1) + …` with [`add`]'s rule for NaNs: a NaN `acc` stays; otherwise plain
+/// adds, one chain, summed again the careful way only if they end in a NaN (tests beside the
+/// chain, which gets no longer).
+#[inline(always)]
+pub fn add_all(acc: f64, xs: &[f64]) -> f64 {
+    if acc.is_nan() {
+        return acc;
+    }
+    let plain = xs.iter().fold(acc, |a, &x| a + x);
+    if plain.is_nan() {
+        xs.iter().fold(acc, |a, &x| add(a, x))
+    } else {
+        plain
+    }
+}
+
+/// `((total + l0) + l1) + …` in float64: PyTorch's serial sum, one add after another, with
+/// [`add`]'s rule for NaNs. The plain chain first; only a NaN result (whose NaN-ness does not
+/// depend on the order of the operands) is summed again the careful way.
 #[inline]
 pub fn chain<T: super::Real>(total: f64, losses: &[T]) -> f64 {
-    losses.iter().fold(total, |acc, &l| acc + l.to_f64())
+    let plain = losses.iter().fold(total, |acc, &l| acc + l.to_f64());
+    if plain.is_nan() {
+        losses.iter().fold(total, |acc, &l| add(acc, l.to_f64()))
+    } else {
+        plain
+    }
 }

@@ -129,11 +129,26 @@ pub fn widen(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| f64::from(x)).collect()
 }
 
-/// Bit-for-bit equality, except that any NaN equals any NaN.
+/// Bit-for-bit equality, NaN sign and payload included.
 pub fn assert_same<T: mml::Float>(what: &str, got: &[T], want: &[T]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let same = (g.is_nan() && w.is_nan()) || g.to_bits_u64() == w.to_bits_u64();
+        assert!(
+            g.to_bits_u64() == w.to_bits_u64(),
+            "{what}[{i}]: got {g:?} ({:#x}), want {w:?} ({:#x})",
+            g.to_bits_u64(),
+            w.to_bits_u64()
+        );
+    }
+}
+
+/// Bit-for-bit equality with values read from a reference file, which writes every NaN as
+/// `"nan"` (no sign, no payload): there an expected NaN matches any NaN. The bits of such NaNs
+/// are checked elsewhere, against the scalar reference on every path (`tests/isa.rs`).
+pub fn assert_golden<T: mml::Float>(what: &str, got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let same = (w.is_nan() && g.is_nan()) || g.to_bits_u64() == w.to_bits_u64();
         assert!(same, "{what}[{i}]: got {g:?}, want {w:?}");
     }
 }

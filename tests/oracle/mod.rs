@@ -100,9 +100,16 @@ fn weights<T: Elem>(spec: &Spec) -> Option<Vec<T>> {
         .map(|w| w.iter().map(|&v| T::from_f32(v)).collect())
 }
 
+/// `acc + x` as PyTorch's `sum += x` computes it on x86: where both are NaN, the
+/// accumulator's NaN (the first one met) is the result. Written out, because a compiler may
+/// swap the operands of an add, and with them which NaN an `addsd` keeps.
+fn add(acc: f64, x: f64) -> f64 {
+    if acc.is_nan() { acc } else { acc + x }
+}
+
 /// The float64 sum of row losses as mml defines it (blocked above the parallel threshold).
 fn reduce<T: Float>(losses: &[T], n: usize, c: usize) -> f64 {
-    let sum = |rows: &[T]| rows.iter().fold(0.0f64, |acc, l| acc + l.to_f64());
+    let sum = |rows: &[T]| rows.iter().fold(0.0f64, |acc, l| add(acc, l.to_f64()));
     if n.saturating_mul(c) < PARALLEL_MIN_ELEMENTS {
         sum(losses)
     } else {
@@ -110,14 +117,14 @@ fn reduce<T: Float>(losses: &[T], n: usize, c: usize) -> f64 {
         let block_sum = |rows: &[T]| {
             let mut partials = [0.0f64; 16];
             for (i, l) in rows.iter().enumerate() {
-                partials[i % 16] += l.to_f64();
+                partials[i % 16] = add(partials[i % 16], l.to_f64());
             }
-            partials.iter().fold(0.0f64, |acc, &p| acc + p)
+            partials.iter().fold(0.0f64, |acc, &p| add(acc, p))
         };
         losses
             .chunks(rows_per_block(c))
             .map(block_sum)
-            .fold(0.0f64, |acc, p| acc + p)
+            .fold(0.0f64, add)
     }
 }
 
@@ -176,9 +183,9 @@ pub fn backward<T: Elem>(
     grad
 }
 
-/// Equal bits, or both NaN (NaN payloads and signs may differ between ISA paths).
+/// Equal bits, NaN sign and payload included.
 pub fn same<T: Float>(a: T, b: T) -> bool {
-    (a.is_nan() && b.is_nan()) || a.to_bits_u64() == b.to_bits_u64()
+    a.to_bits_u64() == b.to_bits_u64()
 }
 
 /// Index of the first element that differs under [`same`], if any; lengths must match.

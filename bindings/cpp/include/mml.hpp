@@ -12,7 +12,8 @@
 //
 // Shapes. Input is n x c scores, row-major, as one flat buffer. The span and vector overloads
 // take n from `target.size()` and `c` explicitly, and check `input.size() == n * c` before
-// calling mml; the pointer overloads mirror the C functions argument for argument.
+// calling mml; the pointer overloads mirror the C functions argument for argument. In both, an
+// n * c too large for memory is Status::InvalidArgument, as the C library reports it.
 //
 // Errors. Every failure throws mml::Error (a std::runtime_error) carrying the mml::Status and a
 // message that says what was wrong; for Status::TargetOutOfRange the offending row and value
@@ -55,27 +56,25 @@
 #include <version>
 #endif
 #endif
-// mml::span is std::span when the library has it (C++20), else mml.hpp's own type. A program
-// whose translation units mix C++17 and C++20 should define MML_HPP_NO_STD_SPAN everywhere, so
-// that every unit sees the same class definition.
-#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L && !defined(MML_HPP_NO_STD_SPAN)
+// Under C++20, mml::span converts to and from std::span (see below).
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
 #include <span>
-#define MML_HPP_HAS_STD_SPAN 1
-#else
-#define MML_HPP_HAS_STD_SPAN 0
+#endif
+#if defined(__cpp_lib_ranges) && __cpp_lib_ranges >= 201911L
+#include <ranges>
 #endif
 
 namespace mml {
 
 // ---------------------------------------------------------------------------------------------
-// Spans: std::span when the standard library has it, otherwise a minimal equivalent with the
-// same construction rules (pointer + size, C arrays, std::array, contiguous containers such as
-// std::vector; span<const T> also from rvalue containers and from span<T>).
+// Spans: a minimal std::span<T> (dynamic extent), the same class under C++17 and C++20, so that
+// both accept the same construction expressions and translation units of either standard see
+// one definition. A span<T> is made from a pointer and a size (`span<const float>(nullptr, 0)`
+// is the empty span), a C array, std::array or any contiguous container with std::data and
+// std::size (std::vector, std::string, std::span, ...); span<const T> also from rvalue
+// containers and from span<T>. Under C++20 a std::span (also an rvalue) converts to mml::span,
+// and an mml::span to std::span (it is a contiguous, sized, borrowed range).
 
-#if MML_HPP_HAS_STD_SPAN
-template <class T>
-using span = std::span<T>;
-#else
 namespace detail {
 template <class C, class T, class = void>
 struct is_compatible_container : std::false_type {};
@@ -85,6 +84,13 @@ struct is_compatible_container<
     std::void_t<decltype(std::data(std::declval<C&>())), decltype(std::size(std::declval<C&>()))>>
     : std::is_convertible<std::remove_pointer_t<decltype(std::data(std::declval<C&>()))> (*)[],
                           T (*)[]> {};
+// Views whose elements outlive them: an rvalue of one may give a span<T> of non-const T.
+template <class C>
+struct is_borrowed_view : std::false_type {};
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+template <class U, std::size_t E>
+struct is_borrowed_view<std::span<U, E>> : std::true_type {};
+#endif
 }  // namespace detail
 
 template <class T>
@@ -93,8 +99,11 @@ class span {
   using element_type = T;
   using value_type = std::remove_cv_t<T>;
   using size_type = std::size_t;
+  using difference_type = std::ptrdiff_t;
   using pointer = T*;
+  using const_pointer = const T*;
   using reference = T&;
+  using const_reference = const T&;
   using iterator = T*;
 
   constexpr span() noexcept = default;
@@ -106,7 +115,8 @@ class span {
             class = std::enable_if_t<
                 !std::is_same_v<D, span> && !std::is_array_v<D> &&
                 detail::is_compatible_container<std::remove_reference_t<C>, T>::value &&
-                (std::is_lvalue_reference_v<C> || std::is_const_v<T>)>>
+                (std::is_lvalue_reference_v<C> || std::is_const_v<T> ||
+                 detail::is_borrowed_view<D>::value)>>
   constexpr span(C&& container) noexcept(noexcept(std::data(container)))
       : data_(std::data(container)), size_(std::size(container)) {}
   template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
@@ -120,7 +130,10 @@ class span {
   constexpr T* begin() const noexcept { return data_; }
   constexpr T* end() const noexcept { return data_ + size_; }
   constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  constexpr T& front() const noexcept { return data_[0]; }
+  constexpr T& back() const noexcept { return data_[size_ - 1]; }
   constexpr span first(std::size_t count) const noexcept { return {data_, count}; }
+  constexpr span last(std::size_t count) const noexcept { return {data_ + size_ - count, count}; }
   constexpr span subspan(std::size_t offset, std::size_t count) const noexcept {
     return {data_ + offset, count};
   }
@@ -132,7 +145,11 @@ class span {
   T* data_ = nullptr;
   std::size_t size_ = 0;
 };
-#endif
+
+// As std::span's: mml::span(v) is a span<float> for a std::vector<float> v, a span<const float>
+// for a const one (pointer + size and C arrays deduce through the constructors).
+template <class C>
+span(C&&) -> span<std::remove_pointer_t<decltype(std::data(std::declval<C&>()))>>;
 
 // ---------------------------------------------------------------------------------------------
 // Enumerations, errors and free functions.
@@ -153,6 +170,13 @@ enum class Status : std::uint32_t {
   TargetOutOfRange = MML_STATUS_TARGET_OUT_OF_RANGE,
   AliasedBuffers = MML_STATUS_ALIASED_BUFFERS,
   InternalError = MML_STATUS_INTERNAL_ERROR,
+  // The library could not allocate memory (in the constructor, for its copy of the weights; in
+  // a large call, for the call's buffers). Nothing was written to the outputs.
+#ifdef MML_STATUS_OUT_OF_MEMORY
+  OutOfMemory = MML_STATUS_OUT_OF_MEMORY,
+#else
+  OutOfMemory = 7,  // MML_STATUS_OUT_OF_MEMORY, from an mml.h that predates it
+#endif
 };
 
 // The library's static English text for a status (any value, known or not).
@@ -258,6 +282,32 @@ inline std::optional<std::size_t> checked_mul(std::size_t n, std::size_t c) noex
   if (c != 0 && n > static_cast<std::size_t>(-1) / c) return std::nullopt;
   return n * c;
 }
+
+// True when n * c values of `element_size` bytes exceed what memory can address (PTRDIFF_MAX
+// bytes): the C library's size overflow, MML_STATUS_INVALID_ARGUMENT.
+inline bool too_large(std::size_t n, std::size_t c, std::size_t element_size) noexcept {
+  const auto nc = checked_mul(n, c);
+  return !nc || *nc > static_cast<std::size_t>(PTRDIFF_MAX) / element_size;
+}
+
+// The mml::Error for a failed status: "<where>: <the library's text for the status><detail>".
+inline Error status_error(std::uint32_t code, const std::string& where,
+                          const std::string& detail = {},
+                          std::optional<BadTarget> bad_target = std::nullopt) {
+  return Error(static_cast<Status>(code), where + ": " + mml_status_message(code) + detail,
+               bad_target);
+}
+
+// The mml::Error for a failed mml_create.
+inline Error creation_error(std::uint32_t code, const Options& options) {
+  return status_error(
+      code,
+      "mml::MultiMarginLoss(p = " + std::to_string(options.p) +
+          ", reduction = " + std::to_string(static_cast<std::uint32_t>(options.reduction)) +
+          ", weight length " + std::to_string(options.weight.size()) + ")",
+      code == MML_STATUS_INVALID_ARGUMENT ? " (p must be 1 or 2; reduction None, Mean or Sum)"
+                                          : "");
+}
 }  // namespace detail
 
 // PyTorch's torch.nn.MultiMarginLoss, bit-exact. Move-only; owns its MmlLoss handle.
@@ -270,20 +320,15 @@ class MultiMarginLoss {
   // PyTorch's defaults: p = 1, margin = 1, no weight, Reduction::Mean.
   MultiMarginLoss() : MultiMarginLoss(Options{}) {}
 
-  // Throws mml::Error(InvalidArgument) for p outside {1, 2} or an unknown reduction.
+  // Throws mml::Error(InvalidArgument) for p outside {1, 2} or an unknown reduction, and
+  // mml::Error(OutOfMemory) when the library cannot allocate its copy of the weights.
   explicit MultiMarginLoss(Options options) : options_(std::move(options)) {
     MmlLoss* handle = nullptr;
     const std::uint32_t status =
         mml_create(options_.p, options_.margin, options_.weight.data(), options_.weight.size(),
                    static_cast<std::uint32_t>(options_.reduction), &handle);
     if (status != MML_STATUS_OK) {
-      throw Error(static_cast<Status>(status),
-                  "mml::MultiMarginLoss(p = " + std::to_string(options_.p) +
-                      ", reduction = " +
-                      std::to_string(static_cast<std::uint32_t>(options_.reduction)) +
-                      ", weight length " + std::to_string(options_.weight.size()) +
-                      "): " + mml_status_message(status) +
-                      " (p must be 1 or 2; reduction None, Mean or Sum)");
+      throw detail::creation_error(status, options_);
     }
     handle_ = handle;
   }
@@ -444,7 +489,7 @@ class MultiMarginLoss {
  private:
   // Lengths of one call, for error messages.
   struct Lengths {
-    std::size_t n, c;
+    std::size_t n, c, element_size;
     std::optional<std::size_t> output_len, grad_output_len, grad_input_len;
   };
 
@@ -461,23 +506,26 @@ class MultiMarginLoss {
                        const Lengths& len) const {
     if (code == MML_STATUS_OK) return;
     const Status status = static_cast<Status>(code);
-    std::string message = std::string("mml::MultiMarginLoss::") + function + ": " +
-                          mml_status_message(code);
+    std::string detail;
     std::optional<BadTarget> bad;
     if (status == Status::TargetOutOfRange) {
       std::size_t row = 0;
       std::int64_t value = 0;
       if (mml_check_targets(target, len.n, len.c, &row, &value) != MML_STATUS_OK) {
         bad = BadTarget{row, value};
-        message += ": target[" + std::to_string(row) + "] = " + std::to_string(value) +
-                   " is not in [0, " + std::to_string(len.c) + ")";
+        detail = ": target[" + std::to_string(row) + "] = " + std::to_string(value) +
+                 " is not in [0, " + std::to_string(len.c) + ")";
       }
     } else if (status == Status::ShapeMismatch) {
-      message += describe(len);
+      detail = describe(len);
     } else if (status == Status::InvalidArgument && len.c == 0) {
-      message += ": c is 0";
+      detail = ": c is 0";
+    } else if (status == Status::InvalidArgument &&
+               detail::too_large(len.n, len.c, len.element_size)) {
+      detail = overflow(len.n, len.c);
     }
-    throw Error(status, message, bad);
+    throw detail::status_error(code, std::string("mml::MultiMarginLoss::") + function, detail,
+                               bad);
   }
 
   std::string describe(const Lengths& len) const {
@@ -503,14 +551,23 @@ class MultiMarginLoss {
     return s;
   }
 
-  // The span overloads' own check: input must hold exactly n * c values.
+  static std::string overflow(std::size_t n, std::size_t c) {
+    return ": n*c = " + std::to_string(n) + "*" + std::to_string(c) +
+           " is too large for memory";
+  }
+
+  // The span overloads' own check: n * c must be addressable (else InvalidArgument, as the C
+  // library says for it) and input must hold exactly n * c values (else ShapeMismatch).
+  template <class T>
   static void require_input_size(const char* function, std::size_t input_size, std::size_t n,
                                  std::size_t c) {
-    const auto nc = detail::checked_mul(n, c);
-    if (!nc || *nc != input_size) {
+    const std::string where = std::string("mml::MultiMarginLoss::") + function;
+    if (detail::too_large(n, c, sizeof(T))) {
+      throw detail::status_error(MML_STATUS_INVALID_ARGUMENT, where, overflow(n, c));
+    }
+    if (n * c != input_size) {
       throw Error(Status::ShapeMismatch,
-                  std::string("mml::MultiMarginLoss::") + function +
-                      ": a buffer length does not match the shape: input has " +
+                  where + ": a buffer length does not match the shape: input has " +
                       std::to_string(input_size) + " values, expected n*c = " +
                       std::to_string(n) + "*" + std::to_string(c));
     }
@@ -522,7 +579,7 @@ class MultiMarginLoss {
     require_handle("forward");
     const std::uint32_t code =
         detail::Api<T>::forward(handle_, input, target, n, c, output, output_len);
-    raise_if_failed(code, "forward", target, Lengths{n, c, output_len, {}, {}});
+    raise_if_failed(code, "forward", target, Lengths{n, c, sizeof(T), output_len, {}, {}});
   }
   template <class T>
   void backward_ptr(const T* input, const std::int64_t* target, std::size_t n, std::size_t c,
@@ -532,7 +589,7 @@ class MultiMarginLoss {
     const std::uint32_t code = detail::Api<T>::backward(
         handle_, input, target, n, c, grad_output, grad_output_len, grad_input, grad_input_len);
     raise_if_failed(code, "backward", target,
-                    Lengths{n, c, {}, grad_output_len, grad_input_len});
+                    Lengths{n, c, sizeof(T), {}, grad_output_len, grad_input_len});
   }
   template <class T>
   void forward_backward_ptr(const T* input, const std::int64_t* target, std::size_t n,
@@ -544,21 +601,21 @@ class MultiMarginLoss {
         handle_, input, target, n, c, grad_output, grad_output_len, output, output_len,
         grad_input, grad_input_len);
     raise_if_failed(code, "forward_backward", target,
-                    Lengths{n, c, output_len, grad_output_len, grad_input_len});
+                    Lengths{n, c, sizeof(T), output_len, grad_output_len, grad_input_len});
   }
 
   template <class T>
   void forward_span(span<const T> input, span<const std::int64_t> target, std::size_t c,
                     span<T> output) const {
     require_handle("forward");
-    require_input_size("forward", input.size(), target.size(), c);
+    require_input_size<T>("forward", input.size(), target.size(), c);
     forward_ptr<T>(input.data(), target.data(), target.size(), c, output.data(), output.size());
   }
   template <class T>
   void backward_span(span<const T> input, span<const std::int64_t> target, std::size_t c,
                      span<const T> grad_output, span<T> grad_input) const {
     require_handle("backward");
-    require_input_size("backward", input.size(), target.size(), c);
+    require_input_size<T>("backward", input.size(), target.size(), c);
     backward_ptr<T>(input.data(), target.data(), target.size(), c, grad_output.data(),
                     grad_output.size(), grad_input.data(), grad_input.size());
   }
@@ -567,7 +624,7 @@ class MultiMarginLoss {
                              std::size_t c, span<const T> grad_output, span<T> output,
                              span<T> grad_input) const {
     require_handle("forward_backward");
-    require_input_size("forward_backward", input.size(), target.size(), c);
+    require_input_size<T>("forward_backward", input.size(), target.size(), c);
     forward_backward_ptr<T>(input.data(), target.data(), target.size(), c, grad_output.data(),
                             grad_output.size(), output.data(), output.size(),
                             grad_input.data(), grad_input.size());
@@ -577,7 +634,7 @@ class MultiMarginLoss {
   std::vector<T> forward_vec(span<const T> input, span<const std::int64_t> target,
                              std::size_t c) const {
     require_handle("forward");
-    require_input_size("forward", input.size(), target.size(), c);
+    require_input_size<T>("forward", input.size(), target.size(), c);
     std::vector<T> output(output_size(target.size()));
     forward_ptr<T>(input.data(), target.data(), target.size(), c, output.data(), output.size());
     return output;
@@ -586,7 +643,7 @@ class MultiMarginLoss {
   std::vector<T> backward_vec(span<const T> input, span<const std::int64_t> target,
                               std::size_t c, span<const T> grad_output) const {
     require_handle("backward");
-    require_input_size("backward", input.size(), target.size(), c);
+    require_input_size<T>("backward", input.size(), target.size(), c);
     std::vector<T> grad_input(input.size());
     backward_ptr<T>(input.data(), target.data(), target.size(), c, grad_output.data(),
                     grad_output.size(), grad_input.data(), grad_input.size());
@@ -596,7 +653,7 @@ class MultiMarginLoss {
   ForwardBackward<T> forward_backward_vec(span<const T> input, span<const std::int64_t> target,
                                           std::size_t c, span<const T> grad_output) const {
     require_handle("forward_backward");
-    require_input_size("forward_backward", input.size(), target.size(), c);
+    require_input_size<T>("forward_backward", input.size(), target.size(), c);
     ForwardBackward<T> result{std::vector<T>(output_size(target.size())),
                               std::vector<T>(input.size())};
     forward_backward_ptr<T>(input.data(), target.data(), target.size(), c, grad_output.data(),
@@ -610,5 +667,13 @@ class MultiMarginLoss {
 };
 
 }  // namespace mml
+
+#if defined(__cpp_lib_ranges) && __cpp_lib_ranges >= 201911L
+// An mml::span does not own its elements: std::span<T>(mml_span.subspan(1)) is fine.
+namespace std::ranges {
+template <class T>
+inline constexpr bool enable_borrowed_range<mml::span<T>> = true;
+}  // namespace std::ranges
+#endif
 
 #endif  // MML_HPP

@@ -343,7 +343,7 @@ TEST(Loss, WeightsAndFloat64) {
 // Errors: every status reachable from C++, with nothing written on failure.
 
 TEST(Errors, StatusMessages) {
-  for (std::uint32_t s = 0; s <= 6; ++s) {
+  for (std::uint32_t s = 0; s <= 7; ++s) {
     const char* m = mml::status_message(static_cast<mml::Status>(s));
     ASSERT_NE(m, nullptr);
     EXPECT_GT(std::strlen(m), 0u);
@@ -356,6 +356,28 @@ TEST(Errors, StatusMessages) {
   const std::runtime_error& base = e;  // mml::Error is a std::runtime_error
   EXPECT_STREQ(base.what(), "boom");
   EXPECT_EQ(e.code(), static_cast<std::uint32_t>(MML_STATUS_INTERNAL_ERROR));
+}
+
+// MML_STATUS_OUT_OF_MEMORY (7) becomes Status::OutOfMemory. The library's allocations cannot be
+// made to fail from here, so the header's status-to-error functions are tested directly.
+TEST(Errors, OutOfMemoryStatus) {
+  EXPECT_EQ(static_cast<std::uint32_t>(mml::Status::OutOfMemory), 7u);
+  const mml::Error e = mml::detail::status_error(7, "mml::MultiMarginLoss::forward");
+  EXPECT_EQ(e.status(), mml::Status::OutOfMemory);
+  EXPECT_EQ(e.code(), 7u);
+  EXPECT_FALSE(e.bad_target().has_value());
+  EXPECT_EQ(std::string(e.what()),
+            std::string("mml::MultiMarginLoss::forward: ") + mml_status_message(7));
+  // A failed mml_create: the hint about p and the reduction belongs to InvalidArgument only.
+  const mml::Options options{2, 0.5, {1.0f, 2.0f}, mml::Reduction::Sum};
+  const mml::Error oom = mml::detail::creation_error(7, options);
+  EXPECT_EQ(oom.status(), mml::Status::OutOfMemory);
+  EXPECT_EQ(std::string(oom.what()),
+            std::string("mml::MultiMarginLoss(p = 2, reduction = 2, weight length 2): ") +
+                mml_status_message(7));
+  const mml::Error bad_p = mml::detail::creation_error(MML_STATUS_INVALID_ARGUMENT, options);
+  EXPECT_EQ(bad_p.status(), mml::Status::InvalidArgument);
+  EXPECT_NE(std::string(bad_p.what()).find("(p must be 1 or 2"), std::string::npos) << bad_p.what();
 }
 
 TEST(Errors, InvalidArgument) {
@@ -374,6 +396,78 @@ TEST(Errors, InvalidArgument) {
   EXPECT_EQ(out, 5.0f);
   // Thread count above the limit.
   EXPECT_MML_ERROR(mml::set_num_threads(MML_MAX_THREADS + 1), mml::Status::InvalidArgument);
+}
+
+// An n*c that memory cannot hold is InvalidArgument in both overload families (the pointer
+// ones hear it from the C library, the span ones find it themselves), f32 and f64, and nothing
+// is written.
+TEST(Errors, OverflowingShapeIsInvalidArgument) {
+  const mml::MultiMarginLoss loss(1, 1.0, mml::Reduction::Sum);
+  const std::vector<std::int64_t> t(4, 0);
+  const std::size_t huge = std::numeric_limits<std::size_t>::max() / 2;  // 4 * huge overflows
+  const std::vector<float> in(8, 0.5f);
+  const std::vector<double> in64(8, 0.5);
+  std::vector<float> out(1, 5.0f), go(1, 1.0f), gi(8, 5.0f);
+  std::vector<double> out64(1, 5.0), go64(1, 1.0), gi64(8, 5.0);
+  std::vector<std::string> messages;
+  const auto invalid = [&](const std::string& m) { messages.push_back(m); };
+  // Pointer overloads.
+  invalid(EXPECT_MML_ERROR(loss.forward(in.data(), t.data(), 4, huge, out.data(), 1),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.forward(in64.data(), t.data(), 4, huge, out64.data(), 1),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.backward(in.data(), t.data(), 4, huge, go.data(), 1, gi.data(), 8),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(
+      loss.backward(in64.data(), t.data(), 4, huge, go64.data(), 1, gi64.data(), 8),
+      mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.forward_backward(in.data(), t.data(), 4, huge, go.data(), 1,
+                                                 out.data(), 1, gi.data(), 8),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.forward_backward(in64.data(), t.data(), 4, huge, go64.data(), 1,
+                                                 out64.data(), 1, gi64.data(), 8),
+                           mml::Status::InvalidArgument));
+  // Span overloads, into caller buffers and returning vectors, with inputs of any length.
+  invalid(EXPECT_MML_ERROR(loss.forward(in, t, huge, mml::span<float>(out)),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.forward(in64, t, huge, mml::span<double>(out64)),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.backward(in, t, huge, go, mml::span<float>(gi)),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.backward(in64, t, huge, go64, mml::span<double>(gi64)),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(
+      loss.forward_backward(in, t, huge, go, mml::span<float>(out), mml::span<float>(gi)),
+      mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR(loss.forward_backward(in64, t, huge, go64, mml::span<double>(out64),
+                                                 mml::span<double>(gi64)),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.forward(mml::span<const float>(nullptr, 0), t, huge),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.forward(in64, t, huge), mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.backward(in, t, huge), mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.backward(in64, t, huge, go64), mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.forward_backward(in, t, huge, go),
+                           mml::Status::InvalidArgument));
+  invalid(EXPECT_MML_ERROR((void)loss.forward_backward(in64, t, huge),
+                           mml::Status::InvalidArgument));
+  ASSERT_EQ(messages.size(), 18u);
+  for (const std::string& m : messages) {
+    EXPECT_NE(m.find("n*c = 4*" + std::to_string(huge) + " is too large for memory"),
+              std::string::npos)
+        << m;
+  }
+  // n*c fits size_t but not its bytes: PTRDIFF_MAX / 16 * 4 floats fit the address space, as
+  // many doubles do not (the C library's rule).
+  const std::size_t c = static_cast<std::size_t>(PTRDIFF_MAX) / 16;
+  EXPECT_MML_ERROR((void)loss.forward(in, t, c), mml::Status::ShapeMismatch);
+  EXPECT_MML_ERROR((void)loss.forward(in64, t, c), mml::Status::InvalidArgument);
+  EXPECT_MML_ERROR(loss.forward(in64.data(), t.data(), 4, c, out64.data(), 1),
+                   mml::Status::InvalidArgument);
+  EXPECT_EQ(out[0], 5.0f);
+  EXPECT_EQ(out64[0], 5.0);
+  EXPECT_TRUE(std::all_of(gi.begin(), gi.end(), [](float v) { return v == 5.0f; }));
+  EXPECT_TRUE(std::all_of(gi64.begin(), gi64.end(), [](double v) { return v == 5.0; }));
 }
 
 TEST(Errors, ShapeMismatch) {
@@ -650,20 +744,35 @@ TEST(Version, LibraryMatchesHeader) {
 #endif
 }
 
-TEST(Span, UsesStdSpanWhenAvailable) {
-#if defined(__cpp_lib_span) && !defined(MML_HPP_NO_STD_SPAN)
-  static_assert(std::is_same_v<mml::span<float>, std::span<float>>);
-  EXPECT_EQ(MML_HPP_HAS_STD_SPAN, 1);
-#else
-  EXPECT_EQ(MML_HPP_HAS_STD_SPAN, 0);
-#endif
+// mml::span is one class under C++17 and C++20 (this file is built in both; the construction
+// rules themselves are checked at compile time by span_rules.cpp).
+TEST(Span, OneClassInEveryStandard) {
   std::vector<float> v = {1, 2, 3};
   mml::span<float> s(v);
   mml::span<const float> cs = s;  // span<T> -> span<const T>
   EXPECT_EQ(cs.size(), 3u);
   EXPECT_EQ(cs.data(), v.data());
+  EXPECT_EQ(&s.front(), v.data());
+  EXPECT_EQ(&s.back(), v.data() + 2);
+  EXPECT_EQ(s.last(2).data(), v.data() + 1);
+  EXPECT_EQ(s.last(2).size(), 2u);
   static_assert(!std::is_constructible_v<mml::span<float>, const std::vector<float>&>);
   static_assert(!std::is_constructible_v<mml::span<const double>, std::vector<float>&>);
+#if defined(__cpp_lib_span)
+  static_assert(!std::is_same_v<mml::span<float>, std::span<float>>);
+  const std::span<float> std_view = s;  // converts both ways under C++20
+  const mml::span<const float> back = std_view;
+  EXPECT_EQ(back.data(), v.data());
+  EXPECT_EQ(back.size(), 3u);
+#endif
+  // The empty span from a null pointer, through the loss: an empty batch.
+  const mml::MultiMarginLoss sum(1, 1.0, mml::Reduction::Sum);
+  const mml::span<const float> none(nullptr, 0);
+  EXPECT_EQ(none.data(), nullptr);
+  const std::vector<float> out = sum.forward(none, mml::span<const std::int64_t>(nullptr, 0), 3);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_FALSE(std::signbit(out[0]));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace Mml
         /// n values for <see cref="Reduction.None"/>, else one.</summary>
         public double[] Forward(double[] input, long[] target, int classes)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             double[] output = new double[OutputLength(n)];
@@ -23,6 +24,7 @@ namespace Mml
         /// <summary>The loss of one sample: 1-D <paramref name="scores"/> (c = its length) and a scalar target.</summary>
         public double Forward(double[] scores, long target)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             double[] output = new double[1];
@@ -33,6 +35,7 @@ namespace Mml
         /// <summary>Writes the loss into <paramref name="output"/>, whose whole length is passed on.</summary>
         public void Forward(double[] input, long[] target, int classes, double[] output)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (output == null)
@@ -72,6 +75,7 @@ namespace Mml
         /// upstream gradient (n values for <see cref="Reduction.None"/>, else one).</summary>
         public double[] Backward(double[] input, long[] target, int classes, double[] gradOutput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -84,6 +88,7 @@ namespace Mml
         /// <summary>The gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
         public double[] Backward(double[] scores, long target, double gradOutput)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             double[] gradInput = new double[scores.Length];
@@ -95,6 +100,7 @@ namespace Mml
         /// <summary>Writes the gradient into <paramref name="gradInput"/>, whose whole length is passed on.</summary>
         public void Backward(double[] input, long[] target, int classes, double[] gradOutput, double[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -139,6 +145,7 @@ namespace Mml
         public double[] ForwardBackward(double[] input, long[] target, int classes, double[] gradOutput,
                                        out double[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -154,6 +161,7 @@ namespace Mml
         /// <summary>Loss and gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
         public double ForwardBackward(double[] scores, long target, double gradOutput, out double[] gradInput)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             double[] output = new double[1];
@@ -168,6 +176,7 @@ namespace Mml
         public void ForwardBackward(double[] input, long[] target, int classes, double[] gradOutput,
                                     double[] output, double[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)

@@ -12,6 +12,7 @@ namespace Mml
         /// n values for <see cref="Reduction.None"/>, else one.</summary>
         public float[] Forward(float[] input, long[] target, int classes)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             float[] output = new float[OutputLength(n)];
@@ -22,6 +23,7 @@ namespace Mml
         /// <summary>The loss of one sample: 1-D <paramref name="scores"/> (c = its length) and a scalar target.</summary>
         public float Forward(float[] scores, long target)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             float[] output = new float[1];
@@ -32,6 +34,7 @@ namespace Mml
         /// <summary>Writes the loss into <paramref name="output"/>, whose whole length is passed on.</summary>
         public void Forward(float[] input, long[] target, int classes, float[] output)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (output == null)
@@ -71,6 +74,7 @@ namespace Mml
         /// upstream gradient (n values for <see cref="Reduction.None"/>, else one).</summary>
         public float[] Backward(float[] input, long[] target, int classes, float[] gradOutput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -83,6 +87,7 @@ namespace Mml
         /// <summary>The gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
         public float[] Backward(float[] scores, long target, float gradOutput)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             float[] gradInput = new float[scores.Length];
@@ -94,6 +99,7 @@ namespace Mml
         /// <summary>Writes the gradient into <paramref name="gradInput"/>, whose whole length is passed on.</summary>
         public void Backward(float[] input, long[] target, int classes, float[] gradOutput, float[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -138,6 +144,7 @@ namespace Mml
         public float[] ForwardBackward(float[] input, long[] target, int classes, float[] gradOutput,
                                        out float[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)
@@ -153,6 +160,7 @@ namespace Mml
         /// <summary>Loss and gradient for one sample: 1-D <paramref name="scores"/> and a scalar target.</summary>
         public float ForwardBackward(float[] scores, long target, float gradOutput, out float[] gradInput)
         {
+            ThrowIfDisposed();
             if (scores == null)
                 throw new ArgumentNullException("scores");
             float[] output = new float[1];
@@ -167,6 +175,7 @@ namespace Mml
         public void ForwardBackward(float[] input, long[] target, int classes, float[] gradOutput,
                                     float[] output, float[] gradInput)
         {
+            ThrowIfDisposed();
             int n = TargetCount(target);
             ExactInput(input, n, classes);
             if (gradOutput == null)

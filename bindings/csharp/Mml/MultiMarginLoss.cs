@@ -15,7 +15,15 @@ namespace Mml
     /// then lets the library decide everything else (shapes against the reduction, targets,
     /// aliasing). Failures throw <see cref="MmlException"/>; on failure no output element changes.
     /// Overloads taking explicit offsets and lengths pass those lengths as given, so a wrong length
-    /// is reported by the library as <see cref="Status.ShapeMismatch"/>.
+    /// is reported by the library as <see cref="Status.ShapeMismatch"/>. An n·c above
+    /// <see cref="int.MaxValue"/> (more than any array holds) is <see cref="Status.InvalidArgument"/>,
+    /// the library's status for a size it cannot address.
+    /// </para>
+    /// <para>
+    /// After <see cref="Dispose"/>, every Forward, Backward and ForwardBackward overload throws
+    /// <see cref="ObjectDisposedException"/> before it looks at its arguments. The configuration
+    /// (<see cref="P"/>, <see cref="Margin"/>, <see cref="Reduction"/>, <see cref="Weight"/>,
+    /// <see cref="OutputLength"/>) stays readable.
     /// </para>
     /// </summary>
     public sealed partial class MultiMarginLoss : IDisposable
@@ -99,7 +107,8 @@ namespace Mml
             return reduction == Reduction.None ? n : 1;
         }
 
-        /// <summary>Frees the native loss. Idempotent; any later call throws ObjectDisposedException.</summary>
+        /// <summary>Frees the native loss. Idempotent; any later Forward, Backward or ForwardBackward
+        /// call throws ObjectDisposedException, whatever its arguments.</summary>
         public void Dispose()
         {
             handle.Dispose();
@@ -113,7 +122,8 @@ namespace Mml
 
         // ---- argument checks (only what the library cannot check: real array sizes) ----
 
-        /// <summary>n·c as an element count, or a ShapeMismatch when no array could hold it.</summary>
+        /// <summary>n·c as an element count, or an InvalidArgument (the library's status for a size
+        /// overflow) when no array could hold it.</summary>
         private static int Elements(int n, int c)
         {
             if (n < 0)
@@ -122,7 +132,7 @@ namespace Mml
                 throw new ArgumentOutOfRangeException("classes", c, "the class count cannot be negative");
             long elements = (long)n * c;
             if (elements > int.MaxValue)
-                throw MmlException.Create(Status.ShapeMismatch, string.Format(CultureInfo.InvariantCulture,
+                throw MmlException.Create(Status.InvalidArgument, string.Format(CultureInfo.InvariantCulture,
                     "n·c = {0}·{1} = {2} elements do not fit in an array", n, c, elements));
             return (int)elements;
         }

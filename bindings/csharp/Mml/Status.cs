@@ -20,6 +20,12 @@ namespace Mml
         AliasedBuffers = 5,
         /// <summary>MML_STATUS_INTERNAL_ERROR: a bug in mml (a caught panic).</summary>
         InternalError = 6,
+        /// <summary>MML_STATUS_OUT_OF_MEMORY: the library could not allocate memory (in the
+        /// constructor, for its copy of the weights; in a large call, for the call's buffers).
+        /// Nothing was written to the outputs. Thrown as an <see cref="MmlException"/> like every
+        /// other status, not as <see cref="System.OutOfMemoryException"/>, which is the managed
+        /// heap's.</summary>
+        OutOfMemory = 7,
     }
 
     /// <summary>The <c>MML_REDUCTION_*</c> values: how per-sample losses are combined.</summary>
@@ -78,6 +84,7 @@ namespace Mml
                 case Status.TargetOutOfRange: return "MML_STATUS_TARGET_OUT_OF_RANGE";
                 case Status.AliasedBuffers: return "MML_STATUS_ALIASED_BUFFERS";
                 case Status.InternalError: return "MML_STATUS_INTERNAL_ERROR";
+                case Status.OutOfMemory: return "MML_STATUS_OUT_OF_MEMORY";
                 default: return "status " + ((uint)status).ToString(CultureInfo.InvariantCulture);
             }
         }

@@ -1,6 +1,7 @@
 // Behaviour of the binding itself: defaults, every reachable error status, nothing written on
 // error, offsets, empty batches, disposal, threads, thread count and version.
 using System;
+using System.Collections.Generic;
 using System.Threading;
 
 namespace Mml.Tests
@@ -59,6 +60,62 @@ namespace Mml.Tests
 
         private static readonly float[] Example = { 0.1f, 0.2f, 0.4f, 0.8f };
 
+        /// <summary>The arguments of one call of every overload (see <see cref="EveryOverload"/>).</summary>
+        private sealed class CallArgs
+        {
+            public float[] F, FGradOutput, FOutput, FGradInput;
+            public double[] D, DGradOutput, DOutput, DGradInput;
+            public long[] Target;
+            public long Target1D;
+            public int N, C, Offset, OutputLength, GradOutputLength, GradInputLength;
+        }
+
+        /// <summary>Every Forward, Backward and ForwardBackward overload of the array API, float and
+        /// double (24), each called with <paramref name="a"/>, by name.</summary>
+        private static List<KeyValuePair<string, Action>> EveryOverload(MultiMarginLoss loss, CallArgs a)
+        {
+            float[] fg;
+            double[] dg;
+            int o = a.Offset;
+            var calls = new List<KeyValuePair<string, Action>>();
+            Action<string, Action> add = (name, call) => calls.Add(new KeyValuePair<string, Action>(name, call));
+            add("Forward(float[], long[], int)", () => loss.Forward(a.F, a.Target, a.C));
+            add("Forward(float[], long)", () => loss.Forward(a.F, a.Target1D));
+            add("Forward(float[], long[], int, float[])", () => loss.Forward(a.F, a.Target, a.C, a.FOutput));
+            add("Forward(float[] offsets)", () => loss.Forward(a.F, o, a.Target, o, a.N, a.C, a.FOutput, o, a.OutputLength));
+            add("Backward(float[], long[], int, float[])", () => loss.Backward(a.F, a.Target, a.C, a.FGradOutput));
+            add("Backward(float[], long, float)", () => loss.Backward(a.F, a.Target1D, 1f));
+            add("Backward(float[], long[], int, float[], float[])",
+                () => loss.Backward(a.F, a.Target, a.C, a.FGradOutput, a.FGradInput));
+            add("Backward(float[] offsets)", () => loss.Backward(a.F, o, a.Target, o, a.N, a.C,
+                a.FGradOutput, o, a.GradOutputLength, a.FGradInput, o, a.GradInputLength));
+            add("ForwardBackward(float[], long[], int, float[], out float[])",
+                () => loss.ForwardBackward(a.F, a.Target, a.C, a.FGradOutput, out fg));
+            add("ForwardBackward(float[], long, float, out float[])", () => loss.ForwardBackward(a.F, a.Target1D, 1f, out fg));
+            add("ForwardBackward(float[], long[], int, float[], float[], float[])",
+                () => loss.ForwardBackward(a.F, a.Target, a.C, a.FGradOutput, a.FOutput, a.FGradInput));
+            add("ForwardBackward(float[] offsets)", () => loss.ForwardBackward(a.F, o, a.Target, o, a.N, a.C,
+                a.FGradOutput, o, a.GradOutputLength, a.FOutput, o, a.OutputLength, a.FGradInput, o, a.GradInputLength));
+            add("Forward(double[], long[], int)", () => loss.Forward(a.D, a.Target, a.C));
+            add("Forward(double[], long)", () => loss.Forward(a.D, a.Target1D));
+            add("Forward(double[], long[], int, double[])", () => loss.Forward(a.D, a.Target, a.C, a.DOutput));
+            add("Forward(double[] offsets)", () => loss.Forward(a.D, o, a.Target, o, a.N, a.C, a.DOutput, o, a.OutputLength));
+            add("Backward(double[], long[], int, double[])", () => loss.Backward(a.D, a.Target, a.C, a.DGradOutput));
+            add("Backward(double[], long, double)", () => loss.Backward(a.D, a.Target1D, 1.0));
+            add("Backward(double[], long[], int, double[], double[])",
+                () => loss.Backward(a.D, a.Target, a.C, a.DGradOutput, a.DGradInput));
+            add("Backward(double[] offsets)", () => loss.Backward(a.D, o, a.Target, o, a.N, a.C,
+                a.DGradOutput, o, a.GradOutputLength, a.DGradInput, o, a.GradInputLength));
+            add("ForwardBackward(double[], long[], int, double[], out double[])",
+                () => loss.ForwardBackward(a.D, a.Target, a.C, a.DGradOutput, out dg));
+            add("ForwardBackward(double[], long, double, out double[])", () => loss.ForwardBackward(a.D, a.Target1D, 1.0, out dg));
+            add("ForwardBackward(double[], long[], int, double[], double[], double[])",
+                () => loss.ForwardBackward(a.D, a.Target, a.C, a.DGradOutput, a.DOutput, a.DGradInput));
+            add("ForwardBackward(double[] offsets)", () => loss.ForwardBackward(a.D, o, a.Target, o, a.N, a.C,
+                a.DGradOutput, o, a.GradOutputLength, a.DOutput, o, a.OutputLength, a.DGradInput, o, a.GradInputLength));
+            return calls;
+        }
+
         public static void Register()
         {
             Program.Add("test support: the JSON number parser rounds correctly", delegate
@@ -97,6 +154,28 @@ namespace Mml.Tests
                 Assert.Equal(4u, (uint)Status.TargetOutOfRange, "TARGET_OUT_OF_RANGE");
                 Assert.Equal(5u, (uint)Status.AliasedBuffers, "ALIASED_BUFFERS");
                 Assert.Equal(6u, (uint)Status.InternalError, "INTERNAL_ERROR");
+                Assert.Equal(7u, (uint)Status.OutOfMemory, "OUT_OF_MEMORY");
+            });
+
+            Program.Add("status 7 (MML_STATUS_OUT_OF_MEMORY) becomes Status.OutOfMemory", delegate
+            {
+                // The library's allocations cannot be made to fail from here: the binding's own
+                // status-to-exception mapping is tested instead.
+                Assert.Equal("OutOfMemory", ((Status)7).ToString(), "the enum member of 7");
+                MmlException e = MmlException.Create(7u, "the weights' copy");
+                Assert.Equal(Status.OutOfMemory, e.Status, "status");
+                Assert.True(e.Message.EndsWith(": the weights' copy (MML_STATUS_OUT_OF_MEMORY)", StringComparison.Ordinal),
+                            "message \"" + e.Message + "\"");
+                Assert.True(e.Message.StartsWith(MmlException.StatusMessage(Status.OutOfMemory), StringComparison.Ordinal),
+                            "message starts with the library's text: \"" + e.Message + "\"");
+                Assert.True(e.Message.Length > 0, "message");
+                e = MmlException.Create(Status.OutOfMemory, null);
+                Assert.True(e.Message.EndsWith(" (MML_STATUS_OUT_OF_MEMORY)", StringComparison.Ordinal),
+                            "message without detail \"" + e.Message + "\"");
+                // A code the binding does not know keeps its number.
+                e = MmlException.Create(8u, null);
+                Assert.Equal((Status)8, e.Status, "unknown status");
+                Assert.True(e.Message.EndsWith("(status 8)", StringComparison.Ordinal), "unknown status message \"" + e.Message + "\"");
             });
 
             Program.Add("defaults are PyTorch's: p 1, margin 1, no weight, mean", delegate
@@ -228,6 +307,40 @@ namespace Mml.Tests
                                   "f64 fused, one grad_output", "gradOutput has length 1, expected 3");
                     Untouched(dGrad, "f64 gradInput");
                     Untouched(dOut, "f64 output");
+                }
+            });
+
+            Program.Add("error: n·c above int.MaxValue is INVALID_ARGUMENT in every overload, nothing written", delegate
+            {
+                using (MultiMarginLoss loss = new MultiMarginLoss())
+                {
+                    CallArgs a = new CallArgs
+                    {
+                        F = new float[12], D = new double[12], Target = new long[3], N = 3, C = int.MaxValue,
+                        FGradOutput = new float[] { 1f }, DGradOutput = new double[] { 1 },
+                        FOutput = FloatCanaries(1), DOutput = DoubleCanaries(1),
+                        FGradInput = FloatCanaries(12), DGradInput = DoubleCanaries(12),
+                        OutputLength = 1, GradOutputLength = 1, GradInputLength = 12,
+                    };
+                    int checkedCalls = 0;
+                    foreach (KeyValuePair<string, Action> call in EveryOverload(loss, a))
+                    {
+                        if (call.Key.Contains(", long)") || call.Key.Contains(", long, "))
+                            continue;  // the 1-D overloads: c is the scores' length, n is 1
+                        Assert.Status(Status.InvalidArgument, call.Value, call.Key,
+                                      "n·c = 3·2147483647 = 6442450941 elements do not fit in an array",
+                                      "MML_STATUS_INVALID_ARGUMENT");
+                        checkedCalls++;
+                    }
+                    Assert.Equal(18, checkedCalls, "overloads checked");
+                    Untouched(a.FOutput, "output");
+                    Untouched(a.DOutput, "f64 output");
+                    Untouched(a.FGradInput, "gradInput");
+                    Untouched(a.DGradInput, "f64 gradInput");
+                    // Large n times large c, through the offsets overload.
+                    Assert.Status(Status.InvalidArgument,
+                                  delegate { loss.Forward(new float[4], 0, new long[4], 0, 65536, 65536, a.FOutput, 0, 1); },
+                                  "65536·65536", "n·c = 65536·65536");
                 }
             });
 
@@ -478,6 +591,66 @@ namespace Mml.Tests
                 loss.Dispose();
                 ((IDisposable)loss).Dispose();
                 Assert.True(new MmlLossHandle().IsInvalid, "a fresh handle is invalid");
+                // The examples: a null input after Dispose.
+                Assert.Throws<ObjectDisposedException>(delegate { loss.Forward((float[])null, new long[4], 5); },
+                                                       "null input after Dispose");
+                Assert.Throws<ObjectDisposedException>(delegate { loss.Forward((double[])null, new long[4], 5); },
+                                                       "null f64 input after Dispose");
+                // Every overload, with good arguments and with arguments wrong in every way the
+                // binding checks itself: ObjectDisposedException comes first.
+                CallArgs good = new CallArgs
+                {
+                    F = Example, D = Promote(Example), Target = new long[] { 3 }, Target1D = 3, N = 1, C = 4,
+                    FGradOutput = new float[] { 1f }, DGradOutput = new double[] { 1 },
+                    FOutput = FloatCanaries(1), DOutput = DoubleCanaries(1),
+                    FGradInput = FloatCanaries(4), DGradInput = DoubleCanaries(4),
+                    OutputLength = 1, GradOutputLength = 1, GradInputLength = 4,
+                };
+                CallArgs nulls = new CallArgs { N = 4, C = 5, Target1D = 3 };
+                CallArgs negative = new CallArgs
+                {
+                    F = new float[3], D = new double[3], Target = new long[4], Target1D = -1, N = -1, C = -1, Offset = -1,
+                    FGradOutput = new float[0], DGradOutput = new double[0], FOutput = FloatCanaries(1),
+                    DOutput = DoubleCanaries(1), FGradInput = FloatCanaries(2), DGradInput = DoubleCanaries(2),
+                    OutputLength = -1, GradOutputLength = -1, GradInputLength = -1,
+                };
+                CallArgs shapes = new CallArgs
+                {
+                    F = new float[3], D = new double[3], Target = new long[] { 0, 1, 2, 3 }, Target1D = 9, N = 4, C = 5,
+                    Offset = 7, FGradOutput = new float[0], DGradOutput = new double[0], FOutput = FloatCanaries(1),
+                    DOutput = DoubleCanaries(1), FGradInput = FloatCanaries(2), DGradInput = DoubleCanaries(2),
+                    OutputLength = 5, GradOutputLength = 5, GradInputLength = 50,
+                };
+                CallArgs overflow = new CallArgs
+                {
+                    F = new float[3], D = new double[3], Target = new long[3], N = 3, C = int.MaxValue,
+                    FGradOutput = new float[] { 1f }, DGradOutput = new double[] { 1 }, FOutput = FloatCanaries(1),
+                    DOutput = DoubleCanaries(1), FGradInput = FloatCanaries(3), DGradInput = DoubleCanaries(3),
+                    OutputLength = 1, GradOutputLength = 1, GradInputLength = 3,
+                };
+                foreach (KeyValuePair<string, CallArgs> set in new[] {
+                    new KeyValuePair<string, CallArgs>("good arguments", good),
+                    new KeyValuePair<string, CallArgs>("null arrays", nulls),
+                    new KeyValuePair<string, CallArgs>("negative sizes and offsets", negative),
+                    new KeyValuePair<string, CallArgs>("wrong lengths and offsets", shapes),
+                    new KeyValuePair<string, CallArgs>("n·c overflow", overflow) })
+                {
+                    List<KeyValuePair<string, Action>> calls = EveryOverload(loss, set.Value);
+                    Assert.Equal(24, calls.Count, "overloads");
+                    foreach (KeyValuePair<string, Action> call in calls)
+                        Assert.Throws<ObjectDisposedException>(call.Value, set.Key + ": " + call.Key);
+                }
+                foreach (CallArgs a in new[] { good, negative, shapes, overflow })
+                {
+                    Untouched(a.FOutput, "output");
+                    Untouched(a.DOutput, "f64 output");
+                    Untouched(a.FGradInput, "gradInput");
+                    Untouched(a.DGradInput, "f64 gradInput");
+                }
+                // The configuration stays readable.
+                Assert.Equal(1, loss.P, "P after Dispose");
+                Assert.Equal(Reduction.Mean, loss.Reduction, "Reduction after Dispose");
+                Assert.Equal(1, loss.OutputLength(5), "OutputLength after Dispose");
                 float[] grad = FloatCanaries(4);
                 Assert.Throws<ObjectDisposedException>(delegate { loss.Forward(Example, 3); }, "1-D forward");
                 Assert.Throws<ObjectDisposedException>(delegate { loss.Forward(Example, new long[] { 3 }, 4); }, "forward");

@@ -101,6 +101,14 @@ pub(crate) trait Vector<T: Real>: Copy {
         unreachable!("a backend that checks no targets")
     }
 
+    /// Whether any lane is NaN.
+    #[inline(always)]
+    fn any_nan(self) -> bool {
+        let mut lanes = LineAligned([T::ZERO; MAX_LANES]);
+        self.store(&mut lanes.0);
+        lanes.0[..Self::LANES].iter().any(|v| v.is_nan())
+    }
+
     /// The lanes widened to `f64` (exact), in lane order, into `out[..LANES]`.
     #[inline(always)]
     fn widen(self, out: &mut [f64; MAX_LANES]) {
@@ -512,7 +520,7 @@ fn forward_long_rows_streamed<T: Real, V: Vector<T>, const SQUARE: bool, const W
         }
         start += len;
     }
-    sink.finish();
+    sink.finish(params, c, input, target);
 }
 
 /// The losses of the rows of `rows` (`targets.len() >= LANES` rows of `c` values) into
@@ -621,7 +629,7 @@ fn forward_blocks<
         );
         sink.add(losses, start, first);
     }
-    sink.finish();
+    sink.finish(params, c, input, target);
 }
 
 /// Whether a forward task into `sink` checks its targets block by block (see
@@ -822,8 +830,8 @@ fn forward_pair<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>
             }
         }
     );
-    sink_a.finish();
-    sink_b.finish();
+    sink_a.finish(params, c, input_a, target_a);
+    sink_b.finish(params, c, input_b, target_b);
 }
 
 /// A forward task's input, targets and sink, its lengths checked.
@@ -955,8 +963,8 @@ fn gradient_pair<
             step(params, c, &mut b, &mut sink_b, block);
         }
     );
-    sink_a.finish();
-    sink_b.finish();
+    sink_a.finish(params, c, a.input, a.target);
+    sink_b.finish(params, c, b.input, b.target);
 }
 
 /// The block of rows `start..start + LANES` of a backward or fused task of a pair (`first` as
@@ -1469,6 +1477,12 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
     upstream: V,
     grads: &mut [T],
 ) -> V {
+    if WEIGHTED && upstream.any_nan() {
+        // A NaN weight's gradient times a NaN upstream gradient: which NaN a vector product
+        // keeps is the compiler's choice, so such blocks take the reference's written-out rule
+        // (`reference::times_upstream`). Only weights make a gradient term NaN.
+        return block_grad_by_rows::<T, V, LOSS>(params, c, rows, targets, g, upstream, grads);
+    }
     let zero = V::splat(T::ZERO);
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
@@ -1529,6 +1543,59 @@ fn block_grad<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool, c
         sum.div(V::splat(T::from_usize(c)))
     } else {
         zero
+    }
+}
+
+/// [`block_grad`] row by row with the reference's loops, for blocks whose upstream gradient
+/// holds a NaN.
+#[inline(always)]
+fn block_grad_by_rows<T: Real, V: Vector<T>, const LOSS: bool>(
+    params: &Params<T>,
+    c: usize,
+    rows: &[T],
+    targets: &[i64],
+    g: T,
+    upstream: V,
+    grads: &mut [T],
+) -> V {
+    let mut up = LineAligned([T::ZERO; MAX_LANES]);
+    upstream.store(&mut up.0);
+    let mut losses = LineAligned([T::ZERO; MAX_LANES]);
+    grad_rows_by_reference::<T, LOSS>(
+        params,
+        c,
+        &rows[..V::LANES * c],
+        &targets[..V::LANES],
+        g,
+        &up.0,
+        grads,
+        &mut losses.0,
+    );
+    V::load(&losses.0)
+}
+
+/// The reference's gradient (and, with `LOSS`, loss) of each row of `rows`; out of line, as
+/// it runs only on NaN upstream gradients.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn grad_rows_by_reference<T: Real, const LOSS: bool>(
+    params: &Params<T>,
+    c: usize,
+    rows: &[T],
+    targets: &[i64],
+    g: T,
+    upstream: &[T],
+    grads: &mut [T],
+    losses: &mut [T],
+) {
+    let rows = rows.chunks_exact(c).zip(grads.chunks_exact_mut(c));
+    for (k, (row, grad)) in rows.enumerate() {
+        let y = target_index(targets[k], c);
+        if LOSS {
+            losses[k] = reference::row_loss_grad(params, row, y, g, upstream[k], grad);
+        } else {
+            reference::row_grad(params, row, y, g, upstream[k], grad);
+        }
     }
 }
 
@@ -1595,12 +1662,26 @@ impl<'a, T: Real> LossSink<'a, T> {
         }
     }
 
+    /// Writes the sums of the task whose rows are `input` (targets `target`). A sum that came out
+    /// NaN is summed again by [`reference::summed_losses`], which keeps the first NaN as
+    /// PyTorch's serial sum does: which of two NaNs a vector add keeps is the compiler's
+    /// choice. (NaN-ness itself does not depend on it.) Rare enough for a second pass.
     #[inline(always)]
-    fn finish(self) {
+    fn finish(self, params: &Params<T>, c: usize, input: &[T], target: &[i64]) {
         match self {
             LossSink::PerRow(_) => {}
-            LossSink::Sum(sum, acc) => *acc = sum,
-            LossSink::Interleaved(sums, partials) => partials.sums = sums,
+            LossSink::Sum(sum, acc) => {
+                *acc = sum;
+                if sum.is_nan() {
+                    reference::summed_losses(params, c, input, target, std::slice::from_mut(acc));
+                }
+            }
+            LossSink::Interleaved(sums, partials) => {
+                partials.sums = sums;
+                if sums.iter().any(|s| s.is_nan()) {
+                    reference::summed_losses(params, c, input, target, &mut partials.sums);
+                }
+            }
         }
     }
 
@@ -1678,7 +1759,7 @@ fn run_shape<T: Real, V: Vector<T>, const SQUARE: bool, const WEIGHTED: bool>(
                         );
                         sink.add(losses, start, first);
                     }
-                    sink.finish();
+                    sink.finish(params, c, input, target);
                 }
             }
         }
