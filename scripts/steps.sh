@@ -92,7 +92,9 @@ summary_line() {
     # CPU time of every step (the children this shell waited for) and the machine's load, to
     # read the wall time against: on a shared machine other work slows every step.
     local cpu load
-    cpu=$(times | tail -n 1 | awk '{
+    # `times` in this shell (in a pipe or $(...) it would report a subshell's, empty, children).
+    times >"$logs/.times"
+    cpu=$(tail -n 1 "$logs/.times" | awk '{
         for (i = 1; i <= 2; i++) { split($i, t, /m|s/); sum += t[1] * 60 + t[2] }
         printf "%dm%02ds", sum / 60, sum % 60 }')
     load=$(cut -d' ' -f3 /proc/loadavg 2>/dev/null || echo '?')
