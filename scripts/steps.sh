@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a plan of Makefile steps with a heartbeat: a line when each step starts and ends, with the
-# elapsed time of the step and of the whole run, a line every HEARTBEAT seconds (default 60)
+# elapsed time of the step and of the whole run and the step's CPU time (wall time far above CPU
+# time means other work competed for the cores), a line every HEARTBEAT seconds (default 60)
 # naming what is still running, and one summary line at the end. `make test` is its main user.
 #
 #   scripts/steps.sh [STEP | bg:STEP | wait:STEP]...
@@ -31,6 +32,8 @@ dur() { # a duration in seconds as 1m05s / 42s
     if (( $1 >= 60 )); then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi
 }
 say() { printf '[mml %6s] %s\n' "$(clock)" "$*"; }
+# Seconds of CPU (user + system) in the children line of a `times` output file.
+cpu_of() { tail -n 1 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, t, /m|s/); s += t[1] * 60 + t[2] } printf "%d", s }'; }
 
 declare -A bg_pid=() bg_start=()
 done_steps=()
@@ -98,9 +101,9 @@ summary_line() {
         for (i = 1; i <= 2; i++) { split($i, t, /m|s/); sum += t[1] * 60 + t[2] }
         printf "%dm%02ds", sum / 60, sum % 60 }')
     load=$(cut -d' ' -f3 /proc/loadavg 2>/dev/null || echo '?')
-    say "make test: all ${#done_steps[@]} steps passed in $(dur "$total") (longest: $longest)"
-    say "make test: CPU time $cpu on $(nproc 2>/dev/null || echo '?') cores; load average over the last 15 minutes $load"
-    rm -f "$logs"/.*.end
+    say "make test: all ${#done_steps[@]} steps passed in $(dur "$total") (longest: $longest;" \
+        "CPU time $cpu on $(nproc 2>/dev/null || echo '?') cores; 15-minute load average $load)"
+    rm -f "$logs"/.*.end "$logs"/.*.times "$logs"/.times*
 }
 : >"$logs/.steps-times"
 
@@ -114,6 +117,7 @@ for item in "$@"; do
         (
             "$MAKE" --no-print-directory "$name" >"$logs/$name.log" 2>&1
             rc=$?
+            times >"$logs/.$name.times"
             date +%s >"$logs/.$name.end"
             exit $rc
         ) &
@@ -141,7 +145,7 @@ for item in "$@"; do
         echo "$name $secs" >>"$logs/.steps-times"
         # The lines in which its scripts report what they did ("asan: ...", "fuzz-smoke: ...").
         grep -E '^[a-z][a-z-]*: ' "$logs/$name.log" | grep -v '^make' | head -n 12 | sed 's/^/    /'
-        say "✓ $name (background) $(dur "$secs")"
+        say "✓ $name (background) $(dur "$secs") (CPU $(dur "$(cpu_of "$logs/.$name.times")"))"
         ;;
     *)
         name=$item
@@ -149,15 +153,17 @@ for item in "$@"; do
         current=$name
         current_start=$(date +%s)
         write_state
+        times >"$logs/.times-before"
         "$MAKE" --no-print-directory "$name"
         rc=$?
+        times >"$logs/.times-after"
         secs=$(( $(date +%s) - current_start ))
         current=""
         write_state
         (( rc == 0 )) || fail "$name" "$secs"
         done_steps+=("$name")
         echo "$name $secs" >>"$logs/.steps-times"
-        say "✓ $name $(dur "$secs")"
+        say "✓ $name $(dur "$secs") (CPU $(dur $(( $(cpu_of "$logs/.times-after") - $(cpu_of "$logs/.times-before") ))))"
         ;;
     esac
 done
