@@ -108,18 +108,20 @@ test-valgrind: build
 	scripts/valgrind.sh
 
 # One instrumented build (AddressSanitizer and libFuzzer's coverage) of the library, its Rust
-# tests and the fuzz targets, in target/asan; then the two runs that share it, one after the other.
-sanitizers: build-asan test-asan test-fuzz
+# tests and the fuzz targets, in target/asan; then the two runs that share it, side by side (the
+# fuzz smoke runs one target at a time, on one core).
+sanitizers: build-asan
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-asan test-fuzz ASAN_BUILT=1
 
 build-asan:
 	scripts/asan.sh --build
 
 # The Rust test suite under AddressSanitizer and LeakSanitizer.
-test-asan: build-asan
+test-asan: $(if $(ASAN_BUILT),,build-asan)
 	scripts/asan.sh
 
 # A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
-test-fuzz: build-asan
+test-fuzz: $(if $(ASAN_BUILT),,build-asan)
 	scripts/fuzz-smoke.sh
 
 install-mono:
