@@ -78,15 +78,28 @@ test-header: build
 	$(CARGO) run -q -p mml-header -- --check
 	scripts/check-header.sh
 
-# The C test through every kernel path (MML_ISA is clamped to what the CPU has).
+# The C tests. Through every kernel path (MML_ISA is clamped to what the CPU has; each program
+# prints the path that ran), under ASan/UBSan: test_mml.c (the API), guard_pages.c (every buffer
+# against an inaccessible page), hostile_oracle.c (PyTorch's loops in C, -ffp-contract=off, on
+# hostile numbers). Then out_of_memory.c once, without sanitizers: it replaces the allocator (to
+# fail each allocation in turn), which ASan does too.
+C_TEST_FLAGS := -Iinclude -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release -lm
+C_SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all
 test-c: build
 	mkdir -p target/c
-	$(CC) -std=c99 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -Iinclude tests/c/test_mml.c -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release \
-	    -lm -o target/c/test_mml
+	$(CC) -std=c99 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/test_mml.c $(C_TEST_FLAGS) \
+	    -o target/c/test_mml
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/guard_pages.c \
+	    $(C_TEST_FLAGS) -o target/c/guard_pages
+	$(CC) -std=c11 -O2 -ffp-contract=off -Wall -Wextra -Werror -g $(C_SANITIZE) \
+	    tests/c/hostile_oracle.c $(C_TEST_FLAGS) -o target/c/hostile_oracle
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g tests/c/out_of_memory.c $(C_TEST_FLAGS) \
+	    -o target/c/out_of_memory
 	for isa in scalar wide avx2 avx512; do \
-	    echo "MML_ISA=$$isa"; MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1 target/c/test_mml || exit 1; \
+	    export MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1; \
+	    target/c/test_mml && target/c/guard_pages && target/c/hostile_oracle || exit 1; \
 	done
+	target/c/out_of_memory
 
 test-cpp: build
 	bindings/cpp/test.sh

@@ -16,6 +16,9 @@
  * - No state is thread-local: any function may be called from any thread. An MmlLoss is
  *   immutable and may be shared by threads; the thread-count setting is process-wide.
  * - A panic inside mml never unwinds into the caller: it becomes MML_STATUS_INTERNAL_ERROR.
+ * - Memory: mml_create returns MML_STATUS_OUT_OF_MEMORY when it cannot allocate; computing calls
+ *   never fail for lack of memory. Only mml's one-time setup (the environment read at first use,
+ *   the thread pool built by the first large call) aborts if even that memory is missing.
  */
 
 #ifndef MML_H
@@ -98,6 +101,18 @@ extern "C" {
 #define MML_STATUS_INTERNAL_ERROR 6
 
 /**
+ * mml could not allocate the little memory it needs: `mml_create`'s handle or its copy of the
+ * weights. Nothing was created or written; the call may succeed once memory is available.
+ * Computing calls never report it: a large call that cannot allocate its one buffer (the
+ * per-block partial sums of a summed call on several threads) runs on the calling thread
+ * instead, with the same bits. The one allocation mml cannot recover from is the thread pool's
+ * construction (by the first large call, and again after `fork()` or a change of the thread
+ * count): if the system cannot give a new thread a few hundred bytes, the process aborts, as
+ * for any thread that Rust's standard library starts.
+ */
+#define MML_STATUS_OUT_OF_MEMORY 7
+
+/**
  * A configured loss (p, margin, weights, reduction).
  *
  * Immutable after `mml_create`: one handle may be used by any number of threads at once
@@ -116,6 +131,9 @@ typedef struct MmlLoss MmlLoss;
  *   `weight_len` floats, and every later call must have `c == weight_len`.
  * - `reduction`: `MML_REDUCTION_NONE`, `_MEAN` or `_SUM`, else `MML_STATUS_INVALID_ARGUMENT`.
  * - `out`: receives the handle, only on success; free it with `mml_destroy`.
+ *
+ * `MML_STATUS_OUT_OF_MEMORY` if the handle or its copy of the weights cannot be allocated
+ * (nothing is created then, and `*out` is untouched).
  */
 uint32_t mml_create(uint32_t p,
                     double margin,
@@ -247,6 +265,15 @@ const char *mml_status_message(uint32_t status);
  * `MML_VERSION_STRING` to detect a header/library mismatch.
  */
 const char *mml_version(void);
+
+/**
+ * The kernel path this process computes with: `"scalar"`, `"wide"`, `"avx2"` or `"avx512"`
+ * (static; do not free). It is chosen once, by the first call that needs it (this one if none
+ * did): `MML_ISA` from the environment when set to one of those names, lowered to the best
+ * path the CPU has, else the best path the CPU has. So on a CPU without AVX-512,
+ * `MML_ISA=avx512` runs `"avx2"`, and this function says so. Every path gives the same bits.
+ */
+const char *mml_kernel_path(void);
 
 /**
  * The library's `MML_ABI_VERSION`.

@@ -118,6 +118,12 @@ pub fn execute_checked<T: Real>(
 /// A large call: fixed row blocks, on the pool. With `check_targets`, each block checks its
 /// targets, before its kernel or inside it (see [`kernel::Partials::bad_target`]), and runs
 /// only while all are in range; returns whether every block ran to its end.
+///
+/// Allocation-free but for one thing: a summed call that the pool's workers share keeps each
+/// block's partial sums on the heap until the end, to add them in block order. Where that
+/// allocation fails, or the calling thread runs alone anyway, the blocks run one after another
+/// with their partials on the stack, added in the same order: the same bits (see
+/// [`sum_serially`]).
 #[inline(never)]
 fn execute_in_blocks<T: Real>(
     isa: Isa,
@@ -135,8 +141,18 @@ fn execute_in_blocks<T: Real>(
         loss,
         grad,
     } = task;
+    let paired = pairs_blocks::<T>(isa, c, n, grad.is_some());
+    let runner = BlockRunner {
+        isa,
+        params,
+        c,
+        streamed: streams_blocks::<T>(isa, c, n, grad.is_some()),
+        checks_before_kernel: check_targets && !kernel::checks_own_targets::<T>(isa, c),
+    };
+    let team = parallel::Team::for_items(blocks.div_ceil(1 + usize::from(paired)));
+    let block_parts = split(input, target, grad, rows, c);
 
-    let (mut per_row, total) = match loss {
+    let (mut per_row, mut total) = match loss {
         LossOut::Skip => (None, None),
         LossOut::PerRow(out) => (Some(out.chunks_mut(rows)), None),
         LossOut::Sum(total) => (None, Some(total)),
@@ -144,11 +160,21 @@ fn execute_in_blocks<T: Real>(
         // as one block, which is what the kernel alone does.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
-    let paired = pairs_blocks::<T>(isa, c, n, grad.is_some());
-    let streamed = streams_blocks::<T>(isa, c, n, grad.is_some());
-    let mut partials = vec![Partials::ZERO; if total.is_some() { blocks } else { 0 }];
+    let mut partials = Vec::new();
+    if let Some(total) = total.as_deref_mut() {
+        if team.is_alone() || partials.try_reserve_exact(blocks).is_err() {
+            return match sum_serially(&runner, paired, block_parts) {
+                Some(sum) => {
+                    *total = sum;
+                    true
+                }
+                None => false,
+            };
+        }
+        partials.resize(blocks, Partials::ZERO);
+    }
     let mut partial_slots = partials.iter_mut();
-    let tasks = split(input, target, grad, rows, c).map(|(input, target, grad)| {
+    let tasks = block_parts.map(|(input, target, grad)| {
         let loss = match (per_row.as_mut(), partial_slots.next()) {
             (Some(out), _) => LossOut::PerRow(out.next().expect("one loss chunk per block")),
             (None, Some(partial)) => LossOut::Interleaved(partial),
@@ -162,22 +188,12 @@ fn execute_in_blocks<T: Real>(
         }
     });
     let all_targets_valid = AtomicBool::new(true);
-    let checks_before_kernel = check_targets && !kernel::checks_own_targets::<T>(isa, c);
-    let bad_targets_before_kernel = |task: &Task<'_, T>| {
-        checks_before_kernel && kernel::first_bad_target_chunk_with(isa, task.target, c).is_some()
-    };
-    parallel::for_each(work_items(paired, blocks, tasks), |(first, second)| {
-        if check_targets {
-            // After a bad target anywhere, the rest is wasted work.
-            if !all_targets_valid.load(Ordering::Relaxed)
-                || bad_targets_before_kernel(&first)
-                || second.as_ref().is_some_and(bad_targets_before_kernel)
-            {
-                all_targets_valid.store(false, Ordering::Relaxed);
-                return;
-            }
+    team.for_each(work_items(paired, tasks), |(first, second)| {
+        // After a bad target anywhere, the rest is wasted work.
+        if check_targets && !all_targets_valid.load(Ordering::Relaxed) {
+            return;
         }
-        if !run_reporting_targets(isa, params, c, streamed, first, second) {
+        if !runner.run(first, second) {
             all_targets_valid.store(false, Ordering::Relaxed);
         }
     });
@@ -188,6 +204,74 @@ fn execute_in_blocks<T: Real>(
             .fold(0.0, |acc, block| sum::add(acc, reduce_block(&block.sums)));
     }
     all_targets_valid.into_inner()
+}
+
+/// What runs a large call's work items: the call's kernel path, parameters and choices.
+struct BlockRunner<'p, T> {
+    isa: Isa,
+    params: &'p Params<'p, T>,
+    c: usize,
+    /// Whether the blocks run [`kernel::run_streamed_with`] (see [`streams_blocks`]).
+    streamed: bool,
+    /// Whether each block's targets are checked just before its kernel runs (a summed forward
+    /// call whose kernel does not check them itself).
+    checks_before_kernel: bool,
+}
+
+impl<T: Real> BlockRunner<'_, T> {
+    /// Runs a work item: a block task, or a pair of them. Returns whether their targets were in
+    /// range, as far as they are checked (see [`kernel::Partials::bad_target`]); nothing runs
+    /// once one is found out of range before the kernel.
+    #[inline(always)]
+    fn run(&self, first: Task<'_, T>, second: Option<Task<'_, T>>) -> bool {
+        let bad_targets = |task: &Task<'_, T>| {
+            self.checks_before_kernel
+                && kernel::first_bad_target_chunk_with(self.isa, task.target, self.c).is_some()
+        };
+        if bad_targets(&first) || second.as_ref().is_some_and(bad_targets) {
+            return false;
+        }
+        run_reporting_targets(self.isa, self.params, self.c, self.streamed, first, second)
+    }
+}
+
+/// A large summed call on the calling thread alone: its work items one after another, each
+/// block's interleaved partials on the stack, and each block's sum added to the total as soon as
+/// it is known. Those are the adds, in the order, of the reduction after a run on the pool
+/// (`((0 + block 0) + block 1) + …`), so the bits are the same. Allocates nothing. Returns
+/// `None` when a block met a target out of range.
+fn sum_serially<'a, T: Real>(
+    runner: &BlockRunner<'_, T>,
+    paired: bool,
+    mut blocks: impl Iterator<Item = (&'a [T], &'a [i64], Option<GradOut<'a, T>>)>,
+) -> Option<f64> {
+    let mut total = 0.0f64;
+    while let Some((input, target, grad)) = blocks.next() {
+        let second = if paired { blocks.next() } else { None };
+        let pair = second.is_some();
+        let mut partials = [Partials::ZERO; 2];
+        let [first_sums, second_sums] = &mut partials;
+        let first = Task {
+            input,
+            target,
+            loss: LossOut::Interleaved(first_sums),
+            grad,
+        };
+        let second = second.map(|(input, target, grad)| Task {
+            input,
+            target,
+            loss: LossOut::Interleaved(second_sums),
+            grad,
+        });
+        if !runner.run(first, second) {
+            return None;
+        }
+        total = sum::add(total, reduce_block(&partials[0].sums));
+        if pair {
+            total = sum::add(total, reduce_block(&partials[1].sums));
+        }
+    }
+    Some(total)
 }
 
 /// From this many bytes of scores on, calls whose kernels run tasks in pairs
@@ -230,19 +314,17 @@ fn score_bytes<T>(c: usize, n: usize) -> usize {
     n.saturating_mul(c).saturating_mul(size_of::<T>())
 }
 
-/// The work items of a call's block tasks, collected once: the tasks one by one, or in pairs of
-/// neighbours (a last odd one alone).
-fn work_items<'a, T>(
+/// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a
+/// last odd one alone).
+fn work_items<'a, T: Real>(
     paired: bool,
-    blocks: usize,
     mut tasks: impl Iterator<Item = Task<'a, T>>,
-) -> Vec<(Task<'a, T>, Option<Task<'a, T>>)> {
-    let mut items = Vec::with_capacity(blocks.div_ceil(1 + usize::from(paired)));
-    while let Some(first) = tasks.next() {
+) -> impl Iterator<Item = (Task<'a, T>, Option<Task<'a, T>>)> {
+    std::iter::from_fn(move || {
+        let first = tasks.next()?;
         let second = if paired { tasks.next() } else { None };
-        items.push((first, second));
-    }
-    items
+        Some((first, second))
+    })
 }
 
 /// Runs a work item's block task, or pair of them (`streamed` for the blocks of a call of

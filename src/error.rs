@@ -49,6 +49,9 @@ pub enum Error {
         target: i64,
         classes: usize,
     },
+    /// An allocation failed: the weights' float64 copy in [`crate::MultiMarginLoss::try_new`]
+    /// (and so [`crate::Builder::build`]), or, through the C ABI, `mml_create`'s handle.
+    OutOfMemory,
 }
 
 impl fmt::Display for Error {
@@ -71,6 +74,7 @@ impl fmt::Display for Error {
                 target,
                 classes,
             } => write!(f, "target[{row}] = {target} is outside [0, {classes})"),
+            Error::OutOfMemory => write!(f, "out of memory"),
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod engine;
 mod error;
 pub mod ffi;
+mod fork;
 pub mod kernel;
 mod loss;
 pub mod parallel;

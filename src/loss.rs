@@ -58,7 +58,7 @@ impl Default for Options {
 pub struct MultiMarginLoss {
     options: Options,
     /// The weights promoted to float64, for the float64 entry points.
-    weight_f64: Option<Box<[f64]>>,
+    weight_f64: Option<Vec<f64>>,
 }
 
 /// The element types the loss computes in: `f32` (PyTorch's float) and `f64` (double).
@@ -104,24 +104,41 @@ impl Builder {
         self.options.reduction = reduction;
         self
     }
+    /// The loss; [`Error::InvalidPower`] for a `p` other than 1 or 2, [`Error::OutOfMemory`]
+    /// if the float64 copy of the weights cannot be allocated.
     pub fn build(self) -> Result<MultiMarginLoss, Error> {
-        Ok(MultiMarginLoss::new(Options {
+        MultiMarginLoss::try_new(Options {
             power: Power::try_from(self.p)?,
             ..self.options
-        }))
+        })
     }
 }
 
 impl MultiMarginLoss {
+    /// A loss with these options. Panics if the float64 copy of the weights cannot be allocated;
+    /// [`try_new`](Self::try_new) (and [`Builder::build`]) report that as an error instead.
     pub fn new(options: Options) -> Self {
-        let weight_f64 = options
-            .weight
-            .as_ref()
-            .map(|w| w.iter().map(|&v| f64::from(v)).collect());
-        MultiMarginLoss {
+        Self::try_new(options).expect("out of memory for the float64 copy of the weights")
+    }
+
+    /// A loss with these options, or [`Error::OutOfMemory`] if the float64 copy of the weights
+    /// (the only memory it allocates) cannot be allocated.
+    pub fn try_new(options: Options) -> Result<Self, Error> {
+        let weight_f64 = match &options.weight {
+            None => None,
+            Some(w) => {
+                let mut promoted = Vec::new();
+                promoted
+                    .try_reserve_exact(w.len())
+                    .map_err(|_| Error::OutOfMemory)?;
+                promoted.extend(w.iter().map(|&v| f64::from(v)));
+                Some(promoted)
+            }
+        };
+        Ok(MultiMarginLoss {
             options,
             weight_f64,
-        }
+        })
     }
 
     pub fn builder() -> Builder {

@@ -345,3 +345,36 @@ fn mean_rounds_as_the_division_of_the_sum() {
         assert_eq!(mean.to_bits(), (sum / n as f64).to_bits(), "n={n}");
     }
 }
+
+/// The path this process runs is the one `MML_ISA` asks for, lowered to the best this CPU has
+/// (the best, when unset), and `mml_kernel_path` names it. The test says which path ran and
+/// which the CPU lacks, in the output of every run (not only on failure): `make test-isa` runs
+/// this file once per path, and a path the CPU lacks must not pass unnoticed as tested.
+#[test]
+fn kernel_path_is_reported() {
+    use mml::kernel::Isa;
+    use std::io::Write;
+    let requested = std::env::var(mml::kernel::ISA_ENV).ok();
+    let best = *Isa::available().last().expect("at least one path");
+    let expected = requested
+        .as_deref()
+        .and_then(Isa::from_name)
+        .map_or(best, |isa| isa.min(best));
+    // SAFETY: a static NUL-terminated string.
+    let reported = unsafe { std::ffi::CStr::from_ptr(mml::ffi::mml_kernel_path()) };
+    assert_eq!(reported.to_str().unwrap(), Isa::selected().name());
+    assert_eq!(Isa::selected(), expected, "MML_ISA={requested:?}");
+    let lacking = match requested.as_deref().and_then(Isa::from_name) {
+        Some(Isa::Avx512) if !Isa::Avx512.is_available() => ": this CPU has no AVX-512",
+        Some(Isa::Avx2) if !Isa::Avx2.is_available() => ": this CPU has no AVX2 and FMA",
+        _ => "",
+    };
+    // Straight to the process's stderr: the harness shows a passing test's printed output only
+    // with --nocapture.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "MML_ISA={}: ran {}{lacking}",
+        requested.as_deref().unwrap_or("(unset)"),
+        expected.name()
+    );
+}

@@ -68,8 +68,12 @@ fn compute(x: &[f32], t: &[i64], n: usize, c: usize, w: &[f32], up: &[f32]) -> R
     r
 }
 
+/// Taken by the tests that set the process-wide thread count.
+static THREAD_COUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn results_do_not_depend_on_thread_count() {
+    let _count = THREAD_COUNT.lock().unwrap_or_else(|e| e.into_inner());
     let (n, c) = (40_000, 37);
     assert!(
         n * c >= 4 * mml::engine::PARALLEL_MIN_ELEMENTS,
@@ -144,7 +148,7 @@ fn results_do_not_depend_on_thread_count() {
 fn pool_runs_every_item_exactly_once() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let hits: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
-    mml::parallel::for_each((0..1000).collect(), |i: usize| {
+    mml::parallel::for_each(0..1000, |i: usize| {
         hits[i].fetch_add(1, Ordering::Relaxed);
     });
     assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
@@ -157,4 +161,46 @@ fn pool_rejects_absurd_thread_counts() {
         set_num_threads(MAX_THREADS + 1),
         Err(TooManyThreads(MAX_THREADS + 1))
     );
+}
+
+/// A panic in a work item on a pool worker, or on the calling thread, reaches the caller once
+/// every other item has run, and the pool serves the next call.
+#[test]
+fn pool_reports_panics_and_stays_usable() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _count = THREAD_COUNT.lock().unwrap_or_else(|e| e.into_inner());
+    mml::parallel::set_num_threads(3).unwrap();
+    let on_worker = || {
+        std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("mml-worker"))
+    };
+    for panics_on_worker in [true, false] {
+        let hits: Vec<AtomicUsize> = (0..64).map(|_| AtomicUsize::new(0)).collect();
+        let panicked = std::panic::catch_unwind(|| {
+            mml::parallel::for_each(0..64, |i: usize| {
+                // Slow items, so that the workers join before the calling thread is done.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                hits[i].fetch_add(1, Ordering::Relaxed);
+                if i.is_multiple_of(2) && on_worker() == panics_on_worker {
+                    panic!("item {i} fails");
+                }
+            });
+        })
+        .is_err();
+        assert!(
+            panicked,
+            "the panic (on a worker: {panics_on_worker}) did not reach the caller"
+        );
+        assert!(
+            hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+            "an item ran twice or not at all"
+        );
+        let after: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        mml::parallel::for_each(0..1000, |i: usize| {
+            after[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(after.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+    }
+    mml::parallel::set_num_threads(0).unwrap();
 }

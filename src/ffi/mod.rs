@@ -22,7 +22,7 @@ use buffers::{Raw, no_overlap};
 pub use status::*;
 
 use crate::error::check_targets;
-use crate::kernel::Power;
+use crate::kernel::{Isa, Power};
 use crate::loss::{Float, MultiMarginLoss, Options, Reduction, checked_elements};
 use crate::parallel;
 
@@ -75,6 +75,9 @@ pub fn __panicking_handle() -> *mut MmlLoss {
 ///   `weight_len` floats, and every later call must have `c == weight_len`.
 /// - `reduction`: `MML_REDUCTION_NONE`, `_MEAN` or `_SUM`, else `MML_STATUS_INVALID_ARGUMENT`.
 /// - `out`: receives the handle, only on success; free it with `mml_destroy`.
+///
+/// `MML_STATUS_OUT_OF_MEMORY` if the handle or its copy of the weights cannot be allocated
+/// (nothing is created then, and `*out` is untouched).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mml_create(
     p: u32,
@@ -100,16 +103,38 @@ pub unsafe extern "C" fn mml_create(
         };
         let weight = Raw::new(weight, weight_len);
         weight.check()?;
-        // SAFETY: checked above; the caller guarantees `weight_len` readable floats.
-        let weight = (weight_len > 0).then(|| unsafe { weight.as_slice() }.to_vec());
-        let handle = Box::new(MmlLoss {
-            loss: MultiMarginLoss::new(Options { power, margin, weight, reduction }),
-            panics: false,
-        });
+        let weight = if weight_len > 0 {
+            // SAFETY: checked above; the caller guarantees `weight_len` readable floats.
+            let weight = unsafe { weight.as_slice() };
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(weight.len()).map_err(|_| MML_STATUS_OUT_OF_MEMORY)?;
+            copy.extend_from_slice(weight);
+            Some(copy)
+        } else {
+            None
+        };
+        let loss = MultiMarginLoss::try_new(Options { power, margin, weight, reduction })?;
+        let handle = new_handle(MmlLoss { loss, panics: false })?;
         // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
-        unsafe { out.write(Box::into_raw(handle)) };
+        unsafe { out.write(handle) };
         Ok(())
     }
+}
+
+/// `Box::into_raw(Box::new(loss))`, but `MML_STATUS_OUT_OF_MEMORY` where `Box::new` would abort
+/// the process. `mml_destroy` frees it as the `Box` it is.
+fn new_handle(loss: MmlLoss) -> Result<*mut MmlLoss, Status> {
+    const LAYOUT: std::alloc::Layout = std::alloc::Layout::new::<MmlLoss>();
+    const { assert!(LAYOUT.size() > 0) };
+    // SAFETY: the layout has a nonzero size.
+    let handle = unsafe { std::alloc::alloc(LAYOUT) }.cast::<MmlLoss>();
+    if handle.is_null() {
+        return Err(MML_STATUS_OUT_OF_MEMORY);
+    }
+    // SAFETY: freshly allocated for one `MmlLoss`, so valid and aligned for this write. Memory
+    // from the global allocator with `Layout::new::<MmlLoss>()` is what `Box::from_raw` takes.
+    unsafe { handle.write(loss) };
+    Ok(handle)
 }
 
 /// Destroys a loss created by `mml_create`. NULL is a no-op. The handle must not be in use by
@@ -119,8 +144,9 @@ pub unsafe extern "C" fn mml_destroy(loss: *mut MmlLoss) {
     if loss.is_null() {
         return;
     }
-    // SAFETY: a non-NULL handle came from `Box::into_raw` in `mml_create` and is dropped once,
-    // by the caller's contract. Dropping plain vectors cannot panic.
+    // SAFETY: a non-NULL handle came from `new_handle` in `mml_create` (one `MmlLoss` allocated
+    // with its own layout by the global allocator, as a `Box` is) and is dropped once, by the
+    // caller's contract. Dropping plain vectors cannot panic.
     drop(unsafe { Box::from_raw(loss) });
 }
 
@@ -322,6 +348,22 @@ pub extern "C" fn mml_version() -> *const c_char {
         Err(_) => panic!("version contains NUL"),
     };
     VERSION.as_ptr()
+}
+
+/// The kernel path this process computes with: `"scalar"`, `"wide"`, `"avx2"` or `"avx512"`
+/// (static; do not free). It is chosen once, by the first call that needs it (this one if none
+/// did): `MML_ISA` from the environment when set to one of those names, lowered to the best
+/// path the CPU has, else the best path the CPU has. So on a CPU without AVX-512,
+/// `MML_ISA=avx512` runs `"avx2"`, and this function says so. Every path gives the same bits.
+#[unsafe(no_mangle)]
+pub extern "C" fn mml_kernel_path() -> *const c_char {
+    let name = match Isa::selected() {
+        Isa::Scalar => c"scalar",
+        Isa::Wide => c"wide",
+        Isa::Avx2 => c"avx2",
+        Isa::Avx512 => c"avx512",
+    };
+    name.as_ptr()
 }
 
 /// The library's `MML_ABI_VERSION`.

@@ -21,6 +21,15 @@ pub const MML_STATUS_TARGET_OUT_OF_RANGE: u32 = 4;
 pub const MML_STATUS_ALIASED_BUFFERS: u32 = 5;
 /// A bug in mml (a caught panic). Nothing is guaranteed about the outputs.
 pub const MML_STATUS_INTERNAL_ERROR: u32 = 6;
+/// mml could not allocate the little memory it needs: `mml_create`'s handle or its copy of the
+/// weights. Nothing was created or written; the call may succeed once memory is available.
+/// Computing calls never report it: a large call that cannot allocate its one buffer (the
+/// per-block partial sums of a summed call on several threads) runs on the calling thread
+/// instead, with the same bits. The one allocation mml cannot recover from is the thread pool's
+/// construction (by the first large call, and again after `fork()` or a change of the thread
+/// count): if the system cannot give a new thread a few hundred bytes, the process aborts, as
+/// for any thread that Rust's standard library starts.
+pub const MML_STATUS_OUT_OF_MEMORY: u32 = 7;
 
 pub(crate) type Status = u32;
 
@@ -31,6 +40,7 @@ pub(crate) fn status_of(error: &Error) -> Status {
         }
         Error::ShapeMismatch { .. } => MML_STATUS_SHAPE_MISMATCH,
         Error::TargetOutOfRange { .. } => MML_STATUS_TARGET_OUT_OF_RANGE,
+        Error::OutOfMemory => MML_STATUS_OUT_OF_MEMORY,
     }
 }
 
@@ -51,6 +61,7 @@ pub(crate) fn message(status: u32) -> &'static std::ffi::CStr {
         MML_STATUS_TARGET_OUT_OF_RANGE => c"a target is outside [0, c)",
         MML_STATUS_ALIASED_BUFFERS => c"an output buffer overlaps another buffer",
         MML_STATUS_INTERNAL_ERROR => c"internal error in mml (please report it)",
+        MML_STATUS_OUT_OF_MEMORY => c"out of memory",
         _ => c"unknown mml status code",
     }
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mml.h"
@@ -205,6 +206,8 @@ static void test_errors(void) {
     /* every status has a distinct text, unknown codes too */
     for (uint32_t s = 0; s <= 7; s++) CHECK(mml_status_message(s) != NULL && strlen(mml_status_message(s)) > 0);
     CHECK(strcmp(mml_status_message(MML_STATUS_OK), mml_status_message(MML_STATUS_INTERNAL_ERROR)) != 0);
+    CHECK(MML_STATUS_OUT_OF_MEMORY == 7 && strcmp(mml_status_message(MML_STATUS_OUT_OF_MEMORY), "out of memory") == 0);
+    CHECK(strstr(mml_status_message(8), "unknown") != NULL);
 
     mml_destroy(loss);
     mml_destroy(none);
@@ -227,7 +230,31 @@ static void test_empty_batch_and_threads(void) {
     mml_destroy(sum);
 }
 
+/* mml_kernel_path names the path this process runs: MML_ISA's, lowered to the best one this CPU
+ * has. Printed on every run, with the path the CPU lacks, so that a path that could not run is
+ * never reported as tested. */
+static void test_kernel_path(void) {
+    static const char *const paths[] = {"scalar", "wide", "avx2", "avx512"};
+    const char *path = mml_kernel_path(), *requested = getenv("MML_ISA");
+    int got = -1, asked = -1, best = 1; /* wide: the portable vectors */
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(path, paths[i]) == 0) got = i;
+        if (requested && strcmp(requested, paths[i]) == 0) asked = i;
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = 2;
+    if (best == 2 && __builtin_cpu_supports("avx512f")) best = 3;
+#endif
+    int expected = asked < 0 || asked > best ? best : asked;
+    CHECK(got == expected);
+    CHECK(mml_kernel_path() == path);
+    printf("MML_ISA=%s: ran %s%s\n", requested ? requested : "(unset)", path,
+           asked == 3 && best < 3 ? ": this CPU has no AVX-512"
+           : asked == 2 && best < 2 ? ": this CPU has no AVX2 and FMA" : "");
+}
+
 int main(void) {
+    test_kernel_path();
     CHECK(strcmp(mml_version(), MML_VERSION_STRING) == 0);
     CHECK(mml_abi_version() == MML_ABI_VERSION);
     make_data();
