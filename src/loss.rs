@@ -1,6 +1,6 @@
 //! The safe Rust API: [`MultiMarginLoss`] over slices and `ndarray` views.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Dimension};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use crate::engine;
 use crate::error::{Buffer, Error};
@@ -572,10 +572,15 @@ impl MultiMarginLoss {
         }
         // The small vectors (targets, upstream gradient: one value a row) are read contiguous,
         // copied where they are not.
-        let target = target.as_standard_layout();
-        let target = Target::targets(contiguous(&target));
-        let grad_output = grad_output.as_ref().map(|g| g.as_standard_layout());
-        let grad_output = grad_output.as_ref().map(contiguous);
+        let target_copy = contiguous_copy(&target)?;
+        let target = Target::targets(target.as_slice().unwrap_or(&target_copy));
+        let grad_output_copy = match &grad_output {
+            Some(g) => contiguous_copy(g)?,
+            None => Vec::new(),
+        };
+        let grad_output = grad_output
+            .as_ref()
+            .map(|g| g.as_slice().unwrap_or(&grad_output_copy));
         let direct_output = output.as_mut().is_none_or(|o| o.as_slice_mut().is_some());
         let direct_grad = grad_input
             .as_mut()
@@ -696,31 +701,37 @@ impl MultiMarginLoss {
 
     /// The loss of one sample: `c` scores and a class index (PyTorch's 1-D input with a 0-dim
     /// target). Every reduction gives the same single value.
-    pub fn forward_1d<T: Float>(&self, input: ArrayView1<T>, target: i64) -> Result<T, Error> {
-        let input = input.as_standard_layout();
-        let mut out = [T::ZERO];
-        self.forward_slice(contiguous(&input), &[target], 1, input.len(), &mut out)?;
+    pub fn forward_1d<S: Scores>(
+        &self,
+        input: ArrayView1<S>,
+        target: i64,
+    ) -> Result<S::Float, Error> {
+        let mut out = [S::Float::ZERO];
+        let targets = [target];
+        self.forward_into(
+            input.insert_axis(ndarray::Axis(0)),
+            ArrayView1::from(&targets),
+            ArrayViewMut1::from(&mut out[..]),
+        )?;
         Ok(out[0])
     }
 
     /// The gradient for one sample given a scalar upstream gradient.
-    pub fn backward_1d<T: Float>(
+    pub fn backward_1d<S: Scores>(
         &self,
-        input: ArrayView1<T>,
+        input: ArrayView1<S>,
         target: i64,
-        grad_output: T,
-    ) -> Result<Array1<T>, Error> {
-        let input = input.as_standard_layout();
-        let mut grad = Array1::from_elem(input.len(), T::ZERO);
-        self.backward_slice(
-            contiguous(&input),
-            &[target],
-            1,
-            input.len(),
-            &[grad_output],
-            grad.as_slice_mut().expect("fresh arrays are contiguous"),
+        grad_output: S::Float,
+    ) -> Result<Array1<S::Float>, Error> {
+        let mut grad = Array2::from_elem((1, input.len()), S::Float::ZERO);
+        let (targets, upstream) = ([target], [grad_output]);
+        self.backward_into(
+            input.insert_axis(ndarray::Axis(0)),
+            ArrayView1::from(&targets),
+            ArrayView1::from(&upstream),
+            grad.view_mut(),
         )?;
-        Ok(grad)
+        Ok(grad.remove_axis(ndarray::Axis(0)))
     }
 }
 
@@ -747,10 +758,6 @@ fn expect_len(buffer: Buffer, actual: usize, expected: usize) -> Result<(), Erro
             actual,
         })
     }
-}
-
-fn contiguous<'a, A, D: Dimension>(array: &'a ndarray::CowArray<'_, A, D>) -> &'a [A] {
-    array.as_slice().expect("standard layout is contiguous")
 }
 
 /// `total / n` in float64, as PyTorch divides. For a power-of-two `n` (most batch sizes) the
@@ -822,4 +829,14 @@ fn try_vec<T: Clone>(len: usize, value: T) -> Result<Vec<T>, Error> {
     v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
     v.resize(len, value);
     Ok(v)
+}
+
+/// A copy of a vector that is not contiguous (empty where it is), or [`Error::OutOfMemory`].
+fn contiguous_copy<T: Copy + Default>(v: &ArrayView1<'_, T>) -> Result<Vec<T>, Error> {
+    if v.as_slice().is_some() {
+        return Ok(Vec::new());
+    }
+    let mut copy = try_vec(v.len(), T::default())?;
+    copy.iter_mut().zip(v).for_each(|(c, &x)| *c = x);
+    Ok(copy)
 }

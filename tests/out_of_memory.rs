@@ -431,9 +431,137 @@ fn large_calls_never_abort() {
     assert_eq!(ffi::mml_set_num_threads(0), MML_STATUS_OK);
 }
 
+/// The calls that stage through buffers of their own: a gradient rounded to bf16 (a float32
+/// buffer of a block), a column-major view with strided targets and an upstream gradient (a
+/// buffer of a block of scores, and contiguous copies of the two vectors), and float64 weights
+/// (`Builder::weight_f64`'s rounded copy), below and above the parallel threshold. Each
+/// allocation fails in turn: the call succeeds with the bits of an unconstrained run, or
+/// reports `Error::OutOfMemory` with every output untouched.
+fn staged_calls_never_abort() {
+    use half::bf16;
+    use ndarray::{Array1, Array2, ShapeBuilder, s};
+    assert_eq!(ffi::mml_set_num_threads(2), MML_STATUS_OK);
+    for (n, c) in [(64usize, 10usize), (16384, 10)] {
+        let (scores, target) = data::<f32>(n, c);
+        let halves: Vec<bf16> = scores.iter().map(|&v| bf16::from_f32(v)).collect();
+        let upstream: Vec<f32> = (0..n).map(|i| 0.25 * (i % 7) as f32).collect();
+        let loss = MultiMarginLoss::builder()
+            .reduction(Reduction::None)
+            .build()
+            .unwrap();
+        // A first call builds the pool for 2 threads (its allocations are not the call's).
+        let mut warm = vec![0.0f32; n * c];
+        loss.backward_slice(&scores, &target, n, c, &upstream, &mut warm)
+            .unwrap();
+        let poison = bf16::from_bits(0x7F81);
+        let mut first: Option<(Vec<f32>, Vec<bf16>)> = None;
+        let points = every_failure_point(
+            || {
+                let mut out = vec![f32::from_bits(0x7FA0_0001); n];
+                let mut grad = vec![poison; n * c];
+                let _armed = arm();
+                let result = loss
+                    .forward_backward_slice(&halves, &target, n, c, &upstream, &mut out, &mut grad);
+                drop(_armed);
+                (result, out, grad)
+            },
+            |k, (result, out, grad), failed| match result {
+                Ok(()) => {
+                    let want = first.get_or_insert_with(|| (out.clone(), grad.clone()));
+                    assert_same_bits(&out, &want.0, &format!("bf16 {n}x{c} loss, failure {k}"));
+                    assert!(
+                        grad.iter()
+                            .zip(&want.1)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "bf16 {n}x{c} grad, failure {k}"
+                    );
+                }
+                Err(Error::OutOfMemory) => {
+                    assert!(failed);
+                    assert!(
+                        out.iter().all(|v| v.to_bits() == 0x7FA0_0001),
+                        "bf16 loss written"
+                    );
+                    assert!(
+                        grad.iter().all(|v| v.to_bits() == 0x7F81),
+                        "bf16 grad written"
+                    );
+                }
+                Err(e) => panic!("bf16 {n}x{c}: {e:?}"),
+            },
+        );
+        println!("rounded bf16 gradient {n}x{c}: {points} allocation point(s)");
+
+        // A column-major view, every second target and upstream value.
+        let mut column_major = Array2::<f32>::zeros((n, c).f());
+        column_major.assign(&ndarray::ArrayView2::from_shape((n, c), &scores[..]).unwrap());
+        let wide_target: Array1<i64> = target.iter().flat_map(|&t| [t, -1]).collect();
+        let wide_up: Array1<f32> = upstream.iter().flat_map(|&u| [u, f32::NAN]).collect();
+        let mut first: Option<(Vec<f32>, Vec<f32>)> = None;
+        let points = every_failure_point(
+            || {
+                let mut out = Array1::from_elem(n, f32::from_bits(0x7FA0_0001));
+                let mut grad = Array2::from_elem((n, c).f(), f32::from_bits(0x7FA0_0002));
+                let _armed = arm();
+                let result = loss.forward_backward_into(
+                    column_major.view(),
+                    wide_target.slice(s![..;2]),
+                    wide_up.slice(s![..;2]),
+                    out.view_mut(),
+                    grad.view_mut(),
+                );
+                drop(_armed);
+                (
+                    result,
+                    out.to_vec(),
+                    grad.iter().copied().collect::<Vec<_>>(),
+                )
+            },
+            |k, (result, out, grad), failed| match result {
+                Ok(()) => {
+                    let want = first.get_or_insert_with(|| (out.clone(), grad.clone()));
+                    assert_same_bits(&out, &want.0, &format!("view {n}x{c} loss, failure {k}"));
+                    assert_same_bits(&grad, &want.1, &format!("view {n}x{c} grad, failure {k}"));
+                }
+                Err(Error::OutOfMemory) => {
+                    assert!(failed);
+                    assert!(
+                        out.iter().all(|v| v.to_bits() == 0x7FA0_0001),
+                        "view loss written"
+                    );
+                    assert!(
+                        grad.iter().all(|v| v.to_bits() == 0x7FA0_0002),
+                        "view grad written"
+                    );
+                }
+                Err(e) => panic!("view {n}x{c}: {e:?}"),
+            },
+        );
+        println!("column-major view {n}x{c}: {points} allocation point(s)");
+    }
+    let points = every_failure_point(
+        || {
+            let weight = vec![0.1f64; 1000];
+            let _armed = arm();
+            MultiMarginLoss::builder()
+                .weight_f64(weight)
+                .build()
+                .map(|_| ())
+        },
+        |_, result, failed| match result {
+            Ok(()) => assert!(!failed),
+            Err(Error::OutOfMemory) => assert!(failed),
+            Err(e) => panic!("weight_f64: {e:?}"),
+        },
+    );
+    println!("float64 weights: {points} allocation point(s)");
+    assert_eq!(ffi::mml_set_num_threads(0), MML_STATUS_OK);
+}
+
 fn main() {
     create_fails_cleanly();
     safe_constructors_fail_cleanly();
     large_calls_never_abort();
+    staged_calls_never_abort();
     println!("out of memory: every allocation point failed in turn; none aborted");
 }

@@ -322,10 +322,29 @@ fn special_loads_f32(
     width: usize,
     out: &mut [F32x16; MAX_TILE],
 ) -> bool {
+    // SAFETY (of each call): AVX-512F; `load_pair_columns` passes pointers to 16 values.
+    pair_loads(rows, pitch, (first, width), out, |at| unsafe {
+        _mm512_loadu_ps(at)
+    })
+}
+
+/// [`special_loads_f32`] for scores of any storage whose 16 values at a pointer `load16` reads
+/// as 16 `f32` lanes.
+#[inline(always)]
+fn pair_loads<E>(
+    rows: &[E],
+    pitch: usize,
+    (first, width): (usize, usize),
+    out: &mut [F32x16; MAX_TILE],
+    load16: impl Fn(*const E) -> __m512,
+) -> bool {
     let Some(indices) = PairLoadIndices::for_rows(pitch, first, width) else {
         return false;
     };
-    for (o, v) in out.iter_mut().zip(load_pair_columns(rows, pitch, indices)) {
+    for (o, v) in out
+        .iter_mut()
+        .zip(load_pair_columns(rows, pitch, indices, load16))
+    {
         *o = F32x16(v);
     }
     true
@@ -425,15 +444,20 @@ const fn pair_lane(c: usize, from_end: bool, r: usize, col: usize) -> usize {
 /// take a third load per pair for the same scheme (36 permutes at 12); measured that way, forward
 /// was 1.01× and 1.06× slower at 4096x11 and 4096x12, so they keep the transpose.
 #[inline(always)]
-fn load_pair_columns(rows: &[f32], c: usize, indices: &PairLoadIndices) -> [__m512; 16] {
+fn load_pair_columns<E>(
+    rows: &[E],
+    c: usize,
+    indices: &PairLoadIndices,
+    load16: impl Fn(*const E) -> __m512,
+) -> [__m512; 16] {
     assert!((9..=10).contains(&c) && rows.len() >= 16 * c);
     // SAFETY: AVX-512F is available (module invariant). The index loads read 16 `u32`s each.
-    // The row loads read `rows[2pc ..][..16]` and `rows[2pc + 2c - 16 ..][..16]` for p < 8,
+    // `load16` reads 16 values at the pointer it is given. The row loads read `rows[2pc ..][..16]` and `rows[2pc + 2c - 16 ..][..16]` for p < 8,
     // which end at most at `14c + 16 <= 16c` and `16c`, inside `rows` by the assert
     // (`2c >= 16`).
     unsafe {
         let index = |i: &[u32; 16]| _mm512_loadu_si512(i.as_ptr().cast());
-        let at = |offset: usize| _mm512_loadu_ps(rows.as_ptr().add(offset));
+        let at = |offset: usize| load16(rows.as_ptr().add(offset));
         let zero = _mm512_setzero_ps();
         let (mut heads, mut tails) = ([zero; 8], [zero; 8]);
         for p in 0..8 {
@@ -577,6 +601,13 @@ macro_rules! avx512_half_load {
                 out: &mut [F32x16; MAX_TILE],
             ) {
                 assert!(width <= 16 && rows.len() >= 15 * pitch + first + width);
+                let load16 = |at: *const $t| {
+                    // SAFETY: AVX; `pair_loads` passes pointers to 16 values (32 bytes).
+                    $widen(unsafe { _mm256_loadu_si256(at.cast()) })
+                };
+                if pair_loads(rows, pitch, (first, width), out, load16) {
+                    return;
+                }
                 let mut r = [<F32x16 as Vector<f32>>::splat(0.0).0; 16];
                 for (k, v) in r.iter_mut().enumerate() {
                     *v = $widen(half_row(rows, k * pitch + first, width));

@@ -115,7 +115,7 @@ impl GradStore<f32> for half::f16 {
 }
 
 /// A type targets (class indices) are stored in: `i64` or `i32`.
-pub trait Target: Copy + Debug + Send + Sync + 'static + sealed::Sealed {
+pub trait Target: Copy + Debug + Default + Send + Sync + 'static + sealed::Sealed {
     /// The value, for error reports.
     fn value(self) -> i64;
     /// Whether the target lies outside `[0, c)`: one unsigned compare (a negative target wraps
