@@ -5,7 +5,8 @@
 # swapped every other time. Prints one line per case: the speed-up of NEW over OLD (old time /
 # new time: above 1 is faster) of each process and their median.
 # Usage: bench/ab_matrix.sh OLD.so NEW.so [REPEATS]   (MML_ISA=avx2|avx512 forces a path;
-# AB_SHAPES="NxC ..." and AB_THREADS_LIST="1 2" narrow the matrix.)
+# AB_SHAPES="NxC ..." and AB_THREADS_LIST="1 2" narrow the matrix; AB_ROUNDS sets the rounds
+# per process, 15 by default, 41 for shapes of at most 40960 scores.)
 set -eu
 cd "$(dirname "$0")/.."
 old=$1 new=$2 repeats=${3:-3}
@@ -26,8 +27,8 @@ for threads in ${AB_THREADS_LIST:-1 2}; do
         [ "$precision" = f64 ] && bin=target/bench/ab_mml_f64
         for shape in $shapes; do
             n=${shape%x*} c=${shape#*x}
-            rounds=15
-            [ $((n * c)) -le 40960 ] && rounds=41
+            rounds=${AB_ROUNDS:-15}
+            [ $((n * c)) -le 40960 ] && rounds=${AB_ROUNDS:-41}
             for op in 0 1 2; do
                 ratios=""
                 r=0
