@@ -4,6 +4,7 @@
  * its parallel threshold). Build and run with bench/run.sh. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,41 +77,75 @@ static float read_range(const float *x, size_t len) {
 }
 
 /* The loops run on as many threads as mml's calls of the shape do: the calling thread and
- * `threads - 1` helpers (started per call: tens of microseconds against the milliseconds of the
- * shapes that use them), each over one contiguous share of the buffer. */
+ * `threads - 1` helpers, each over one contiguous share of the buffer. The helpers live as long
+ * as the process and wait for work as mml's pool does: yielding the CPU for a while after each
+ * loop, then asleep (threads started per call waited milliseconds for a core on a busy machine,
+ * which made the roofline look slow). */
 static size_t loop_threads = 1;
-enum { MAX_LOOP_THREADS = 64 };
+enum { MAX_LOOP_THREADS = 64, IDLE_ROUNDS = 64 };
 typedef struct {
     const float *src;
     float *dst;
     size_t len;
     float sum;
 } Share;
-static void *read_share(void *p) {
-    Share *s = p;
-    s->sum = read_range(s->src, s->len);
-    return NULL;
-}
-static void *copy_share(void *p) {
-    Share *s = p;
-    memcpy(s->dst, s->src, s->len * sizeof(float));
-    return NULL;
-}
-static float on_threads(Case *k, void *(*body)(void *)) {
-    size_t len = k->n * k->c, t = k->n * k->c >= PARALLEL_MIN_ELEMENTS ? loop_threads : 1;
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    unsigned long generation; /* bumped (under the lock, read with __atomic) per loop */
+    unsigned long finished;   /* helpers done with the current loop */
+    void (*body)(Share *);
     Share shares[MAX_LOOP_THREADS];
-    pthread_t helpers[MAX_LOOP_THREADS];
+    size_t started;
+} helpers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, {{0}}, 0};
+
+static void *helper(void *arg) {
+    size_t index = (size_t)arg;
+    unsigned long seen = 0;
+    for (;;) {
+        unsigned long now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE);
+        for (int r = 0; now == seen && r < IDLE_ROUNDS; r++) {
+            sched_yield();
+            now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE);
+        }
+        if (now == seen) {
+            pthread_mutex_lock(&helpers.lock);
+            while ((now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE)) == seen)
+                pthread_cond_wait(&helpers.wake, &helpers.lock);
+            pthread_mutex_unlock(&helpers.lock);
+        }
+        seen = now;
+        helpers.body(&helpers.shares[index]);
+        __atomic_add_fetch(&helpers.finished, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void read_share(Share *s) { s->sum = read_range(s->src, s->len); }
+static void copy_share(Share *s) { memcpy(s->dst, s->src, s->len * sizeof(float)); }
+
+static float on_threads(Case *k, void (*body)(Share *)) {
+    size_t len = k->n * k->c, t = len >= PARALLEL_MIN_ELEMENTS ? loop_threads : 1;
+    for (; helpers.started + 1 < t; helpers.started++) {
+        pthread_t id;
+        if (pthread_create(&id, NULL, helper, (void *)(helpers.started + 1)) != 0) abort();
+    }
     for (size_t i = 0; i < t; i++) {
         size_t begin = len * i / t, end = len * (i + 1) / t;
-        shares[i] = (Share){k->input + begin, k->copy + begin, end - begin, 0};
-        if (i > 0 && pthread_create(&helpers[i], NULL, body, &shares[i]) != 0) abort();
+        helpers.shares[i] = (Share){k->input + begin, k->copy + begin, end - begin, 0};
     }
-    body(&shares[0]);
-    float s = shares[0].sum;
-    for (size_t i = 1; i < t; i++) {
-        pthread_join(helpers[i], NULL);
-        s += shares[i].sum;
+    if (t > 1) {
+        helpers.body = body;
+        __atomic_store_n(&helpers.finished, 0, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&helpers.lock);
+        __atomic_add_fetch(&helpers.generation, 1, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&helpers.wake);
+        pthread_mutex_unlock(&helpers.lock);
     }
+    body(&helpers.shares[0]);
+    while (__atomic_load_n(&helpers.finished, __ATOMIC_ACQUIRE) + 1 < t) sched_yield();
+    float s = 0;
+    for (size_t i = 0; i < t; i++) s += helpers.shares[i].sum;
     return s;
 }
 static void op_read(Case *k) { sink = on_threads(k, read_share); }
