@@ -1,7 +1,10 @@
 /* Times mml through its C ABI only (include/mml.h, libmml.so): per-call nanoseconds for small
  * shapes, GB/s for large ones, median of repeated runs, beside a read loop and a copy loop over
- * the same bytes measured in the same run. Build and run with bench/run.sh. */
-#define _POSIX_C_SOURCE 199309L
+ * the same bytes measured in the same run, on as many threads as mml uses for the shape (one below
+ * its parallel threshold). Build and run with bench/run.sh. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,9 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 enum { RUNS = 15 };
+
+/* mml's parallel threshold (engine::PARALLEL_MIN_ELEMENTS): smaller calls run on one thread. */
+enum { PARALLEL_MIN_ELEMENTS = 1 << 17 };
 
 /* Keeps results alive so the compiler cannot drop the loops. */
 static volatile float sink;
@@ -55,10 +61,9 @@ static f32x4 load4(const float *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-static void op_read(Case *k) {
+static float read_range(const float *x, size_t len) {
     f32x4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    size_t len = k->n * k->c, i = 0;
-    const float *x = k->input;
+    size_t i = 0;
     for (; i + 16 <= len; i += 16) {
         a0 += load4(x + i);
         a1 += load4(x + i + 4);
@@ -68,10 +73,84 @@ static void op_read(Case *k) {
     f32x4 a = (a0 + a1) + (a2 + a3);
     float s = (a[0] + a[1]) + (a[2] + a[3]);
     for (; i < len; i++) s += x[i];
-    sink = s;
+    return s;
 }
+
+/* The loops run on as many threads as mml's calls of the shape do: the calling thread and
+ * `threads - 1` helpers, each over one contiguous share of the buffer. The helpers live as long
+ * as the process and wait for work as mml's pool does: yielding the CPU for a while after each
+ * loop, then asleep (threads started per call waited milliseconds for a core on a busy machine,
+ * which made the roofline look slow). */
+static size_t loop_threads = 1;
+enum { MAX_LOOP_THREADS = 64, IDLE_ROUNDS = 64 };
+typedef struct {
+    const float *src;
+    float *dst;
+    size_t len;
+    float sum;
+} Share;
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    unsigned long generation; /* bumped (under the lock, read with __atomic) per loop */
+    unsigned long finished;   /* helpers done with the current loop */
+    void (*body)(Share *);
+    Share shares[MAX_LOOP_THREADS];
+    size_t started;
+} helpers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, {{0}}, 0};
+
+static void *helper(void *arg) {
+    size_t index = (size_t)arg;
+    unsigned long seen = 0;
+    for (;;) {
+        unsigned long now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE);
+        for (int r = 0; now == seen && r < IDLE_ROUNDS; r++) {
+            sched_yield();
+            now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE);
+        }
+        if (now == seen) {
+            pthread_mutex_lock(&helpers.lock);
+            while ((now = __atomic_load_n(&helpers.generation, __ATOMIC_ACQUIRE)) == seen)
+                pthread_cond_wait(&helpers.wake, &helpers.lock);
+            pthread_mutex_unlock(&helpers.lock);
+        }
+        seen = now;
+        helpers.body(&helpers.shares[index]);
+        __atomic_add_fetch(&helpers.finished, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void read_share(Share *s) { s->sum = read_range(s->src, s->len); }
+static void copy_share(Share *s) { memcpy(s->dst, s->src, s->len * sizeof(float)); }
+
+static float on_threads(Case *k, void (*body)(Share *)) {
+    size_t len = k->n * k->c, t = len >= PARALLEL_MIN_ELEMENTS ? loop_threads : 1;
+    for (; helpers.started + 1 < t; helpers.started++) {
+        pthread_t id;
+        if (pthread_create(&id, NULL, helper, (void *)(helpers.started + 1)) != 0) abort();
+    }
+    for (size_t i = 0; i < t; i++) {
+        size_t begin = len * i / t, end = len * (i + 1) / t;
+        helpers.shares[i] = (Share){k->input + begin, k->copy + begin, end - begin, 0};
+    }
+    if (t > 1) {
+        helpers.body = body;
+        __atomic_store_n(&helpers.finished, 0, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&helpers.lock);
+        __atomic_add_fetch(&helpers.generation, 1, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&helpers.wake);
+        pthread_mutex_unlock(&helpers.lock);
+    }
+    body(&helpers.shares[0]);
+    while (__atomic_load_n(&helpers.finished, __ATOMIC_ACQUIRE) + 1 < t) sched_yield();
+    float s = 0;
+    for (size_t i = 0; i < t; i++) s += helpers.shares[i].sum;
+    return s;
+}
+static void op_read(Case *k) { sink = on_threads(k, read_share); }
 static void op_copy(Case *k) {
-    memcpy(k->copy, k->input, k->n * k->c * sizeof(float));
+    on_threads(k, copy_share);
     sink = k->copy[k->n * k->c / 2];
 }
 
@@ -106,8 +185,11 @@ int main(int argc, char **argv) {
                                        {65536, 300}};
     size_t threads = argc > 1 ? (size_t)atoi(argv[1]) : 1;
     if (mml_set_num_threads(threads) != MML_STATUS_OK) return 1;
-    printf("mml %s, %zu thread(s); median of %d runs (read and copy loops on one thread; the last\n"
-           "three columns: each run's kernel GB/s over that run's read or copy GB/s, median)\n",
+    loop_threads = mml_get_num_threads();
+    if (loop_threads > MAX_LOOP_THREADS) return 1;
+    printf("mml %s, %zu thread(s); median of %d runs (read and copy loops on as many threads as\n"
+           "mml uses for the shape; the last three columns: each run's kernel GB/s over that run's\n"
+           "read or copy GB/s, median)\n",
            mml_version(), mml_get_num_threads(), RUNS);
     printf("%-12s %11s %11s %11s %11s %11s | %8s %8s %8s %8s %8s | %8s %8s %8s\n", "shape", "fwd ns",
            "bwd ns", "fused ns", "read ns", "copy ns", "fwd GB/s", "bwd GB/s", "fus GB/s", "read", "copy",

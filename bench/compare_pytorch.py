@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times torch.nn.functional.multi_margin_loss (forward; forward+backward through autograd) beside mml's C ABI (ctypes,
 target/release/libmml.so) on the same arrays (mml: forward; fused forward+backward) and prints the ratios. Skips cleanly
-without torch or numpy."""
+without torch or numpy. Usage: bench/compare_pytorch.py [THREADS]   (both libraries on THREADS threads)."""
 
 import ctypes
 import os
@@ -17,6 +17,7 @@ except ImportError as e:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 lib = ctypes.CDLL(os.path.join(ROOT, "target", "release", "libmml.so"))
+lib.mml_get_num_threads.restype = ctypes.c_size_t
 F, I, S = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t
 
 
@@ -31,11 +32,15 @@ def median_s(fn, runs=15):
 
 
 def main():
+    if len(sys.argv) > 1:  # a thread count for both libraries (default: each one's own)
+        threads = int(sys.argv[1])
+        torch.set_num_threads(threads)
+        assert lib.mml_set_num_threads(S(threads)) == 0
     handle = ctypes.c_void_p()
     assert lib.mml_create(1, ctypes.c_double(1.0), None, S(0), 1, ctypes.byref(handle)) == 0
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; mml {lib.mml_get_num_threads()} threads")
     print(f"{'shape':>14} {'torch fwd ms':>13} {'mml fwd ms':>11} {'ratio':>6} {'torch f+b ms':>13} {'mml fused ms':>12} {'ratio':>6}")
-    for n, c in [(32, 10), (4096, 10), (4096, 1000), (65536, 100), (4194304, 10)]:
+    for n, c in [(32, 10), (4096, 10), (4096, 1000), (65536, 100), (4194304, 10), (32768, 1000)]:
         x = torch.rand(n, c) * 4 - 2
         y = torch.randint(0, c, (n,))
         xa, ya = x.numpy(), y.numpy()

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 make -s build   # the library, and libmml.so.0.1 (its SONAME) beside it for the loader
 mkdir -p target/bench
-${CC:-cc} -std=c99 -O2 -Wall -Wextra -Werror -Iinclude bench/bench_mml.c -Ltarget/release -lmml \
+${CC:-cc} -std=c99 -O2 -Wall -Wextra -Werror -Iinclude bench/bench_mml.c -pthread -Ltarget/release -lmml \
     -Wl,-rpath,"$PWD/target/release" -o target/bench/bench_mml
 for t in ${@:-1 2}; do
     target/bench/bench_mml "$t"
