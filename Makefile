@@ -32,7 +32,7 @@ RUST_TESTS := CARGO_TARGET_DIR=target/fault-injection $(CARGO) test --release --
 # Everything CI runs. Each step fails the whole run. `prebuild` compiles first, two builds at a
 # time (below); each step then finds its build done.
 test: prebuild build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
-      test-rust test-isa test-fuzz test-asan
+      test-rust test-isa test-fuzz test-asan test-onnx
 	@echo "make test: all suites passed"
 
 # The release profile has one codegen unit, so most of each build is the mml crate compiling on
@@ -122,6 +122,16 @@ test-asan:
 
 install: build
 	scripts/install.sh "$(PREFIX)"
+
+# The ONNX Runtime custom-operator library (onnxruntime/, docs/ONNXRUNTIME.md). `make onnx`
+# builds target/release/libmml_onnxruntime.so; test-onnx runs it inside the onnxruntime wheel
+# from PyPI (installed when missing) against the C ABI of target/release/libmml.so.
+.PHONY: onnx test-onnx
+onnx:
+	$(CARGO) build --release -p mml-onnxruntime
+
+test-onnx: build onnx
+	onnxruntime/tests/run.sh
 
 clean:
 	$(CARGO) clean

@@ -12,7 +12,11 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=CI");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmml.so");
+    // `rustc-link-arg`, not `rustc-cdylib-link-arg`: cargo passes a dependency's cdylib link
+    // arguments on to every cdylib that depends on it (cargo#9562), which gave the ONNX Runtime
+    // plugin (onnxruntime/) this SONAME too. This form stays within the package; its test and
+    // example executables get the SONAME as well, which nothing reads.
+    println!("cargo:rustc-link-arg=-Wl,-soname,libmml.so");
 
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
