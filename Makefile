@@ -1,77 +1,82 @@
 # mml build, test and install entry points. `make demo` and `make test` are the README's two
-# commands; both work on a fresh machine (they install what is missing).
+# commands. Every target below `test` is one step of it and also runs alone.
 
-PREFIX ?= /usr/local
-CARGO  ?= cargo
-CC     ?= cc
-CXX    ?= c++
-LIB    := target/release/libmml.so
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+CARGO      ?= cargo
+CC         ?= cc
+CXX        ?= c++
+STRIP      ?= strip
+LIB        := target/release/libmml.so
 
-.PHONY: all build demo prebuild build-rust-tests install-mono build-fuzz build-asan test test-rust \
-        test-isa test-header test-c test-cpp test-go test-csharp test-install test-fuzz \
-        test-valgrind test-asan install clean
+.PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
+        test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
+        build-asan test-asan test-fuzz install-mono
 
 all: build
 
+# The release library (target/release: libmml.so, libmml.a), and beside it the link named after
+# its SONAME (libmml.so.0.1 for 0.1.x, docs/ABI.md), which in-tree programs load at run time.
 build:
 	$(CARGO) build --release
+	@scripts/soname.sh --link $(LIB)
 
+# The demo is a workspace member of its own (demo/): it builds the library and ndarray, none of
+# the library's dev-dependencies.
 demo:
-	$(CARGO) run --release --example train
+	$(CARGO) run --release -p mml-demo
 
-# Every test step runs with one value of CI (CI's own, else 1): the build script reruns, and so
-# the crate recompiles, whenever CI changes, and with CI set it leaves the committed header alone
-# for test-header to check.
-test prebuild build-% install-mono test-%: export CI ?= 1
+# include/mml.h from the sources (cbindgen, tools/header; the dev profile compiles it in half the
+# time and runs it in a second). The build never writes it.
+header:
+	$(CARGO) run -q -p mml-header
 
-# The Rust tests build the library with the test-only `fault-injection` feature, in their own
-# target directory: target/release keeps the plain library that the native tests link, and the
-# two builds can run at once.
-RUST_TESTS := CARGO_TARGET_DIR=target/fault-injection $(CARGO) test --release --features fault-injection
+# make test: the plan for scripts/steps.sh (a line per step with its time, a heartbeat, one
+# summary line). `bg:step` starts a step in the background, `wait:step` waits for it. The
+# sanitizer chain (the instrumented build in target/asan, then the Rust tests under ASan and the
+# fuzz smoke, which share it) runs on one core from the start, while the other builds the
+# release library with the Rust tests and runs every suite that needs only those. The library
+# compiles twice in all: for release (the library, the Rust tests, the demo and every native
+# test use that build) and instrumented.
+TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
+             test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
+             wait:sanitizers
 
-# Everything CI runs. Each step fails the whole run. `prebuild` compiles first, two builds at a
-# time (below); each step then finds its build done.
-test: prebuild build test-c test-cpp test-go test-csharp test-install test-valgrind test-header \
-      test-rust test-isa test-fuzz test-asan test-onnx
-	@echo "make test: all suites passed"
+test:
+	@scripts/steps.sh $(TEST_PLAN)
 
-# The release profile has one codegen unit, so most of each build is the mml crate compiling on
-# one core: two builds at once use both of CI's two cores (`make test` on a fresh clone, 2 cores:
-# 807 s one build after another, 698 s in pairs). Their logs interleave line by line as they run
-# (--output-sync would hold each build's log until it ends: six silent minutes); Mono's install
-# (network-bound) runs beside the first pair.
-prebuild:
-	$(MAKE) --no-print-directory -j3 build build-rust-tests install-mono
-	$(MAKE) --no-print-directory -j2 build-fuzz build-asan
+# The Rust tests and, as their dependency, the release library, in one cargo run (the tests
+# compile while the library's code generation, on one core, finishes); then `make build` must
+# find the library already built. They link the library as it ships: the release profile, no
+# feature of their own (the test-only panic hook is a hidden function). A dev-dependency that
+# turned on a feature of one of the library's dependencies would give the tests a library unit
+# of their own, and every `make test` would compile the library twice: that fails here.
+build-tests:
+	$(CARGO) test --release --no-run
+	@$(CARGO) build --release --message-format=json-render-diagnostics | \
+	    grep '"reason":"compiler-artifact"' | grep '"name":"mml",' | grep -q '"fresh":true' || { \
+	    echo "build-tests: \`cargo build --release\` compiled the library again after the tests:"; \
+	    echo "a dev-dependency changes the features of one of its dependencies (align them in Cargo.toml)"; \
+	    exit 1; }
+	@scripts/soname.sh --link $(LIB)
 
-build-rust-tests:
-	$(RUST_TESTS) --no-run
-
-install-mono:
-	scripts/install-mono.sh
-
-build-fuzz:
-	scripts/fuzz-smoke.sh --build-only
-
-build-asan:
-	scripts/asan.sh --no-run
-
-test-rust:
-	$(RUST_TESTS)
+test-rust: build-tests
+	$(CARGO) test --release
 
 # The property tests again on each kernel path, forced through MML_ISA (clamped to the CPU).
-test-isa:
+test-isa: build-tests
 	for isa in scalar wide avx2 avx512; do \
-	    MML_ISA=$$isa $(RUST_TESTS) --test properties || exit 1; \
+	    MML_ISA=$$isa $(CARGO) test --release -q --test properties || exit 1; \
 	done
 
-# The committed header must equal what cbindgen generates and compile as strict C and C++;
-# the shared library must carry the SONAME libmml.so.
+# The committed header is what cbindgen generates; mml.h compiles as C89, C99, C11 and C++,
+# mml.hpp as C++17 and C++20 and stops with a clear #error below C++17; the library's SONAME
+# follows docs/ABI.md.
 test-header: build
-	$(RUST_TESTS) --test header
-	$(CC) -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/mml.h
-	$(CXX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/mml.h
-	readelf -d $(LIB) | grep -q 'Library soname: \[libmml.so\]' || { echo "SONAME of $(LIB) is not libmml.so"; exit 1; }
+	$(CARGO) run -q -p mml-header -- --check
+	scripts/check-header.sh
 
 # The C tests. Through every kernel path (MML_ISA is clamped to what the CPU has; each program
 # prints the path that ran), under ASan/UBSan: test_mml.c (the API), guard_pages.c (every buffer
@@ -102,26 +107,53 @@ test-cpp: build
 test-go: build
 	bindings/go/test.sh
 
-test-csharp: build
+test-csharp: build install-mono
 	bindings/csharp/test.sh
 
-test-install: build
+# Each host's own route against an installed copy, from outside the repository: C through
+# pkg-config, C++ through CMake, Go through `#cgo pkg-config`, C# through the NuGet package; and
+# the `make dist` tarball unpacked elsewhere.
+test-install: build install-mono
 	tests/install/test.sh
-
-# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
-test-fuzz:
-	scripts/fuzz-smoke.sh
 
 # valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
 test-valgrind: build
 	scripts/valgrind.sh
 
+# One instrumented build (AddressSanitizer and libFuzzer's coverage) of the library, its Rust
+# tests and the fuzz targets, in target/asan; then the two runs that share it, side by side (the
+# fuzz smoke runs one target at a time, on one core).
+sanitizers: build-asan
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-asan test-fuzz ASAN_BUILT=1
+
+build-asan:
+	scripts/asan.sh --build
+
 # The Rust test suite under AddressSanitizer and LeakSanitizer.
-test-asan:
+test-asan: $(if $(ASAN_BUILT),,build-asan)
 	scripts/asan.sh
 
+# A bounded fuzz smoke of every C ABI target (FUZZ_SECONDS per target); long campaigns: fuzz/README.md.
+test-fuzz: $(if $(ASAN_BUILT),,build-asan)
+	scripts/fuzz-smoke.sh
+
+install-mono:
+	scripts/install-mono.sh
+
+# PREFIX, LIBDIR, INCLUDEDIR and DATADIR as in GNU make's conventions (relative LIBDIR,
+# INCLUDEDIR and DATADIR are taken under PREFIX); DESTDIR is prepended to every path written;
+# STRIP= (empty) keeps the debug information. Layout and ABI policy: docs/ABI.md.
 install: build
-	scripts/install.sh "$(PREFIX)"
+	scripts/install.sh --prefix "$(PREFIX)" --libdir "$(LIBDIR)" --includedir "$(INCLUDEDIR)" \
+	    --datadir "$(DATADIR)" --strip "$(STRIP)"
+
+# target/dist/mml-VERSION-x86_64-linux.tar.gz: an installed tree that works from any prefix.
+dist: build
+	scripts/dist.sh
+
+# target/nuget/Mml.VERSION.nupkg, without the .NET SDK.
+nuget: build install-mono
+	bindings/csharp/pack.sh
 
 # The ONNX Runtime custom-operator library (onnxruntime/, docs/ONNXRUNTIME.md). `make onnx`
 # builds target/release/libmml_onnxruntime.so; test-onnx runs it inside the onnxruntime wheel

@@ -3,7 +3,7 @@
 # Usage: bench/run.sh [threads...]   (default: 1 2). MML_ISA=scalar|wide|avx2|avx512 forces a path.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+make -s build   # the library, and libmml.so.0.1 (its SONAME) beside it for the loader
 mkdir -p target/bench
 ${CC:-cc} -std=c99 -O2 -Wall -Wextra -Werror -Iinclude bench/bench_mml.c -Ltarget/release -lmml \
     -Wl,-rpath,"$PWD/target/release" -o target/bench/bench_mml

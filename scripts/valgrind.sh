@@ -9,7 +9,7 @@
 #   C++: bindings/cpp's GoogleTest binary, configured with MML_CPP_SANITIZE=OFF.
 #   Go:  bindings/go's `go test -c` binary, in two passes, because memcheck cannot follow the
 #        Go runtime's own stacks and heap by itself:
-#        1. built with `-tags valgrind` (Go >= 1.25 annotates its stacks and heap for memcheck)
+#        1. built with `-tags valgrind` (besides mml_local, the in-tree build mode; Go >= 1.25 annotates its stacks and heap for memcheck)
 #           and GODEBUG=asyncpreemptoff=1 (signal preemption writes below the stack pointer):
 #           zero memory errors of any kind, leak check off (valgrind's leak checker aborts on
 #           the runtime's nested pool annotations);
@@ -39,6 +39,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 ${CARGO:-cargo} build --release || exit 1
 lib=$root/target/release
+scripts/soname.sh --link "$lib/libmml.so" || exit 1
 
 failed=()
 passed=()
@@ -102,6 +103,7 @@ if [ ! -f bindings/go/go.mod ]; then
 elif ! command -v go >/dev/null; then
     skipped+=("Go: go not installed")
 else
+    # -tags mml_local: the binding's in-tree build mode (cgo_local.go), against target/release.
     export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=1
     unset GOEXPERIMENT
     if [ -z "${HOME:-}" ]; then
@@ -121,7 +123,7 @@ else
             && grep -q "possibly lost: 0 bytes" "$log" \
             || { grep -q "All heap blocks were freed" "$log"; }
     }
-    if (cd bindings/go && go test -tags valgrind -c -o "$out/go-valgrind.test" . && go test -c -o "$out/go.test" .) \
+    if (cd bindings/go && go test -tags valgrind,mml_local -c -o "$out/go-valgrind.test" . && go test -tags mml_local -c -o "$out/go.test" .) \
         >"$out/go-build.log" 2>&1; then
         if go version | grep -qE 'go1\.(2[5-9]|[3-9][0-9])'; then
             run go-errors go_errors

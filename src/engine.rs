@@ -3,8 +3,8 @@
 
 use crate::error::{Error, check_targets};
 use crate::kernel::{
-    GradOut, INTERLEAVE, Isa, Kernels, LineAligned, LossOut, Op, Params, Partials, Plan, Task,
-    Upstream, Work, sum,
+    GradOut, INTERLEAVE, Isa, Kernels, LineAligned, LossOut, Op, Params, Partials, Plan, Targets,
+    Task, Upstream, Work, sum,
 };
 use crate::parallel;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -227,7 +227,7 @@ fn sum_serially<'a, S: Kernels>(
 /// A block's scores, targets and gradient part.
 type Block<'a, S> = (
     &'a [S],
-    &'a [i64],
+    Targets<'a>,
     Option<GradOut<'a, <S as crate::kernel::Element>::Real>>,
 );
 
@@ -368,7 +368,7 @@ fn add_block<S: Kernels>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
-    (input, pitch, target): (&[S], usize, &[i64]),
+    (input, pitch, target): (&[S], usize, Targets<'_>),
     grad: Option<GradOut<'_, S::Real>>,
     buffer: &mut [S::Real],
     total: f64,
@@ -396,7 +396,7 @@ fn add_block<S: Kernels>(
 #[allow(clippy::type_complexity)]
 fn split<'a, S: Kernels>(
     (input, pitch): (&'a [S], usize),
-    target: &'a [i64],
+    target: Targets<'a>,
     grad: Option<GradOut<'a, S::Real>>,
     rows: usize,
     c: usize,
@@ -433,7 +433,7 @@ fn split<'a, S: Kernels>(
             },
         );
         let scores = &input[start * pitch..((end - 1) * pitch + c).min(input.len())];
-        let block = (scores, &target[start..end], grad);
+        let block = (scores, target.range(start, end), grad);
         start = end;
         Some(block)
     })

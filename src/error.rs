@@ -81,15 +81,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Returns the first row whose target lies outside `[0, c)`. One pass over the targets.
+/// Returns the first row whose target lies outside `[0, c)`. One pass over the targets
+/// (`&[i64]` or `&[i32]`).
 #[inline(always)]
-pub fn check_targets(target: &[i64], c: usize) -> Result<(), Error> {
+pub fn check_targets<'a>(target: impl Into<kernel::Targets<'a>>, c: usize) -> Result<(), Error> {
+    let target = target.into();
     let Some(row) = kernel::first_bad_target(kernel::Isa::selected(), target, c) else {
         return Ok(());
     };
     Err(Error::TargetOutOfRange {
         row,
-        target: target[row],
+        target: target.value(row),
         classes: c,
     })
 }

@@ -22,5 +22,11 @@ mod loss;
 pub mod parallel;
 
 pub use error::{Buffer, Error, check_targets};
-pub use kernel::Power;
+pub use kernel::{Power, Target};
 pub use loss::{Builder, Float, MultiMarginLoss, Options, Reduction};
+
+// The README's Rust example, compiled and run by `cargo test` as a doctest (its other examples
+// are built against an installed copy by tests/install/test.sh).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

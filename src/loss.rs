@@ -6,7 +6,9 @@ use ndarray::{
 
 use crate::engine;
 use crate::error::{Buffer, Error};
-use crate::kernel::{Element, GradOut, Kernels, LossOut, Params, Power, Real, Task, Upstream};
+use crate::kernel::{
+    Element, GradOut, Kernels, LossOut, Params, Power, Real, Target, Targets, Task, Upstream,
+};
 
 /// How per-sample losses are combined, as in PyTorch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -84,6 +86,7 @@ impl Float for f64 {
 pub struct Builder {
     p: u32,
     options: Options,
+    weight_f64: Option<Vec<f64>>,
 }
 
 impl Builder {
@@ -96,8 +99,17 @@ impl Builder {
         self.options.margin = margin;
         self
     }
+    /// Per-class weights in float32 (the float64 entry points widen them, exactly).
     pub fn weight(mut self, weight: impl Into<Vec<f32>>) -> Self {
         self.options.weight = Some(weight.into());
+        self.weight_f64 = None;
+        self
+    }
+    /// Per-class weights in float64: the float64 entry points use them as given (PyTorch's
+    /// float64 computation), the float32 ones rounded to float (`.to(torch.float32)`).
+    pub fn weight_f64(mut self, weight: impl Into<Vec<f64>>) -> Self {
+        self.weight_f64 = Some(weight.into());
+        self.options.weight = None;
         self
     }
     pub fn reduction(mut self, reduction: Reduction) -> Self {
@@ -107,10 +119,14 @@ impl Builder {
     /// The loss; [`Error::InvalidPower`] for a `p` other than 1 or 2, [`Error::OutOfMemory`]
     /// if the float64 copy of the weights cannot be allocated.
     pub fn build(self) -> Result<MultiMarginLoss, Error> {
-        MultiMarginLoss::try_new(Options {
+        let options = Options {
             power: Power::try_from(self.p)?,
             ..self.options
-        })
+        };
+        match self.weight_f64 {
+            Some(weight) => MultiMarginLoss::try_with_f64_weight(options, weight),
+            None => MultiMarginLoss::try_new(options),
+        }
     }
 }
 
@@ -141,10 +157,29 @@ impl MultiMarginLoss {
         })
     }
 
+    /// A loss with float64 weights (`options.weight` is replaced by their float32 rounding):
+    /// the float64 entry points use `weight` as given, the others the rounded copy, as PyTorch's
+    /// `.to(torch.float32)` rounds. [`Error::OutOfMemory`] if that copy cannot be allocated.
+    pub fn try_with_f64_weight(options: Options, weight: Vec<f64>) -> Result<Self, Error> {
+        let mut rounded = Vec::new();
+        rounded
+            .try_reserve_exact(weight.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        rounded.extend(weight.iter().map(|&v| v as f32));
+        Ok(MultiMarginLoss {
+            options: Options {
+                weight: Some(rounded),
+                ..options
+            },
+            weight_f64: Some(weight),
+        })
+    }
+
     pub fn builder() -> Builder {
         Builder {
             p: 1,
             options: Options::default(),
+            weight_f64: None,
         }
     }
 
@@ -165,12 +200,20 @@ impl MultiMarginLoss {
     pub fn forward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         output: &mut [T],
     ) -> Result<(), Error> {
-        self.compute(input, target, n, c, None, Some(output), None)
+        self.compute(
+            input,
+            Target::targets(target),
+            n,
+            c,
+            None,
+            Some(output),
+            None,
+        )
     }
 
     /// Computes the gradient with respect to `input` (`n·c` values) given the upstream gradient
@@ -178,7 +221,7 @@ impl MultiMarginLoss {
     pub fn backward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         grad_output: &[T],
@@ -186,7 +229,7 @@ impl MultiMarginLoss {
     ) -> Result<(), Error> {
         self.compute(
             input,
-            target,
+            Target::targets(target),
             n,
             c,
             Some(grad_output),
@@ -201,7 +244,7 @@ impl MultiMarginLoss {
     pub fn forward_backward_slice<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: &[impl Target],
         n: usize,
         c: usize,
         grad_output: &[T],
@@ -210,7 +253,7 @@ impl MultiMarginLoss {
     ) -> Result<(), Error> {
         self.compute(
             input,
-            target,
+            Target::targets(target),
             n,
             c,
             Some(grad_output),
@@ -228,7 +271,7 @@ impl MultiMarginLoss {
     pub(crate) fn compute<T: Float>(
         &self,
         input: &[T],
-        target: &[i64],
+        target: Targets<'_>,
         n: usize,
         c: usize,
         grad_output: Option<&[T]>,
@@ -293,10 +336,10 @@ impl MultiMarginLoss {
     }
 
     /// The loss of a batch `(n, c)`: `n` values for `none`, one value otherwise.
-    pub fn forward<T: Float>(
+    pub fn forward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
     ) -> Result<Array1<T>, Error> {
         let mut output = Array1::from_elem(self.output_len(input.nrows()), T::ZERO);
         self.forward_into(input, target, output.view_mut())?;
@@ -304,10 +347,10 @@ impl MultiMarginLoss {
     }
 
     /// [`forward`](Self::forward) into a caller's array of `output_len(n)` values.
-    pub fn forward_into<T: Float>(
+    pub fn forward_into<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         output: ArrayViewMut1<T>,
     ) -> Result<(), Error> {
         let (n, c) = input.dim();
@@ -319,10 +362,10 @@ impl MultiMarginLoss {
     }
 
     /// The gradient of a batch `(n, c)` given `grad_output` (`output_len(n)` values).
-    pub fn backward<T: Float>(
+    pub fn backward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
     ) -> Result<Array2<T>, Error> {
         let mut grad = Array2::from_elem(input.dim(), T::ZERO);
@@ -331,10 +374,10 @@ impl MultiMarginLoss {
     }
 
     /// [`backward`](Self::backward) into a caller's `(n, c)` array.
-    pub fn backward_into<T: Float>(
+    pub fn backward_into<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
         grad_input: ArrayViewMut2<T>,
     ) -> Result<(), Error> {
@@ -362,10 +405,10 @@ impl MultiMarginLoss {
     }
 
     /// Loss and gradient of a batch in one pass.
-    pub fn forward_backward<T: Float>(
+    pub fn forward_backward<T: Float, Y: Target>(
         &self,
         input: ArrayView2<T>,
-        target: ArrayView1<i64>,
+        target: ArrayView1<Y>,
         grad_output: ArrayView1<T>,
     ) -> Result<(Array1<T>, Array2<T>), Error> {
         let (n, c) = input.dim();
@@ -384,6 +427,47 @@ impl MultiMarginLoss {
             grad.as_slice_mut().expect("fresh arrays are contiguous"),
         )?;
         Ok((output, grad))
+    }
+
+    /// [`forward_backward`](Self::forward_backward) into a caller's arrays: `output_len(n)`
+    /// losses and an `(n, c)` gradient.
+    pub fn forward_backward_into<T: Float, Y: Target>(
+        &self,
+        input: ArrayView2<T>,
+        target: ArrayView1<Y>,
+        grad_output: ArrayView1<T>,
+        output: ArrayViewMut1<T>,
+        grad_input: ArrayViewMut2<T>,
+    ) -> Result<(), Error> {
+        let (n, c) = input.dim();
+        if grad_input.dim() != (n, c) {
+            return Err(Error::ShapeMismatch {
+                buffer: Buffer::GradInput,
+                expected: n.saturating_mul(c),
+                actual: grad_input.len(),
+            });
+        }
+        let input = input.as_standard_layout();
+        let target = target.as_standard_layout();
+        let grad_output = grad_output.as_standard_layout();
+        with_slice_mut(output, |out| {
+            with_slice_mut(grad_input, |grad| {
+                self.forward_backward_slice(
+                    contiguous(&input),
+                    contiguous(&target),
+                    n,
+                    c,
+                    contiguous(&grad_output),
+                    out,
+                    grad,
+                )
+            })
+        })
+    }
+
+    /// The float64 weights the float64 entry points use (given, or the float32 ones widened).
+    pub fn weight_f64(&self) -> Option<&[f64]> {
+        self.weight_f64.as_deref()
     }
 
     /// The loss of one sample: `c` scores and a class index (PyTorch's 1-D input with a 0-dim

@@ -46,6 +46,32 @@ fn check_slices<T: mml::Float>(
         &grad,
         want_grad,
     );
+    // The same call with 32-bit targets gives the same bits.
+    let narrow: Vec<i32> = case
+        .target
+        .iter()
+        .map(|&t| i32::try_from(t).expect("golden targets fit in i32"))
+        .collect();
+    let (mut out, mut grad) = (vec![T::TWO; out.len()], vec![T::TWO; grad.len()]);
+    loss.forward_backward_slice(input, &narrow, n, c, up, &mut out, &mut grad)
+        .unwrap();
+    assert_golden(
+        &format!("{} {label} int32 fused loss", case.name),
+        &out,
+        want_loss,
+    );
+    assert_golden(
+        &format!("{} {label} int32 fused grad", case.name),
+        &grad,
+        want_grad,
+    );
+    let mut out = vec![T::TWO; out.len()];
+    loss.forward_slice(input, &narrow, n, c, &mut out).unwrap();
+    assert_golden(
+        &format!("{} {label} int32 forward", case.name),
+        &out,
+        want_loss,
+    );
 }
 
 #[test]
@@ -316,15 +342,19 @@ fn empty_batch_is_defined() {
             .build()
             .unwrap();
         let mut out = [5.0f32];
-        sum.forward_slice::<f32>(&[], &[], 0, 4, &mut out).unwrap();
+        sum.forward_slice::<f32>(&[], &[0i64; 0], 0, 4, &mut out)
+            .unwrap();
         assert_eq!(out[0].to_bits(), 0.0f32.to_bits());
-        mean.forward_slice::<f32>(&[], &[], 0, 4, &mut out).unwrap();
+        mean.forward_slice::<f32>(&[], &[0i64; 0], 0, 4, &mut out)
+            .unwrap();
         assert!(out[0].is_nan());
-        none.forward_slice::<f32>(&[], &[], 0, 4, &mut []).unwrap();
-        none.backward_slice::<f32>(&[], &[], 0, 4, &[], &mut [])
+        none.forward_slice::<f32>(&[], &[0i64; 0], 0, 4, &mut [])
+            .unwrap();
+        none.backward_slice::<f32>(&[], &[0i64; 0], 0, 4, &[], &mut [])
             .unwrap();
         let mut out = [5.0f64];
-        mean.forward_slice::<f64>(&[], &[], 0, 4, &mut out).unwrap();
+        mean.forward_slice::<f64>(&[], &[0i64; 0], 0, 4, &mut out)
+            .unwrap();
         assert!(out[0].is_nan());
     }
 }

@@ -122,13 +122,13 @@ enum Runner {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_kind<T: Float>(
+fn run_kind<T: Float, Y: mml::Target>(
     runner: Runner,
     kind: Kind,
     params: &Params<T>,
     c: usize,
     input: &[T],
-    target: &[i64],
+    target: &[Y],
     upstream: &[T],
     g: T,
 ) -> Outputs<T> {
@@ -164,7 +164,7 @@ fn run_kind<T: Float>(
     let task = Task {
         input,
         pitch: c,
-        target,
+        target: Y::targets(target),
         loss,
         grad: grad_out,
     };
@@ -214,9 +214,14 @@ fn assert_runners_match_reference<T: Float>(
         upstream,
         g,
     );
+    // 32-bit targets (every test target fits) take each path's int32 target loads.
+    let narrow: Vec<i32> = target.iter().map(|&t| t as i32).collect();
+    assert!(narrow.iter().zip(target).all(|(&a, &b)| i64::from(a) == b));
     for &runner in runners {
         let got = run_kind(runner, kind, params, c, input, target, upstream, g);
         assert_outputs_same(&format!("{runner:?} {kind:?} {what}"), &got, &want);
+        let got = run_kind(runner, kind, params, c, input, &narrow, upstream, g);
+        assert_outputs_same(&format!("{runner:?} {kind:?} {what} int32"), &got, &want);
     }
 }
 
@@ -390,7 +395,7 @@ mod golden {
                 let task = Task {
                     input,
                     pitch: c,
-                    target,
+                    target: target.into(),
                     loss,
                     grad: Some(GradOut {
                         g,
@@ -408,7 +413,7 @@ mod golden {
                     Task {
                         input,
                         pitch: c,
-                        target,
+                        target: target.into(),
                         loss,
                         grad: None,
                     },
@@ -416,7 +421,7 @@ mod golden {
                 let task = Task {
                     input,
                     pitch: c,
-                    target,
+                    target: target.into(),
                     loss: LossOut::Skip,
                     grad: Some(GradOut {
                         g,
@@ -535,7 +540,7 @@ fn target_checks_find_the_first_bad_target() {
         let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
         assert!(mml::check_targets(&good, c).is_ok(), "n={n}");
         for isa in Isa::available() {
-            let row = kernel::first_bad_target(isa, &good, c);
+            let row = kernel::first_bad_target(isa, (&good).into(), c);
             assert_eq!(row, None, "{isa:?} n={n}");
         }
         for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 199, 299]
@@ -550,7 +555,7 @@ fn target_checks_find_the_first_bad_target() {
                 }
                 for isa in Isa::available() {
                     assert_eq!(
-                        kernel::first_bad_target(isa, &t, c),
+                        kernel::first_bad_target(isa, (&t).into(), c),
                         Some(first),
                         "{isa:?} n={n} first={first} bad={bad}"
                     );
@@ -562,6 +567,25 @@ fn target_checks_find_the_first_bad_target() {
                         classes,
                     }) => assert_eq!((row, target, classes), (first, bad, c), "n={n}"),
                     other => panic!("n={n} first={first}: {other:?}"),
+                }
+                // The same scan on 32-bit targets (the bad value narrowed to one that is
+                // still out of range).
+                let narrow: Vec<i32> = t
+                    .iter()
+                    .map(|&v| i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX }))
+                    .collect();
+                for isa in Isa::available() {
+                    assert_eq!(
+                        kernel::first_bad_target(isa, (&narrow).into(), c),
+                        Some(first),
+                        "{isa:?} int32 n={n} first={first} bad={bad}"
+                    );
+                }
+                match mml::check_targets(&narrow, c) {
+                    Err(mml::Error::TargetOutOfRange { row, target, .. }) => {
+                        assert_eq!((row, target), (first, i64::from(narrow[first])), "n={n}")
+                    }
+                    other => panic!("int32 n={n} first={first}: {other:?}"),
                 }
             }
         }
@@ -593,7 +617,7 @@ fn check_self_checking_forward<T: Float>() {
                 let task = Task {
                     input: &input,
                     pitch: c,
-                    target,
+                    target: target.into(),
                     loss: LossOut::Interleaved(&mut partials),
                     grad: fused.then(|| GradOut {
                         g: T::from_f64(0.5),
@@ -1219,7 +1243,7 @@ fn run_pair_kind<T: Float>(
         Some(Task {
             input: input[k],
             pitch: c,
-            target: target[k],
+            target: target[k].into(),
             loss,
             grad: with_grad.then(|| GradOut {
                 g,
@@ -1334,7 +1358,7 @@ fn check_large_call<T: Float>(c: usize, n: usize) {
             Task {
                 input: &input,
                 pitch: c,
-                target: &target,
+                target: (&target).into(),
                 loss: LossOut::PerRow(&mut want),
                 grad: Some(GradOut {
                     g,
@@ -1369,7 +1393,7 @@ fn check_large_call<T: Float>(c: usize, n: usize) {
                     let task = Task {
                         input: &input,
                         pitch: c,
-                        target: &target,
+                        target: (&target).into(),
                         loss,
                         grad: with_grad.then(|| GradOut {
                             g,

@@ -111,7 +111,7 @@ fn overflowing_shapes_are_invalid_and_touch_nothing() {
     let loss = mml::MultiMarginLoss::builder().build().expect("defaults");
     let mut out = [0.0f32];
     let err = loss
-        .forward_slice::<f32>(&[], &[], usize::MAX, 2, &mut out)
+        .forward_slice::<f32>(&[], &[0i64; 0], usize::MAX, 2, &mut out)
         .expect_err("overflow");
     assert!(matches!(err, mml::Error::SizeOverflow { .. }), "{err:?}");
     // mml_check_targets reads n targets: an n whose bytes overflow is refused too.

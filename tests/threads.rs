@@ -125,7 +125,7 @@ fn results_do_not_depend_on_thread_count() {
         Task {
             input: &x,
             pitch: c,
-            target: &t,
+            target: t[..].into(),
             loss: LossOut::PerRow(&mut rows),
             grad: Some(grad_out),
         },

@@ -3,7 +3,7 @@
 # configure + build with CMake into target/cpp-build (the suite as C++17 and C++20, and the
 # span's compile-time rules in both), run the GoogleTest suites through ctest, and run the
 # training example, which must end above 90% accuracy.
-# Assumes `cargo build --release` has run (the Makefile's test-cpp target depends on build).
+# Assumes `make build` has run (the Makefile's test-cpp target depends on it).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,8 +11,8 @@ root="$(cd "$here/../.." && pwd)"
 build="$root/target/cpp-build"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
-if [[ ! -f "$root/target/release/libmml.so" ]]; then
-  echo "bindings/cpp/test.sh: $root/target/release/libmml.so is missing; run cargo build --release" >&2
+if [[ ! -f "$root/target/release/$("$root/scripts/soname.sh")" ]]; then
+  echo "bindings/cpp/test.sh: the library of \`make build\` is missing in $root/target/release; run make build" >&2
   exit 1
 fi
 

@@ -2,9 +2,9 @@
 
 package mml
 
-// With -tags mml_external the binding adds no search paths of its own: the header and the
-// library come from CGO_CFLAGS and CGO_LDFLAGS (for an installed copy, for example
-// CGO_CFLAGS="$(pkg-config --cflags mml)" CGO_LDFLAGS="$(pkg-config --libs mml)").
+// With -tags mml_external the binding adds no flags of its own but -lmml: the header and the
+// library come from CGO_CFLAGS and CGO_LDFLAGS (for example CGO_CFLAGS="-I/opt/mml/include"
+// CGO_LDFLAGS="-L/opt/mml/lib -Wl,-rpath,/opt/mml/lib"), for builds without pkg-config.
 
 /*
 #cgo LDFLAGS: -lmml

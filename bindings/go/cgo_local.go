@@ -1,10 +1,10 @@
-//go:build !mml_external
+//go:build mml_local && !mml_external
 
 package mml
 
-// Inside the mml source tree: the header is <repo>/include/mml.h and the library is the one
-// `cargo build --release` leaves in <repo>/target/release, found at run time through an rpath.
-// Build with -tags mml_external to supply CGO_CFLAGS and CGO_LDFLAGS yourself instead.
+// Inside the mml source tree (-tags mml_local; the binding's own tests use it): the header is
+// <repo>/include/mml.h and the library the one `make build` leaves in <repo>/target/release,
+// found at run time through a run path into the tree. Never shipped by `make install`.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include

@@ -4,19 +4,22 @@
 //
 // # Building
 //
-// By default cgo takes the header from <repo>/include and links the library that
-// `cargo build --release` leaves in <repo>/target/release, with an rpath to that directory,
-// so `go test` and `go build` work inside the source tree once the Rust crate is built.
+// By default cgo takes the flags of an installed mml from pkg-config (`#cgo pkg-config: mml`):
+// install the library with `make install PREFIX=/opt/mml`, which also copies this module's
+// sources to /opt/mml/share/mml/go, and point your go.mod at them while the module is not
+// published:
 //
-// With the build tag mml_external the binding adds no paths of its own and links with
-// -lmml only: supply the header and library locations yourself, for example for a copy
-// installed with `make install PREFIX=/opt/mml`:
+//	require github.com/mml-project/mml/bindings/go v0.1.0
+//	replace github.com/mml-project/mml/bindings/go => /opt/mml/share/mml/go
 //
-//	CGO_CFLAGS="-I/opt/mml/include" \
-//	CGO_LDFLAGS="-L/opt/mml/lib -Wl,-rpath,/opt/mml/lib" \
-//	go build -tags mml_external ./...
+// then build with PKG_CONFIG_PATH=/opt/mml/lib/pkgconfig (not needed for a system prefix) and
+// let the program find libmml.so.0.1 at run time: LD_LIBRARY_PATH=/opt/mml/lib, or a run path
+// linked in with go build -ldflags "-r /opt/mml/lib".
 //
-// (or CGO_CFLAGS="$(pkg-config --cflags mml)" CGO_LDFLAGS="$(pkg-config --libs mml)").
+// Two build tags change this: mml_local builds against the mml source tree that holds this
+// directory (<repo>/include and the library of `make build` in <repo>/target/release, with a
+// run path; the binding's own tests use it), and mml_external adds nothing but -lmml, for
+// flags given by hand in CGO_CFLAGS and CGO_LDFLAGS.
 //
 // # Usage
 //

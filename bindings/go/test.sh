@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Tests of the Go binding: go vet, go test, then go test with full cgo pointer checks
 # (GOEXPERIMENT=cgocheck2) and the race detector in one run (one rebuild of the standard
-# library instead of two), then the mml_external build tag. Needs `cargo build --release`
-# (`make test-go` runs it first). Standard library only: works offline.
+# library instead of two), then the mml_external build tag. All in the source tree, so with
+# -tags mml_local (cgo_local.go: the library of `make build`, which `make test-go` runs first);
+# the default pkg-config mode is tested against an installed copy by tests/install/test.sh.
+# Standard library only: works offline.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$here"
 
-if [[ ! -f "$repo/target/release/libmml.so" ]]; then
-    echo "test.sh: $repo/target/release/libmml.so is missing; building it" >&2
-    (cd "$repo" && cargo build --release)
+if [[ ! -f "$repo/target/release/$("$repo/scripts/soname.sh")" ]]; then
+    echo "test.sh: the library of \`make build\` is missing; building it" >&2
+    make -C "$repo" --no-print-directory build
 fi
 
 # No network, no toolchain download, no module resolution beyond this module.
-export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=1
+export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off CGO_ENABLED=1
+export GOFLAGS="-mod=mod -buildvcs=false -tags=mml_local"
 # Go keeps its caches under $HOME; give it somewhere to write when HOME is unset.
 if [[ -z "${HOME:-}" ]]; then
     export GOCACHE="${GOCACHE:-${TMPDIR:-/tmp}/mml-go-cache}" GOPATH="${GOPATH:-${TMPDIR:-/tmp}/mml-go-path}"

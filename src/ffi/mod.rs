@@ -47,6 +47,23 @@ pub const MML_REDUCTION_SUM: u32 = 2;
 /// error (a use-after-free), as for any C object.
 pub struct MmlLoss {
     loss: MultiMarginLoss,
+    /// Set only by [`__panicking_handle`]: every computing call with this handle panics.
+    panics: bool,
+}
+
+/// A test hook, not part of the API (hidden here, absent from the C header): a handle whose
+/// every computing call panics inside the C boundary, so that the tests can prove the boundary
+/// turns a panic into `MML_STATUS_INTERNAL_ERROR`. Free it with `mml_destroy`. A flag in the
+/// handle rather than a feature, so that the tests run against the library as it ships.
+#[doc(hidden)]
+pub fn __panicking_handle() -> *mut MmlLoss {
+    let loss = MultiMarginLoss::new(Options {
+        power: Power::One,
+        margin: 1.0,
+        weight: None,
+        reduction: Reduction::Mean,
+    });
+    Box::into_raw(Box::new(MmlLoss { loss, panics: true }))
 }
 
 /// Creates a loss.
@@ -97,7 +114,7 @@ pub unsafe extern "C" fn mml_create(
             None
         };
         let loss = MultiMarginLoss::try_new(Options { power, margin, weight, reduction })?;
-        let handle = new_handle(MmlLoss { loss })?;
+        let handle = new_handle(MmlLoss { loss, panics: false })?;
         // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
         unsafe { out.write(handle) };
         Ok(())
@@ -374,11 +391,6 @@ pub extern "C" fn mml_get_num_threads() -> usize {
     std::panic::catch_unwind(parallel::num_threads).unwrap_or(1)
 }
 
-/// With the `fault-injection` feature (tests only), `n == c == FAULT_INJECTION_SHAPE` panics.
-#[cfg(feature = "fault-injection")]
-#[doc(hidden)]
-pub const FAULT_INJECTION_SHAPE: usize = 0xFA17;
-
 /// Checks every pointer, then hands slices to the safe API, which checks shapes and targets.
 /// Nothing is written unless every check passes.
 ///
@@ -398,19 +410,19 @@ unsafe fn call<T: Float>(
     output: Option<Raw<T>>,
     grad_input: Option<Raw<T>>,
 ) -> Result<(), u32> {
-    // Test builds only: a shape that panics, to prove the boundary turns panics into statuses.
-    #[cfg(feature = "fault-injection")]
-    if n == FAULT_INJECTION_SHAPE && c == FAULT_INJECTION_SHAPE {
-        panic!("fault injected at the C boundary");
-    }
     if loss.is_null() {
         return Err(MML_STATUS_NULL_POINTER);
     }
     if !loss.is_aligned() {
         return Err(MML_STATUS_INVALID_ARGUMENT);
     }
-    // SAFETY: non-NULL, aligned, and by contract a live handle from `mml_create`.
-    let loss = unsafe { &(*loss).loss };
+    // SAFETY: non-NULL, aligned, and by contract a live handle from `mml_create` (or from the
+    // test hook `__panicking_handle`).
+    let handle = unsafe { &*loss };
+    if handle.panics {
+        panic!("fault injected at the C boundary (test hook)");
+    }
+    let loss = &handle.loss;
     let input = Raw::new(input, checked_elements::<T>(n, c)?);
     let target = Raw::new(target, n);
     // Each optional buffer checked in straight-line code: a loop over references to them kept
@@ -436,6 +448,6 @@ unsafe fn call<T: Float>(
     let output = output.map(|raw| unsafe { raw.as_mut_slice() });
     // SAFETY: as above.
     let grad_input = grad_input.map(|raw| unsafe { raw.as_mut_slice() });
-    loss.compute(input, target, n, c, grad_output, output, grad_input)
+    loss.compute(input, target.into(), n, c, grad_output, output, grad_input)
         .map_err(Into::into)
 }

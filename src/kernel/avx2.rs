@@ -8,10 +8,10 @@
 
 use std::arch::x86_64::*;
 
-use super::element::Target;
+use super::element::Targets;
 use super::schedule::{self, Schedule, Work};
 use super::task::Params;
-use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
+use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 #[derive(Clone, Copy)]
 pub(super) struct F32x8(__m256);
@@ -39,7 +39,7 @@ pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 
 /// The first target outside `[0, c)`, if any, scanned with this backend's 64-bit compares.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn first_bad_target<Y: Target>(target: &[Y], c: usize) -> Option<usize> {
+pub(super) fn first_bad_target(target: Targets<'_>, c: usize) -> Option<usize> {
     super::element::first_bad_target(target, c)
 }
 
@@ -48,7 +48,7 @@ macro_rules! avx2_vector {
     ($v:ident($reg:ty): $t:ty, $lanes:literal, $set1:ident, $loadu:ident, $storeu:ident,
      $add:ident, $sub:ident, $mul:ident, $div:ident, $cmp:ident, $and:ident, $blendv:ident,
      $maskload:ident, $lanes_below:ident, $transpose:ident, $store_low:ident, $classes:ident,
-     $widen:ident) => {
+     $classes_i32:ident, $widen:ident) => {
         impl Vector<$t> for $v {
             const LANES: usize = $lanes;
             const TILE: usize = $lanes;
@@ -129,6 +129,16 @@ macro_rules! avx2_vector {
                 $widen(self.0, out)
             }
             #[inline(always)]
+            fn classes_i64(targets: &[i64]) -> Self {
+                $v($classes(&targets[..$lanes]))
+            }
+            #[inline(always)]
+            fn classes_i32(targets: &[i32]) -> Self {
+                let targets = &targets[..$lanes];
+                // SAFETY: AVX2; `targets` holds `LANES` `i32`s (unaligned load).
+                $v(unsafe { $classes_i32(targets.as_ptr().cast()) })
+            }
+            #[inline(always)]
             fn store_columns(
                 cols: &[Self; MAX_TILE],
                 pitch: usize,
@@ -191,24 +201,17 @@ macro_rules! avx2_vector {
                 }
             }
         }
-
-        impl Classes<$v> for i64 {
-            #[inline(always)]
-            fn classes(targets: &[i64]) -> $v {
-                $v($classes(&targets[..$lanes]))
-            }
-        }
     };
 }
 
 avx2_vector!(F32x8(__m256): f32, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
     _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_cmp_ps, _mm256_and_ps,
     _mm256_blendv_ps, _mm256_maskload_ps, lanes_below_32, transpose_f32x8, store_low_lanes_f32,
-    classes_f32, widen_f32);
+    classes_f32, classes_i32_f32, widen_f32);
 avx2_vector!(F64x4(__m256d): f64, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
     _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_cmp_pd, _mm256_and_pd,
     _mm256_blendv_pd, _mm256_maskload_pd, lanes_below_64, transpose_f64x4, store_low_lanes_f64,
-    classes_f64, widen_f64);
+    classes_f64, classes_i32_f64, widen_f64);
 
 /// Partial tiles of `f32` are read as 4-column groups where `rows` goes on past them: rows `m`
 /// and `4 + m` as 4 values each into the halves of one register, each half then transposed as a
@@ -323,6 +326,26 @@ fn classes_f32(targets: &[i64]) -> __m256 {
         let hi = _mm256_permutevar8x32_epi32(hi, low_halves);
         _mm256_cvtepi32_ps(_mm256_permute2x128_si256::<0x20>(lo, hi))
     }
+}
+
+/// `i32` targets below 2^24 as exact floats, from 8 of them at `at`.
+///
+/// # Safety
+/// AVX2, and 8 readable `i32`s at `at`.
+#[inline(always)]
+unsafe fn classes_i32_f32(at: *const __m256i) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_cvtepi32_ps(_mm256_loadu_si256(at)) }
+}
+
+/// `i32` targets as exact doubles, from 4 of them at `at`.
+///
+/// # Safety
+/// AVX2, and 4 readable `i32`s at `at`.
+#[inline(always)]
+unsafe fn classes_i32_f64(at: *const __m256i) -> __m256d {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_cvtepi32_pd(_mm_loadu_si128(at.cast())) }
 }
 
 /// The first 4 targets as exact doubles (see [`classes_f32`]).

@@ -7,10 +7,10 @@
 
 use std::arch::x86_64::*;
 
-use super::element::Target;
+use super::element::Targets;
 use super::schedule::{self, Schedule, Work};
 use super::task::Params;
-use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
+use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 #[derive(Clone, Copy)]
 pub(super) struct F32x16(__m512);
@@ -67,7 +67,7 @@ pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 
 /// The first target outside `[0, c)`, if any, scanned with this backend's 64-bit compares.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) fn first_bad_target<Y: Target>(target: &[Y], c: usize) -> Option<usize> {
+pub(super) fn first_bad_target(target: Targets<'_>, c: usize) -> Option<usize> {
     super::element::first_bad_target(target, c)
 }
 
@@ -76,7 +76,7 @@ macro_rules! avx512_vector {
     ($v:ident($reg:ty, $mask:ty): $t:ty, $lanes:literal, $set1:ident, $loadu:ident,
      $storeu:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $cmp:ident, $mask_cmp:ident,
      $blend:ident, $maskz_loadu:ident, $mask_storeu:ident, $transpose:ident, $classes:ident,
-     $widen:ident, $special_loads:ident) => {
+     $classes_i32:ident, $widen:ident, $special_loads:ident) => {
         impl Vector<$t> for $v {
             const LANES: usize = $lanes;
             const TILE: usize = $lanes;
@@ -144,6 +144,16 @@ macro_rules! avx512_vector {
             #[inline(always)]
             fn widen(self, out: &mut [f64; MAX_LANES]) {
                 $widen(self.0, out)
+            }
+            #[inline(always)]
+            fn classes_i64(targets: &[i64]) -> Self {
+                $v($classes(&targets[..$lanes]))
+            }
+            #[inline(always)]
+            fn classes_i32(targets: &[i32]) -> Self {
+                let targets = &targets[..$lanes];
+                // SAFETY: AVX-512F; `targets` holds `LANES` `i32`s (unaligned load).
+                $v(unsafe { $classes_i32(targets.as_ptr()) })
             }
             #[inline(always)]
             fn store_columns(
@@ -214,24 +224,18 @@ macro_rules! avx512_vector {
                 }
             }
         }
-
-        impl Classes<$v> for i64 {
-            #[inline(always)]
-            fn classes(targets: &[i64]) -> $v {
-                $v($classes(&targets[..$lanes]))
-            }
-        }
     };
 }
 
 avx512_vector!(F32x16(__m512, __mmask16): f32, 16, _mm512_set1_ps, _mm512_loadu_ps,
     _mm512_storeu_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps,
     _mm512_cmp_ps_mask, _mm512_mask_cmp_ps_mask, _mm512_mask_blend_ps, _mm512_maskz_loadu_ps,
-    _mm512_mask_storeu_ps, transpose_f32x16, classes_f32, widen_f32, special_loads_f32);
+    _mm512_mask_storeu_ps, transpose_f32x16, classes_f32, classes_i32_f32, widen_f32, special_loads_f32);
 avx512_vector!(F64x8(__m512d, __mmask8): f64, 8, _mm512_set1_pd, _mm512_loadu_pd,
     _mm512_storeu_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd,
     _mm512_cmp_pd_mask, _mm512_mask_cmp_pd_mask, _mm512_mask_blend_pd, _mm512_maskz_loadu_pd,
-    _mm512_mask_storeu_pd, transpose_f64x8, classes_f64, widen_f64, no_special_loads);
+    _mm512_mask_storeu_pd, transpose_f64x8, classes_f64, classes_i32_f64, widen_f64,
+    no_special_loads);
 
 /// The first 16 targets as exact floats: below 2^24 (checked before any kernel reads them), they
 /// narrow to `i32` and convert exactly.
@@ -244,6 +248,26 @@ fn classes_f32(targets: &[i64]) -> __m512 {
         let hi = _mm512_cvtepi64_epi32(_mm512_loadu_si512(targets[8..].as_ptr().cast()));
         _mm512_cvtepi32_ps(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi))
     }
+}
+
+/// `i32` targets below 2^24 as exact floats, from 16 of them at `at`.
+///
+/// # Safety
+/// AVX-512F, and 16 readable `i32`s at `at`.
+#[inline(always)]
+unsafe fn classes_i32_f32(at: *const i32) -> __m512 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm512_cvtepi32_ps(_mm512_loadu_si512(at.cast())) }
+}
+
+/// `i32` targets as exact doubles, from 8 of them at `at`.
+///
+/// # Safety
+/// AVX-512F, and 8 readable `i32`s at `at`.
+#[inline(always)]
+unsafe fn classes_i32_f64(at: *const i32) -> __m512d {
+    // SAFETY: the caller's contract.
+    unsafe { _mm512_cvtepi32_pd(_mm256_loadu_si256(at.cast())) }
 }
 
 /// The first 8 targets as exact doubles (see [`classes_f32`]).

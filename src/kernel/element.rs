@@ -29,7 +29,7 @@ impl Element for f64 {
     }
 }
 
-/// A type targets (class indices) are stored in.
+/// A type targets (class indices) are stored in: `i64` or `i32`.
 pub trait Target: Copy + Debug + Send + Sync + 'static + sealed::Sealed {
     /// The value, for error reports.
     fn value(self) -> i64;
@@ -38,28 +38,148 @@ pub trait Target: Copy + Debug + Send + Sync + 'static + sealed::Sealed {
     fn is_out_of_range(self, c: usize) -> bool;
     /// The target as an index; only for targets already checked to lie in `[0, c)`.
     fn index(self) -> usize;
+    /// A slice of them as [`Targets`].
+    fn targets(slice: &[Self]) -> Targets<'_>;
 }
 
-impl Target for i64 {
-    #[inline(always)]
-    fn value(self) -> i64 {
-        self
-    }
-    #[inline(always)]
-    fn is_out_of_range(self, c: usize) -> bool {
-        self as u64 >= c as u64
-    }
-    #[inline(always)]
-    fn index(self) -> usize {
-        self as usize
-    }
+macro_rules! impl_target {
+    ($y:ty, $u:ty, $variant:ident) => {
+        impl Target for $y {
+            #[inline(always)]
+            fn value(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn is_out_of_range(self, c: usize) -> bool {
+                self as $u as u64 >= c as u64
+            }
+            #[inline(always)]
+            fn index(self) -> usize {
+                self as usize
+            }
+            #[inline(always)]
+            fn targets(slice: &[Self]) -> Targets<'_> {
+                Targets::$variant(slice)
+            }
+        }
+    };
 }
+impl_target!(i64, u64, I64);
+impl_target!(i32, u32, I32);
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
     impl Sealed for i64 {}
+    impl Sealed for i32 {}
+}
+
+/// A task's targets, stored as `i64` or `i32`. The kernels are compiled once for both: each
+/// block reads its targets through one `match` (the types differ in a few loads, not enough to
+/// compile every kernel twice).
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+}
+
+/// Runs `$body` with `$t` bound to the slice of `$targets`, whatever its type.
+macro_rules! with_targets {
+    ($targets:expr, |$t:ident| $body:expr) => {
+        match $targets {
+            $crate::kernel::Targets::I64($t) => $body,
+            $crate::kernel::Targets::I32($t) => $body,
+        }
+    };
+}
+
+impl<'a> Targets<'a> {
+    #[inline(always)]
+    pub fn len(self) -> usize {
+        with_targets!(self, |t| t.len())
+    }
+
+    #[inline(always)]
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Targets `start..end`.
+    #[inline(always)]
+    pub fn range(self, start: usize, end: usize) -> Targets<'a> {
+        match self {
+            Targets::I64(t) => Targets::I64(&t[start..end]),
+            Targets::I32(t) => Targets::I32(&t[start..end]),
+        }
+    }
+
+    /// Targets `start..`.
+    #[inline(always)]
+    pub fn from(self, start: usize) -> Targets<'a> {
+        self.range(start, self.len())
+    }
+
+    /// Target `i`'s value.
+    #[inline(always)]
+    pub fn value(self, i: usize) -> i64 {
+        with_targets!(self, |t| t[i].value())
+    }
+
+    /// Target `i` as an index into its row. Targets were checked before any kernel reads them;
+    /// this keeps a bad one from reading or writing another row's entry.
+    #[inline(always)]
+    pub fn index(self, i: usize, c: usize) -> usize {
+        with_targets!(self, |t| {
+            assert!(!t[i].is_out_of_range(c), "unchecked target");
+            t[i].index()
+        })
+    }
+
+    /// Whether any of the first `lanes` targets lies outside `[0, c)`.
+    #[inline(always)]
+    pub fn any_out_of_range(self, lanes: usize, c: usize) -> bool {
+        with_targets!(self, |t| t[..lanes]
+            .iter()
+            .fold(false, |bad, &y| bad | y.is_out_of_range(c)))
+    }
+
+    /// The first `LANES` (at most 16) targets as indices, checked.
+    #[inline(always)]
+    pub(crate) fn indices(self, lanes: usize, c: usize) -> [usize; 16] {
+        let mut out = [0; 16];
+        with_targets!(self, |t| {
+            for (o, &y) in out.iter_mut().zip(&t[..lanes]) {
+                assert!(!y.is_out_of_range(c), "unchecked target");
+                *o = y.index();
+            }
+        });
+        out
+    }
+}
+
+impl<'a> From<&'a [i64]> for Targets<'a> {
+    fn from(t: &'a [i64]) -> Self {
+        Targets::I64(t)
+    }
+}
+
+impl<'a> From<&'a [i32]> for Targets<'a> {
+    fn from(t: &'a [i32]) -> Self {
+        Targets::I32(t)
+    }
+}
+
+impl<'a> From<&'a Vec<i64>> for Targets<'a> {
+    fn from(t: &'a Vec<i64>) -> Self {
+        Targets::I64(t)
+    }
+}
+
+impl<'a> From<&'a Vec<i32>> for Targets<'a> {
+    fn from(t: &'a Vec<i32>) -> Self {
+        Targets::I32(t)
+    }
 }
 
 /// Targets per chunk of [`first_bad_target`]'s scan.
@@ -67,16 +187,18 @@ pub(crate) const TARGET_CHUNK: usize = 64;
 
 /// The first row whose target lies outside `[0, c)`, if any. Each chunk of [`TARGET_CHUNK`] is
 /// scanned without an early exit, so that the scan compiles to vector compares (inlined into each
-/// backend's entry, it uses that backend's 64-bit compares); the chunk that holds a bad target is
-/// then searched again for its row.
+/// backend's entry, it uses that backend's compares); the chunk that holds a bad target is then
+/// searched again for its row.
 #[inline(always)]
-pub(crate) fn first_bad_target<Y: Target>(target: &[Y], c: usize) -> Option<usize> {
-    let chunk = target.chunks(TARGET_CHUNK).position(|chunk| {
-        chunk
-            .iter()
-            .fold(false, |bad, &y| bad | y.is_out_of_range(c))
-    })?;
-    let start = chunk * TARGET_CHUNK;
-    let row = target[start..].iter().position(|y| y.is_out_of_range(c));
-    Some(start + row.expect("the chunk holds a bad target"))
+pub(crate) fn first_bad_target(targets: Targets<'_>, c: usize) -> Option<usize> {
+    with_targets!(targets, |target| {
+        let chunk = target.chunks(TARGET_CHUNK).position(|chunk| {
+            chunk
+                .iter()
+                .fold(false, |bad, &y| bad | y.is_out_of_range(c))
+        })?;
+        let start = chunk * TARGET_CHUNK;
+        let row = target[start..].iter().position(|y| y.is_out_of_range(c));
+        Some(start + row.expect("the chunk holds a bad target"))
+    })
 }

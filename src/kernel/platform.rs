@@ -3,7 +3,7 @@
 //! entry runs it and in which schedule (its [`Plan`]). Each backend file implements the same few
 //! entries (`schedule::entries!`); the rules between them live here, one `match` per operation.
 
-use super::element::{Element, Target};
+use super::element::{Element, Targets};
 use super::real::Real;
 use super::reference;
 use super::schedule::{Entry, Schedule, Work};
@@ -150,7 +150,7 @@ pub enum Op {
 impl Op {
     /// The operation `task` asks for.
     #[inline(always)]
-    pub fn of<S: Element, Y>(task: &Task<'_, S, Y>) -> Op {
+    pub fn of<S: Element>(task: &Task<'_, S>) -> Op {
         match (&task.loss, &task.grad) {
             (_, None) => Op::Forward,
             (super::task::LossOut::Skip, Some(_)) => Op::Backward,
@@ -163,9 +163,9 @@ impl Op {
 /// whether a large call's blocks go in pairs. Computed once per call from the path, the class
 /// count, the operation, the size and the element type.
 #[derive(Clone, Copy)]
-pub struct Plan<S: Element, Y = i64> {
+pub struct Plan<S: Element> {
     isa: Isa,
-    entry: Option<Entry<S, Y>>,
+    entry: Option<Entry<S>>,
     schedule: Schedule,
     pairs: bool,
 }
@@ -288,12 +288,12 @@ pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 /// available path, for one element type.
 pub trait Kernels: Element + Sized {
     #[doc(hidden)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self, i64>>;
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self>>;
 }
 
 impl Kernels for f32 {
     #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f32, i64>> {
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f32>> {
         let forward = op == Op::Forward;
         let short = |tile: usize| c <= tile;
         Some(match isa {
@@ -336,7 +336,7 @@ impl Kernels for f32 {
 
 impl Kernels for f64 {
     #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f64, i64>> {
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f64>> {
         let forward = op == Op::Forward;
         Some(match isa {
             Isa::Scalar => return None,
@@ -392,7 +392,7 @@ fn portable_sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 /// The first row whose target lies outside `[0, c)`, read once with the vector compares of
 /// `isa` (an available path); the same answer on every path.
 #[inline(always)]
-pub fn first_bad_target<Y: Target>(isa: Isa, target: &[Y], c: usize) -> Option<usize> {
+pub fn first_bad_target(isa: Isa, target: Targets<'_>, c: usize) -> Option<usize> {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` is available, so the CPU has AVX-512F, AVX2 and FMA.

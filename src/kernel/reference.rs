@@ -3,7 +3,7 @@
 //!
 //! Every faster kernel must give the same bits as this one; tests compare them.
 
-use super::element::{Element, Target};
+use super::element::{Element, Targets};
 use super::real::Real;
 use super::sum::add;
 use super::task::{GradOut, INTERLEAVE, LossOut, Params, Power, Task, Upstream};
@@ -96,25 +96,27 @@ pub fn times_upstream<T: Real>(v: T, up: T) -> T {
 /// The row losses of a task (targets checked) summed in float64 in row order, the first NaN
 /// kept ([`add`]): into one chain where `sums` holds one value, else row `i` into
 /// `sums[i % sums.len()]` (the interleaved partials of a large call's block).
-pub fn summed_losses<S: Element, Y: Target>(
+pub fn summed_losses<S: Element>(
     params: &Params<S::Real>,
     c: usize,
     (input, pitch): (&[S], usize),
-    target: &[Y],
+    target: Targets<'_>,
     sums: &mut [f64],
 ) {
     sums.fill(0.0);
     let k = sums.len();
-    for (i, &y) in target.iter().enumerate() {
+    for i in 0..target.len() {
         let row = &input[i * pitch..i * pitch + c];
-        sums[i % k] = add(sums[i % k], row_loss(params, row, y.index()).to_f64());
+        sums[i % k] = add(
+            sums[i % k],
+            row_loss(params, row, target.index(i, c)).to_f64(),
+        );
     }
 }
 
 /// Runs a task row by row. Panics (caught at the FFI boundary) only on a task whose lengths
 /// disagree, or whose targets are out of range where they must have been checked.
-pub fn run<S: Element, Y: Target>(params: &Params<S::Real>, c: usize, task: Task<'_, S, Y>) {
-    assert!(task.is_well_formed(c), "a malformed task");
+pub fn run<S: Element>(params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
     let Task {
         input,
         pitch,
@@ -123,11 +125,7 @@ pub fn run<S: Element, Y: Target>(params: &Params<S::Real>, c: usize, task: Task
         grad,
     } = task;
     let row = |i: usize| &input[i * pitch..i * pitch + c];
-    let class = |i: usize| {
-        let y = target[i];
-        assert!(!y.is_out_of_range(c), "unchecked target");
-        y.index()
-    };
+    let class = |i: usize| target.index(i, c);
     let n = target.len();
     let Some(GradOut {
         g,
@@ -148,7 +146,7 @@ pub fn run<S: Element, Y: Target>(params: &Params<S::Real>, c: usize, task: Task
             }
             LossOut::Interleaved(partials) => {
                 // This kind of task may come unchecked (see `Partials::bad_target`).
-                if target.iter().any(|y| y.is_out_of_range(c)) {
+                if target.any_out_of_range(target.len(), c) {
                     partials.bad_target = true;
                     return;
                 }

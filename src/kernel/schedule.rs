@@ -2,13 +2,13 @@
 //! block after another, two forward tasks' blocks alternately (pairs), or long forward rows in
 //! streams; and where the losses go. Each backend compiles [`run`] inside its entries.
 
-use super::element::{Element, Target};
+use super::element::{Element, Targets};
 use super::reference;
 use super::task::Upstream;
 use super::task::{GradOut, INTERLEAVE, LineAligned, LossOut, Params, Partials, Power, Task};
 use super::vector::{
-    Block, CACHE_LINE, Classes, Load, MAX_CLASSES, MAX_LANES, Prefetch, STREAM_AHEAD, TO_L2,
-    Vector, any_out_of_range, block_grad, block_loss, prefetch, target_index,
+    Block, CACHE_LINE, Load, MAX_CLASSES, MAX_LANES, Prefetch, STREAM_AHEAD, TO_L2, Vector,
+    block_grad, block_loss, prefetch,
 };
 
 /// How a call's blocks run, decided by its plan (see `platform::Plan`).
@@ -22,14 +22,14 @@ pub struct Schedule {
 }
 
 /// A work item: one task, or two forward tasks whose blocks run alternately.
-pub enum Work<'a, S: Element, Y = i64> {
-    One(Task<'a, S, Y>),
-    Pair(Task<'a, S, Y>, Task<'a, S, Y>),
+pub enum Work<'a, S: Element> {
+    One(Task<'a, S>),
+    Pair(Task<'a, S>, Task<'a, S>),
 }
 
 /// A backend's entry (see [`entries!`]); callers must have detected the CPU features it enables.
 #[doc(hidden)]
-pub type Entry<S, Y> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, S, Y>);
+pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, S>);
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
 /// are also compiled with `c` a constant: 10, the common case (forward 6–16% faster).
@@ -87,14 +87,13 @@ macro_rules! with_shape {
 /// with `GRAD` backward and fused work. `SHORT`: rows of at most one tile; `MEMORY`: the
 /// schedules of large calls (pairs, streams) are compiled in. Inlined into each entry.
 #[inline(always)]
-pub(crate) fn run<S, Y, V, const SHORT: bool, const MEMORY: bool, const GRAD: bool>(
+pub(crate) fn run<S, V, const SHORT: bool, const MEMORY: bool, const GRAD: bool>(
     schedule: Schedule,
     params: &Params<S::Real>,
     c: usize,
-    work: Work<'_, S, Y>,
+    work: Work<'_, S>,
 ) where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let (first, second) = match work {
@@ -103,7 +102,7 @@ pub(crate) fn run<S, Y, V, const SHORT: bool, const MEMORY: bool, const GRAD: bo
     };
     // What the entry takes: a block of rows at least, rows as long as `SHORT` says, a pair of
     // forward tasks with `MEMORY`. Plans keep to this; anything else runs the reference.
-    let takes = |t: &Task<'_, S, Y>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
+    let takes = |t: &Task<'_, S>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
     let pair = second.as_ref().is_none_or(|t| MEMORY && !GRAD && takes(t));
     if !takes(&first) || !pair || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
         return by_reference(params, c, first, second);
@@ -138,14 +137,14 @@ pub(crate) fn run<S, Y, V, const SHORT: bool, const MEMORY: bool, const GRAD: bo
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, Y, V, SQUARE, WEIGHTED, false>(params, c, rows, grad, None)
+                gradient::<S, V, SQUARE, WEIGHTED, false>(params, c, rows, grad, None)
             }),
             Some(sink) => with_shape!(params, c, contiguous, || {
                 let (rows, grad) = (
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, Y, V, SQUARE, WEIGHTED, true>(params, c, rows, grad, Some(sink))
+                gradient::<S, V, SQUARE, WEIGHTED, true>(params, c, rows, grad, Some(sink))
             }),
         };
     }
@@ -153,17 +152,17 @@ pub(crate) fn run<S, Y, V, const SHORT: bool, const MEMORY: bool, const GRAD: bo
     let (a, sink_a) = Rows::forward(first);
     match second {
         None if MEMORY && !SHORT && schedule.streams => with_shape!(params, c, false, || {
-            streamed::<S, Y, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
+            streamed::<S, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
         }),
         None => with_shape!(params, c, a.pitch == c, || {
             let a = a.pitched::<CONTIGUOUS>(c);
-            forward::<S, Y, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
+            forward::<S, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
         }),
         Some(second) => {
             let (b, sink_b) = Rows::forward(second);
             with_shape!(params, c, a.pitch == c && b.pitch == c, || {
                 let (a, b) = (a.pitched::<CONTIGUOUS>(c), b.pitched::<CONTIGUOUS>(c));
-                forward_pair::<S, Y, V, SQUARE, WEIGHTED>(
+                forward_pair::<S, V, SQUARE, WEIGHTED>(
                     params,
                     c,
                     [(a, sink_a), (b, sink_b)],
@@ -177,11 +176,11 @@ pub(crate) fn run<S, Y, V, const SHORT: bool, const MEMORY: bool, const GRAD: bo
 /// Work the entry does not take, on the reference; out of line, as it is rare.
 #[cold]
 #[inline(never)]
-fn by_reference<S: Element, Y: Target>(
+fn by_reference<S: Element>(
     params: &Params<S::Real>,
     c: usize,
-    first: Task<'_, S, Y>,
-    second: Option<Task<'_, S, Y>>,
+    first: Task<'_, S>,
+    second: Option<Task<'_, S>>,
 ) {
     reference::run(params, c, first);
     if let Some(second) = second {
@@ -191,15 +190,15 @@ fn by_reference<S: Element, Y: Target>(
 
 /// A task's scores and targets.
 #[derive(Clone, Copy)]
-struct Rows<'a, S, Y> {
+struct Rows<'a, S> {
     input: &'a [S],
     pitch: usize,
-    target: &'a [Y],
+    target: Targets<'a>,
 }
 
-impl<'a, S: Element, Y> Rows<'a, S, Y> {
+impl<'a, S: Element> Rows<'a, S> {
     #[inline(always)]
-    fn forward(task: Task<'a, S, Y>) -> (Self, Option<LossSink<'a, S::Real>>) {
+    fn forward(task: Task<'a, S>) -> (Self, Option<LossSink<'a, S::Real>>) {
         let Task {
             input,
             pitch,
@@ -229,13 +228,13 @@ impl<'a, S: Element, Y> Rows<'a, S, Y> {
 
     /// The block of neighbouring rows from row `start`.
     #[inline(always)]
-    fn block(&self, start: usize) -> Block<'a, S, Y> {
+    fn block(&self, start: usize) -> Block<'a, S> {
         let (pitch, rows) = (self.pitch, &self.input[start * self.pitch..]);
         Block {
             rows,
             pitch,
             lane_pitch: pitch,
-            targets: &self.target[start..],
+            targets: self.target.from(start),
         }
     }
 }
@@ -252,15 +251,14 @@ fn pitched<const CONTIGUOUS: bool, T>(grad: GradOut<'_, T>, c: usize) -> GradOut
 /// Every block of neighbouring rows of a forward task (a bad target found where `checks` ends
 /// it: the call fails whole).
 #[inline(always)]
-fn forward<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn forward<S, V, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    rows: Rows<'_, S, Y>,
+    rows: Rows<'_, S>,
     sink: Option<LossSink<'_, S::Real>>,
     checks: bool,
 ) where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let Some(mut sink) = sink else { return };
@@ -268,11 +266,10 @@ fn forward<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
     let prefetch = Prefetch::new::<S::Real, V>(c, false, false);
     for (start, first) in blocks(rows.target.len(), V::LANES) {
         // Before anything reads the block's targets or indexes by them.
-        if checks && any_out_of_range(&rows.target[start..], V::LANES, c) {
+        if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
             return sink.reject_targets();
         }
-        let losses =
-            block_loss::<S, Y, V, SQUARE, WEIGHTED>(params, c, rows.block(start), prefetch);
+        let losses = block_loss::<S, V, SQUARE, WEIGHTED>(params, c, rows.block(start), prefetch);
         sink.add(losses, start, first);
     }
     sink.finish(params, c, rows);
@@ -280,10 +277,10 @@ fn forward<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
 
 /// Every block of a backward (`!LOSS`) or fused task.
 #[inline(always)]
-fn gradient<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
+fn gradient<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
-    rows: Rows<'_, S, Y>,
+    rows: Rows<'_, S>,
     GradOut {
         g,
         upstream,
@@ -293,7 +290,6 @@ fn gradient<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>
     mut sink: Option<LossSink<'_, S::Real>>,
 ) where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let prefetch = Prefetch::new::<S::Real, V>(c, true, false);
@@ -304,7 +300,7 @@ fn gradient<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>
         };
         let grads = &mut grad[start * pitch..];
         let block = rows.block(start);
-        let losses = block_grad::<S, Y, V, SQUARE, WEIGHTED, LOSS>(
+        let losses = block_grad::<S, V, SQUARE, WEIGHTED, LOSS>(
             params, c, block, prefetch, g, up, grads, pitch,
         );
         if let (true, Some(sink)) = (LOSS, sink.as_mut()) {
@@ -321,14 +317,13 @@ fn gradient<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>
 /// 1.16–1.3× faster on one thread at 9 to 31 classes). Each task keeps its own sink.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
-fn forward_pair<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn forward_pair<S, V, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    [(a, sink_a), (b, sink_b)]: [(Rows<'_, S, Y>, Option<LossSink<'_, S::Real>>); 2],
+    [(a, sink_a), (b, sink_b)]: [(Rows<'_, S>, Option<LossSink<'_, S::Real>>); 2],
     checks: bool,
 ) where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let (Some(mut sink_a), Some(mut sink_b)) = (sink_a, sink_b) else {
@@ -351,15 +346,11 @@ fn forward_pair<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
                     $more = false;
                     break;
                 };
-                if checks && any_out_of_range(&$rows.target[start..], V::LANES, c) {
+                if checks && $rows.target.from(start).any_out_of_range(V::LANES, c) {
                     return $sink.reject_targets();
                 }
-                let losses = block_loss::<S, Y, V, SQUARE, WEIGHTED>(
-                    params,
-                    c,
-                    $rows.block(start),
-                    prefetch,
-                );
+                let losses =
+                    block_loss::<S, V, SQUARE, WEIGHTED>(params, c, $rows.block(start), prefetch);
                 $sink.add(losses, start, first);
             }
         };
@@ -379,15 +370,14 @@ fn forward_pair<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
 /// (forward 1.03–1.34× faster from memory at 300 to 2000 classes). The losses go to a buffer,
 /// then to the sink in row order, with the very adds of neighbouring blocks.
 #[inline(always)]
-fn streamed<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn streamed<S, V, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    rows: Rows<'_, S, Y>,
+    rows: Rows<'_, S>,
     sink: Option<LossSink<'_, S::Real>>,
     checks: bool,
 ) where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let Some(mut sink) = sink else { return };
@@ -400,22 +390,22 @@ fn streamed<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
     let n = target.len();
     let chunks = n.div_ceil(STREAMED_CHUNK_MAX_ROWS);
     let mut buffer = [S::Real::default(); STREAMED_CHUNK_MAX_ROWS];
-    let mut lane_targets = [target[0]; MAX_LANES];
+    let mut lane_targets = [0i64; MAX_LANES];
     let mut lane_losses = [S::Real::default(); MAX_LANES];
     let hints = Prefetch::new::<S::Real, V>(c, false, true);
     let mut start = 0;
     for chunk in 0..chunks {
         // Chunks within one row of each other in length, each at least `LANES` rows.
         let len = n / chunks + usize::from(chunk < n % chunks);
-        let targets = &target[start..start + len];
-        if checks && any_out_of_range(targets, len, c) {
+        let targets = target.range(start, start + len);
+        if checks && targets.any_out_of_range(len, c) {
             return sink.reject_targets();
         }
         let rows = &input[start * pitch..];
         let per = len / V::LANES;
         // `x[y]` of `row`, which its block reads first.
         let target_score = |row: usize| {
-            let at = row * pitch + target_index(targets[row], c);
+            let at = row * pitch + targets.index(row, c);
             prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(at));
         };
         if per > 0 {
@@ -429,7 +419,7 @@ fn streamed<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
         }
         for i in 0..per {
             for (k, t) in lane_targets[..V::LANES].iter_mut().enumerate() {
-                *t = targets[k * per + i];
+                *t = targets.value(k * per + i);
             }
             if i + 1 < per {
                 // The next block's, where the lanes' streams have not arrived yet.
@@ -441,10 +431,9 @@ fn streamed<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
                 rows: &rows[i * pitch..],
                 pitch,
                 lane_pitch: per * pitch,
-                targets: &lane_targets,
+                targets: Targets::I64(&lane_targets),
             };
-            block_loss::<S, Y, V, SQUARE, WEIGHTED>(params, c, block, hints)
-                .store(&mut lane_losses);
+            block_loss::<S, V, SQUARE, WEIGHTED>(params, c, block, hints).store(&mut lane_losses);
             for (k, &loss) in lane_losses[..V::LANES].iter().enumerate() {
                 buffer[k * per + i] = loss;
             }
@@ -456,9 +445,9 @@ fn streamed<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
                 rows: &rows[last * pitch..],
                 pitch,
                 lane_pitch: pitch,
-                targets: &targets[last..],
+                targets: targets.from(last),
             };
-            block_loss::<S, Y, V, SQUARE, WEIGHTED>(params, c, block, hints)
+            block_loss::<S, V, SQUARE, WEIGHTED>(params, c, block, hints)
                 .store(&mut buffer[last..]);
         }
         for (s, first) in blocks(len, V::LANES) {
@@ -552,12 +541,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
     /// keeps the first NaN as PyTorch does: which of two NaNs a vector add keeps is the
     /// compiler's choice (NaN-ness itself does not depend on it).
     #[inline(always)]
-    fn finish<S: Element<Real = T>, Y: Target>(
-        self,
-        params: &Params<T>,
-        c: usize,
-        rows: Rows<'_, S, Y>,
-    ) {
+    fn finish<S: Element<Real = T>>(self, params: &Params<T>, c: usize, rows: Rows<'_, S>) {
         let again = |sums: &mut [f64]| {
             reference::summed_losses(params, c, (rows.input, rows.pitch), rows.target, sums)
         };
@@ -599,9 +583,9 @@ macro_rules! entries {
                 schedule: Schedule,
                 params: &Params<<$s as super::element::Element>::Real>,
                 c: usize,
-                work: Work<'_, $s, i64>,
+                work: Work<'_, $s>,
             ) {
-                schedule::run::<$s, i64, $v, $short, $memory, $grad>(schedule, params, c, work)
+                schedule::run::<$s, $v, $short, $memory, $grad>(schedule, params, c, work)
             }
         )*
     };

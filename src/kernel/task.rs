@@ -1,7 +1,7 @@
 //! What a kernel is asked to compute: the loss parameters and one task, a block of whole rows
 //! with its outputs. Plain data, no behaviour beyond accessors.
 
-use super::element::Element;
+use super::element::{Element, Targets};
 
 /// The exponent of the hinge term: PyTorch's `p`, which only admits 1 and 2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,28 +107,29 @@ pub struct GradOut<'a, T> {
 /// One unit of work: a block of whole rows and what to compute for them. The scores are stored
 /// as `S` and computed in `S::Real`.
 #[derive(Debug)]
-pub struct Task<'a, S: Element, Y = i64> {
+pub struct Task<'a, S: Element> {
     /// The scores: row `i`'s `c` values at `input[i·pitch..]`.
     pub input: &'a [S],
     /// The distance between rows, in values (`c` for contiguous rows).
     pub pitch: usize,
     /// One target per row, each in `[0, c)` (or unchecked, where [`Partials::bad_target`]
     /// allows).
-    pub target: &'a [Y],
+    pub target: Targets<'a>,
     pub loss: LossOut<'a, S::Real>,
     pub grad: Option<GradOut<'a, S::Real>>,
 }
 
-impl<'a, S: Element, Y> Task<'a, S, Y> {
+impl<'a, S: Element> Task<'a, S> {
     /// A task over contiguous rows (`pitch == c`).
     #[inline(always)]
     pub fn contiguous(
         input: &'a [S],
         c: usize,
-        target: &'a [Y],
+        target: impl Into<Targets<'a>>,
         loss: LossOut<'a, S::Real>,
         grad: Option<GradOut<'a, S::Real>>,
     ) -> Self {
+        let target = target.into();
         Task {
             input,
             pitch: c,
@@ -142,25 +143,6 @@ impl<'a, S: Element, Y> Task<'a, S, Y> {
     #[inline(always)]
     pub fn rows(&self) -> usize {
         self.target.len()
-    }
-
-    /// Whether the scores hold `rows()` rows of `c` values at this pitch, and the outputs fit.
-    #[inline(always)]
-    pub fn is_well_formed(&self, c: usize) -> bool {
-        let n = self.target.len();
-        let scores = n == 0 || (self.pitch >= c && self.input.len() >= (n - 1) * self.pitch + c);
-        let loss = match &self.loss {
-            LossOut::PerRow(out) => out.len() == n,
-            _ => true,
-        };
-        let grad = self.grad.as_ref().is_none_or(|g| {
-            (n == 0 || (g.pitch >= c && g.grad.len() >= (n - 1) * g.pitch + c))
-                && match g.upstream {
-                    Upstream::PerRow(u) => u.len() == n,
-                    Upstream::Scalar(_) => true,
-                }
-        });
-        scores && loss && grad
     }
 }
 

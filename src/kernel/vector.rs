@@ -9,7 +9,7 @@
 //! fused multiply-add. Each lane therefore performs the very same IEEE operations as the scalar
 //! reference on its row and gives the same bits. See `docs/DESIGN.md`.
 
-use super::element::{Element, Target};
+use super::element::{Element, Targets};
 use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
@@ -74,6 +74,11 @@ pub(crate) trait Vector<T: Real>: Copy {
             *o = l.to_f64();
         }
     }
+    /// The first `LANES` targets as exact floats. Requires each to be in `[0, MAX_CLASSES)`,
+    /// where the conversion is exact in both precisions.
+    fn classes_i64(targets: &[i64]) -> Self;
+    /// The same for `i32` targets.
+    fn classes_i32(targets: &[i32]) -> Self;
     /// Whether any lane is NaN.
     #[inline(always)]
     fn any_nan(self) -> bool {
@@ -111,11 +116,13 @@ pub(crate) trait Load<V>: Element {
     );
 }
 
-/// How a backend's vectors `V` take targets stored as `Self`.
-pub(crate) trait Classes<V>: Target {
-    /// The first `LANES` targets as exact floats. Requires each to be in `[0, MAX_CLASSES)`,
-    /// where the conversion is exact in both precisions.
-    fn classes(targets: &[Self]) -> V;
+/// The first `LANES` targets as exact floats (see [`Vector::classes_i64`]).
+#[inline(always)]
+fn classes<T: Real, V: Vector<T>>(targets: Targets<'_>) -> V {
+    match targets {
+        Targets::I64(t) => V::classes_i64(t),
+        Targets::I32(t) => V::classes_i32(t),
+    }
 }
 
 /// Per-lane values of a block that do not depend on `j`.
@@ -278,11 +285,11 @@ impl Prefetch {
 /// a streamed block), the task's row pitch `pitch` (the next block's rows, for prefetching, are
 /// `LANES·pitch` values on), and the lanes' targets.
 #[derive(Clone, Copy)]
-pub(crate) struct Block<'a, S, Y> {
+pub(crate) struct Block<'a, S> {
     pub rows: &'a [S],
     pub pitch: usize,
     pub lane_pitch: usize,
-    pub targets: &'a [Y],
+    pub targets: Targets<'a>,
 }
 
 /// Runs `$body` with `$jj` bound to each column index of a tile below `min($tile, $width)`,
@@ -353,22 +360,6 @@ fn relative_classes<T: Real, V: Vector<T>>(class: V, first: usize) -> V {
     class.sub(V::splat(T::from_usize(first)))
 }
 
-/// A target as an index into its row. Targets were checked before any kernel reads them; this
-/// keeps a bad one from reading or writing another row's entry.
-#[inline(always)]
-pub(crate) fn target_index<Y: Target>(y: Y, c: usize) -> usize {
-    assert!(!y.is_out_of_range(c), "unchecked target");
-    y.index()
-}
-
-/// Whether any of the first `lanes` targets lies outside `[0, c)`.
-#[inline(always)]
-pub(crate) fn any_out_of_range<Y: Target>(targets: &[Y], lanes: usize, c: usize) -> bool {
-    targets[..lanes]
-        .iter()
-        .fold(false, |bad, &y| bad | y.is_out_of_range(c))
-}
-
 /// Row constants of a block whose `c <= TILE` columns are already in registers (`cols`): `x[y]`
 /// and `w[y]` picked with one select per column instead of `LANES` scalar loads.
 #[inline(always)]
@@ -396,16 +387,17 @@ fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
 
 /// Row constants of a block of long rows, read with one scalar load per row (and per weight).
 #[inline(always)]
-fn row_constants_from_rows<S: Element, Y: Target, V: Vector<S::Real>, const WEIGHTED: bool>(
+fn row_constants_from_rows<S: Element, V: Vector<S::Real>, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    block: Block<'_, S, Y>,
+    block: Block<'_, S>,
 ) -> RowConstants<V> {
     let zero = S::Real::ZERO;
     let mut picked = [zero; MAX_LANES];
     let mut weight = [zero; MAX_LANES];
+    let targets = block.targets.indices(V::LANES, c);
     for k in 0..V::LANES {
-        let y = target_index(block.targets[k], c);
+        let y = targets[k];
         picked[k] = block.rows[k * block.lane_pitch + y].widen();
         if WEIGHTED {
             weight[k] = params.weight.expect("weighted kernel without weights")[y];
@@ -421,25 +413,24 @@ fn row_constants_from_rows<S: Element, Y: Target, V: Vector<S::Real>, const WEIG
 /// most one tile (`c <= TILE`) are transposed here, once, into `cols`, which then stay in
 /// registers for every pass over them.
 #[inline(always)]
-fn start_block<S, Y, V, const WEIGHTED: bool>(
+fn start_block<S, V, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    block: Block<'_, S, Y>,
+    block: Block<'_, S>,
     prefetch: Prefetch,
     cols: &mut [V; MAX_TILE],
 ) -> (V, RowConstants<V>)
 where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
-    let class = Y::classes(block.targets);
+    let class = classes(block.targets);
     let k = if c <= V::TILE {
         prefetch.tile::<S, V>(block.rows, (block.pitch, block.lane_pitch), 0);
         S::load_columns(block.rows, block.lane_pitch, 0, c, cols);
         row_constants_from_columns::<S::Real, V, WEIGHTED>(params, class, c, cols)
     } else {
-        row_constants_from_rows::<S, Y, V, WEIGHTED>(params, c, block)
+        row_constants_from_rows::<S, V, WEIGHTED>(params, c, block)
     };
     (class, k)
 }
@@ -453,28 +444,28 @@ const SKIP_MASK_MIN_CLASSES: usize = 128;
 /// block's lanes. A tile whose bit is set keeps the `j == y` mask, which is exact whether or not
 /// it holds a target; the others skip it (three in four tiles at c = 1000).
 #[inline(always)]
-fn tiles_with_targets<Y: Target>(c: usize, targets: &[Y], lanes: usize, tile: usize) -> u64 {
-    targets[..lanes].iter().fold(0u64, |bits, &y| {
-        bits | 1u64.wrapping_shl((target_index(y, c) / tile) as u32)
-    })
+fn tiles_with_targets(c: usize, targets: Targets<'_>, lanes: usize, tile: usize) -> u64 {
+    let targets = targets.indices(lanes, c);
+    targets[..lanes]
+        .iter()
+        .fold(0u64, |bits, &y| bits | 1u64.wrapping_shl((y / tile) as u32))
 }
 
 /// The losses of one block of `LANES` rows.
 #[inline(always)]
-pub(crate) fn block_loss<S, Y, V, const SQUARE: bool, const WEIGHTED: bool>(
+pub(crate) fn block_loss<S, V, const SQUARE: bool, const WEIGHTED: bool>(
     params: &Params<S::Real>,
     c: usize,
-    block: Block<'_, S, Y>,
+    block: Block<'_, S>,
     prefetch: Prefetch,
 ) -> V
 where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     let zero = V::splat(S::Real::ZERO);
     let mut cols = [zero; MAX_TILE];
-    let (class, k) = start_block::<S, Y, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
+    let (class, k) = start_block::<S, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
     let mut sum = zero;
     if c <= V::TILE {
         each_column!(V::TILE, c, |j| {
@@ -509,10 +500,10 @@ where
 /// `grads[k·grad_pitch..]`), and, with `LOSS`, the block's losses (else zeros).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn block_grad<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
+pub(crate) fn block_grad<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
-    block: Block<'_, S, Y>,
+    block: Block<'_, S>,
     prefetch: Prefetch,
     g: S::Real,
     upstream: V,
@@ -521,7 +512,6 @@ pub(crate) fn block_grad<S, Y, V, const SQUARE: bool, const WEIGHTED: bool, cons
 ) -> V
 where
     S: Load<V>,
-    Y: Classes<V>,
     V: Vector<S::Real>,
 {
     if WEIGHTED && upstream.any_nan() {
@@ -534,20 +524,13 @@ where
         );
         upstream.store(&mut up.0);
         let grads = (grads, grad_pitch);
-        block_grad_by_rows::<S, Y, LOSS>(
-            params,
-            c,
-            (block, V::LANES),
-            (g, &up.0),
-            grads,
-            &mut losses,
-        );
+        block_grad_by_rows::<S, LOSS>(params, c, (block, V::LANES), (g, &up.0), grads, &mut losses);
         return V::load(&losses);
     }
     let zero = V::splat(S::Real::ZERO);
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
-    let (class, k) = start_block::<S, Y, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
+    let (class, k) = start_block::<S, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
     let g2 = V::splat(S::Real::TWO * g);
     let g = V::splat(g);
     // Inactive entries are `0·up`, not 0: that keeps PyTorch's -0 and NaN.
@@ -599,12 +582,9 @@ where
         });
         let mut target_grads = LineAligned([S::Real::ZERO; MAX_LANES]);
         target_grad.mul(upstream).store(&mut target_grads.0);
-        for (lane, (&y, &v)) in block.targets[..V::LANES]
-            .iter()
-            .zip(&target_grads.0)
-            .enumerate()
-        {
-            grads[lane * grad_pitch + target_index(y, c)] = v;
+        let targets = block.targets.indices(V::LANES, c);
+        for lane in 0..V::LANES {
+            grads[lane * grad_pitch + targets[lane]] = target_grads.0[lane];
         }
     }
     if LOSS {
@@ -617,10 +597,10 @@ where
 /// [`block_grad`] row by row with the reference's loops, for blocks whose upstream gradient
 /// holds a NaN; out of line, as it runs only then.
 #[inline(never)]
-fn block_grad_by_rows<S: Element, Y: Target, const LOSS: bool>(
+fn block_grad_by_rows<S: Element, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
-    (block, lanes): (Block<'_, S, Y>, usize),
+    (block, lanes): (Block<'_, S>, usize),
     (g, upstream): (S::Real, &[S::Real]),
     (grads, grad_pitch): (&mut [S::Real], usize),
     losses: &mut [S::Real],
@@ -628,7 +608,7 @@ fn block_grad_by_rows<S: Element, Y: Target, const LOSS: bool>(
     for k in 0..lanes {
         let row = &block.rows[k * block.lane_pitch..][..c];
         let grad = &mut grads[k * grad_pitch..][..c];
-        let y = target_index(block.targets[k], c);
+        let y = block.targets.index(k, c);
         losses[k] = reference::row_grad::<S, LOSS>(params, row, y, g, upstream[k], grad);
     }
 }

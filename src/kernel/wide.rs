@@ -14,7 +14,7 @@ use super::element::{Element, Target};
 use super::real::Real;
 use super::schedule::{self, Schedule, Work};
 use super::task::Params;
-use super::vector::{Classes, Load, MAX_LANES, MAX_TILE, Vector};
+use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 // The portable path computes more slowly than memory reads: no schedules for large calls.
 schedule::entries! {
@@ -122,6 +122,14 @@ macro_rules! wide_vector {
                 self + (term & mask)
             }
             #[inline(always)]
+            fn classes_i64(targets: &[i64]) -> Self {
+                classes::<$t, $v, i64>(targets)
+            }
+            #[inline(always)]
+            fn classes_i32(targets: &[i32]) -> Self {
+                classes::<$t, $v, i32>(targets)
+            }
+            #[inline(always)]
             fn sub_where(self, mask: Self, term: Self) -> Self {
                 self - (term & mask)
             }
@@ -203,13 +211,6 @@ macro_rules! wide_vector {
                         out[g + q] = cast([halves[0][q], halves[1][q]]);
                     }
                 }
-            }
-        }
-
-        impl Classes<$v> for i64 {
-            #[inline(always)]
-            fn classes(targets: &[i64]) -> $v {
-                classes::<$t, $v, i64>(targets)
             }
         }
     };

@@ -172,3 +172,107 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 }
+
+/// The scores' type of a `formats.json` case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    Bf16,
+    F16,
+    F64,
+}
+
+/// One case of `tests/data/formats.json` (see `tests/data/README.md`). Half-precision cases
+/// carry `input_bits`, `input` (widened, as f64), `grad_input_f32` and `grad_input_bits`;
+/// float64 cases `input`, `forward` and `grad_input_f64`, with float64 weights and margin.
+#[derive(Debug)]
+pub struct FormatCase {
+    pub name: String,
+    pub dtype: Dtype,
+    pub n: usize,
+    pub c: usize,
+    pub one_d: bool,
+    pub p: u32,
+    pub margin: f64,
+    pub weight: Option<Vec<f64>>,
+    pub reduction: mml::Reduction,
+    pub target: Vec<i64>,
+    pub grad_output: Vec<f64>,
+    pub input: Vec<f64>,
+    pub input_bits: Vec<u16>,
+    pub forward: Vec<f64>,
+    pub grad_input_f32: Vec<f32>,
+    pub grad_input_bits: Vec<u16>,
+    pub grad_input_f64: Vec<f64>,
+}
+
+impl FormatCase {
+    /// The loss: float64 weights for float64 cases, float32 weights for half cases.
+    pub fn loss(&self) -> mml::MultiMarginLoss {
+        let mut builder = mml::MultiMarginLoss::builder()
+            .p(self.p)
+            .margin(self.margin)
+            .reduction(self.reduction);
+        if let Some(w) = &self.weight {
+            builder = match self.dtype {
+                Dtype::F64 => builder.weight_f64(w.clone()),
+                Dtype::Bf16 | Dtype::F16 => {
+                    builder.weight(w.iter().map(|&v| v as f32).collect::<Vec<_>>())
+                }
+            };
+        }
+        builder.build().expect("case options are valid")
+    }
+}
+
+fn u16s(v: &Value) -> Vec<u16> {
+    v.as_array()
+        .map(|a| a.iter().map(|b| b.as_u64().expect("bits") as u16).collect())
+        .unwrap_or_default()
+}
+
+/// The `formats.json` cases. A missing file fails the test: it never skips.
+pub fn format_cases() -> Vec<FormatCase> {
+    let text = read_data("formats.json");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("formats JSON parses");
+    let opt = |v: &Value| if v.is_null() { Vec::new() } else { f64s(v) };
+    cases
+        .iter()
+        .map(|c| FormatCase {
+            name: c["name"].as_str().expect("name").to_owned(),
+            dtype: match c["dtype"].as_str().expect("dtype") {
+                "bfloat16" => Dtype::Bf16,
+                "float16" => Dtype::F16,
+                "float64" => Dtype::F64,
+                other => panic!("unknown dtype {other}"),
+            },
+            n: c["n"].as_u64().expect("n") as usize,
+            c: c["c"].as_u64().expect("c") as usize,
+            one_d: c["one_d"].as_bool().expect("one_d"),
+            p: c["p"].as_u64().expect("p") as u32,
+            margin: number(&c["margin"]),
+            weight: (!c["weight"].is_null()).then(|| f64s(&c["weight"])),
+            reduction: match c["reduction"].as_str().expect("reduction") {
+                "none" => mml::Reduction::None,
+                "mean" => mml::Reduction::Mean,
+                "sum" => mml::Reduction::Sum,
+                other => panic!("unknown reduction {other}"),
+            },
+            target: c["target"]
+                .as_array()
+                .expect("target")
+                .iter()
+                .map(|t| t.as_i64().expect("integer target"))
+                .collect(),
+            grad_output: f64s(&c["grad_output"]),
+            input: f64s(&c["input"]),
+            input_bits: u16s(&c["input_bits"]),
+            forward: f64s(&c["forward"]),
+            grad_input_f32: opt(&c["grad_input_f32"])
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            grad_input_bits: u16s(&c["grad_input_bits"]),
+            grad_input_f64: opt(&c["grad_input_f64"]),
+        })
+        .collect()
+}

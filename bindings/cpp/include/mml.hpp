@@ -25,6 +25,15 @@
 // is a data race, as for any C++ object. set_num_threads() is process-wide and may be called at
 // any time; results never depend on the thread count.
 
+// Below C++17 the header says so and compiles nothing else: the include guard is defined
+// early, so the compiler reports this one line instead of errors deep inside the header.
+// (MSVC reports the standard in _MSVC_LANG; __cplusplus stays 199711L without /Zc:__cplusplus.)
+#if !defined(MML_HPP) && (!defined(__cplusplus) || (__cplusplus < 201703L && \
+    (!defined(_MSVC_LANG) || _MSVC_LANG < 201703L)))
+#error "mml.hpp requires C++17 or later (e.g. -std=c++17, /std:c++17); from C or older C++, include <mml.h>"
+#define MML_HPP
+#endif
+
 #ifndef MML_HPP
 #define MML_HPP
 

@@ -3,7 +3,7 @@
 //! An MLP 100→64→10 with ReLU, trained by minibatch SGD on a synthetic 10-class data set
 //! (Gaussian clusters around random centroids), with `MultiMarginLoss { margin: 1, p: 2 }`.
 //! mml computes the loss and its gradient with respect to the scores in one fused call; the
-//! rest of backpropagation is plain ndarray. Run: `cargo run --release --example train`.
+//! rest of backpropagation is plain ndarray. Run: `make demo` (`cargo run --release -p mml-demo`).
 
 use std::time::Instant;
 
@@ -127,10 +127,7 @@ fn main() {
         .expect("p = 2 is valid");
     let mut model = Mlp::new(&mut rng);
 
-    println!(
-        "mml {} — MLP {FEATURES}→{HIDDEN}→{CLASSES}, MultiMarginLoss(p=2, margin=1)",
-        env!("CARGO_PKG_VERSION")
-    );
+    println!("mml demo — MLP {FEATURES}→{HIDDEN}→{CLASSES}, MultiMarginLoss(p=2, margin=1)");
     let mut order: Vec<usize> = (0..TRAIN).collect();
     let mut accuracy = 0.0;
     for epoch in 1..=EPOCHS {
