@@ -1,10 +1,11 @@
 //! One node's kernel: its attributes read once at creation, then each call's tensors checked
-//! and handed to mml's safe API. The element types reach mml through [`Element`], one impl per
-//! scores type that mml computes; [`runner`] is the one table of what is supported.
+//! and handed to mml's safe API. The scores' element type reaches mml through [`Element`], one
+//! impl per type that mml computes; [`runner`] is the one table of what is supported, a row
+//! per scores type.
 
 use std::borrow::Cow;
 
-use mml::{MultiMarginLoss, Reduction};
+use mml::{Builder, MultiMarginLoss, Reduction, Target};
 use ort_sys::ONNXTensorElementDataType::{self, *};
 
 use crate::ort::{Attribute, Failure, KernelContext, KernelInfo, Result, Tensor};
@@ -24,43 +25,47 @@ pub(crate) struct Kernel {
 
 type Run = fn(&Kernel, KernelContext) -> Result<()>;
 
-/// The computation for a signature, or `None` where mml does not compute its types yet.
+/// The computation for a signature, or `None` where mml does not compute its scores type yet.
 ///
-/// Half-precision scores and int32 targets are declared (so that a model using them gets this
-/// plugin's error rather than "no kernel"), but mml's API takes them only after its formats
-/// work: each is then one `Element` impl and one line here.
+/// One row per scores type; [`by_targets`] covers the operator and both target types. Half
+/// precision is declared in the signatures (so that a model using it gets this plugin's message
+/// naming the type rather than "no kernel"); once mml's safe API takes `half::f16`/`half::bf16`
+/// scores, each is one [`Element`] impl and one row here.
 fn runner(signature: Signature) -> Option<Run> {
-    fn pick<S: Element<I>, I: Index>(kind: Kind) -> Run {
-        match kind {
-            Kind::Loss => Kernel::forward::<S, I>,
-            Kind::Grad => Kernel::backward::<S, I>,
-        }
-    }
-    let kind = signature.kind;
-    match (signature.scores, signature.targets) {
-        (Scores::Float, Targets::Int64) => Some(pick::<f32, i64>(kind)),
-        (Scores::Double, Targets::Int64) => Some(pick::<f64, i64>(kind)),
-        (Scores::Float16 | Scores::BFloat16, _) | (_, Targets::Int32) => None,
+    match signature.scores {
+        Scores::Float => Some(by_targets::<f32>(signature)),
+        Scores::Double => Some(by_targets::<f64>(signature)),
+        Scores::Float16 | Scores::BFloat16 => None,
     }
 }
 
-/// A scores element type that mml computes with targets of type `I`. `Loss` is the type of the
-/// loss, the upstream gradient and the weights.
-trait Element<I>: Copy + 'static {
+fn by_targets<S: Element>(signature: Signature) -> Run {
+    match (signature.kind, signature.targets) {
+        (Kind::Loss, Targets::Int64) => Kernel::forward::<S, i64>,
+        (Kind::Loss, Targets::Int32) => Kernel::forward::<S, i32>,
+        (Kind::Grad, Targets::Int64) => Kernel::backward::<S, i64>,
+        (Kind::Grad, Targets::Int32) => Kernel::backward::<S, i32>,
+    }
+}
+
+/// A scores element type that mml computes. `Loss` is the type of the loss, the upstream
+/// gradient and the weights; the gradient of the scores has the scores' type.
+trait Element: Copy + 'static {
     const ONNX: ONNXTensorElementDataType;
     type Loss: Weight;
     fn forward(
         loss: &MultiMarginLoss,
         scores: &[Self],
-        target: &[I],
+        target: &[impl Target],
         n: usize,
         c: usize,
         output: &mut [Self::Loss],
     ) -> std::result::Result<(), mml::Error>;
+    #[allow(clippy::too_many_arguments)]
     fn backward(
         loss: &MultiMarginLoss,
         scores: &[Self],
-        target: &[I],
+        target: &[impl Target],
         n: usize,
         c: usize,
         grad_output: &[Self::Loss],
@@ -68,15 +73,16 @@ trait Element<I>: Copy + 'static {
     ) -> std::result::Result<(), mml::Error>;
 }
 
+/// float and double: mml computes them in their own precision.
 macro_rules! float_element {
     ($t:ty, $onnx:ident) => {
-        impl Element<i64> for $t {
+        impl Element for $t {
             const ONNX: ONNXTensorElementDataType = $onnx;
             type Loss = $t;
             fn forward(
                 loss: &MultiMarginLoss,
                 scores: &[$t],
-                target: &[i64],
+                target: &[impl Target],
                 n: usize,
                 c: usize,
                 output: &mut [$t],
@@ -86,7 +92,7 @@ macro_rules! float_element {
             fn backward(
                 loss: &MultiMarginLoss,
                 scores: &[$t],
-                target: &[i64],
+                target: &[impl Target],
                 n: usize,
                 c: usize,
                 grad_output: &[$t],
@@ -101,8 +107,8 @@ macro_rules! float_element {
 float_element!(f32, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
 float_element!(f64, ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE);
 
-/// A target element type.
-trait Index: Copy + 'static {
+/// A target element type: ONNX's name for mml's [`Target`] types.
+trait Index: Target {
     const ONNX: ONNXTensorElementDataType;
 }
 
@@ -110,40 +116,28 @@ impl Index for i64 {
     const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
 }
 
-/// A weight element type, as mml takes weights.
+impl Index for i32 {
+    const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+}
+
+/// A weight element type, as mml's builder takes weights.
 trait Weight: Copy + 'static {
     const ONNX: ONNXTensorElementDataType;
-    fn to_mml(weight: &[Self]) -> Result<Vec<f32>>;
+    fn set(builder: Builder, weight: &[Self]) -> Builder;
 }
 
 impl Weight for f32 {
     const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-    fn to_mml(weight: &[f32]) -> Result<Vec<f32>> {
-        Ok(weight.to_vec())
+    fn set(builder: Builder, weight: &[f32]) -> Builder {
+        builder.weight(weight)
     }
 }
 
 impl Weight for f64 {
     const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE;
-    /// mml keeps float weights (promoted to double for double scores), so double weights are
-    /// taken only where float holds them exactly (NaN payloads included): then the result is
-    /// PyTorch's float64 result. Others are refused rather than rounded.
-    fn to_mml(weight: &[f64]) -> Result<Vec<f32>> {
-        weight
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                let narrow = w as f32;
-                if f64::from(narrow).to_bits() == w.to_bits() {
-                    Ok(narrow)
-                } else {
-                    Err(Failure::not_implemented(format!(
-                        "weight[{i}] = {w:e} is not exactly a float: this build of mml takes \
-                         double weights only where float holds them"
-                    )))
-                }
-            })
-            .collect()
+    /// Used as given: PyTorch's float64 computation with float64 weights.
+    fn set(builder: Builder, weight: &[f64]) -> Builder {
+        builder.weight_f64(weight)
     }
 }
 
@@ -222,18 +216,18 @@ impl Kernel {
         let Some(weight) = weight else {
             return Ok(Cow::Borrowed(&self.unweighted));
         };
-        MultiMarginLoss::builder()
+        let builder = MultiMarginLoss::builder()
             .p(self.p)
             .margin(self.margin)
-            .reduction(self.reduction)
-            .weight(W::to_mml(weight)?)
+            .reduction(self.reduction);
+        W::set(builder, weight)
             .build()
             .map(Cow::Owned)
             .map_err(mml_failure)
     }
 
     /// `MultiMarginLoss(scores, target, [weight]) -> loss`.
-    fn forward<S: Element<I>, I: Index>(&self, context: KernelContext) -> Result<()> {
+    fn forward<S: Element, I: Index>(&self, context: KernelContext) -> Result<()> {
         let scores = required(context.input(0)?, Role::Scores, S::ONNX)?;
         let target = required(context.input(1)?, Role::Target, I::ONNX)?;
         let weight = optional(context.input(2)?, Role::Weight, <S::Loss as Weight>::ONNX)?;
@@ -271,7 +265,7 @@ impl Kernel {
     }
 
     /// `MultiMarginLossGrad(grad_output, scores, target, [weight]) -> grad_scores`.
-    fn backward<S: Element<I>, I: Index>(&self, context: KernelContext) -> Result<()> {
+    fn backward<S: Element, I: Index>(&self, context: KernelContext) -> Result<()> {
         let upstream = required(
             context.input(0)?,
             Role::GradOutput,
@@ -316,14 +310,10 @@ impl Kernel {
 }
 
 fn unsupported(signature: Signature) -> Failure {
-    let what = if matches!(signature.scores, Scores::Float | Scores::Double) {
-        format!("{} targets", signature.targets.name())
-    } else {
-        format!("{} scores", signature.scores.name())
-    };
     Failure::not_implemented(format!(
-        "{what} are not supported yet: this build computes float or double scores with int64 \
-         targets"
+        "{} scores are not supported yet: this build of mml computes float and double scores \
+         (the safe API has no half-precision scores yet)",
+        signature.scores.name()
     ))
 }
 

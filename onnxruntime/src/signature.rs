@@ -110,13 +110,6 @@ impl Targets {
             Targets::Int32 => ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32,
         }
     }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Targets::Int64 => "int64",
-            Targets::Int32 => "int32",
-        }
-    }
 }
 
 impl Signature {

@@ -2,8 +2,9 @@
 
 Models are built with onnx.helper and run by the onnxruntime wheel from PyPI with the library
 registered. Results are compared bit for bit with mml's C ABI (target/release/libmml.so through
-ctypes) on the same data, NaN sign and payload included, and with the golden file
-tests/data/multi_margin_loss.json (whose "nan" carries no bits: there, any NaN matches).
+ctypes) on the same data, NaN sign and payload included, and with the golden files
+tests/data/multi_margin_loss.json and formats.json (whose "nan" carries no bits: there, any NaN
+matches). Every case runs with int64 and with int32 targets.
 """
 
 import ctypes
@@ -24,9 +25,12 @@ PLUGIN = os.environ.get(
 )
 LIBMML = os.environ.get("MML_LIB", os.path.join(ROOT, "target", "release", "libmml.so"))
 GOLDEN = os.path.join(ROOT, "tests", "data", "multi_margin_loss.json")
+FORMATS = os.path.join(ROOT, "tests", "data", "formats.json")
 
 REDUCTION = {"none": 0, "mean": 1, "sum": 2}
-ONNX_TYPE = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE}
+ONNX_TYPE = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE,
+             np.int64: TensorProto.INT64, np.int32: TensorProto.INT32}
+TARGET_TYPES = (np.int64, np.int32)
 BITS = {np.float32: np.uint32, np.float64: np.uint64}
 
 
@@ -119,15 +123,23 @@ def grad_node(inputs, output, **attributes):
 _SESSIONS = {}
 
 
-def single_op_session(grad, dtype, p, margin, reduction, weighted):
-    """A session of one operator node, cached per configuration (shapes are free)."""
-    key = (grad, dtype, p, margin, reduction, weighted)
+def single_op_session(grad, dtype, p, margin, reduction, weighted, targets=np.int64,
+                      double_margin=False):
+    """A session of one operator node, cached per configuration (shapes are free). The margin is
+    a float attribute, or with `double_margin` a one-element double tensor attribute."""
+    key = (grad, dtype, p, margin, reduction, weighted, targets, double_margin)
     if key not in _SESSIONS:
         t = ONNX_TYPE[dtype]
-        inputs = ([("grad_output", t)] if grad else []) + [("scores", t), ("target", TensorProto.INT64)]
+        inputs = ([("grad_output", t)] if grad else []) + [("scores", t), ("target", ONNX_TYPE[targets])]
         inputs += [("weight", t)] if weighted else []
         make = grad_node if grad else loss_node
-        node = make([n for n, _ in inputs], "out", p=p, margin=float(margin), reduction=reduction)
+        if double_margin:
+            node = make([n for n, _ in inputs], "out", p=p, reduction=reduction)
+            node.attribute.append(helper.make_attribute(
+                "margin", numpy_helper.from_array(np.array(margin, np.float64), "margin")))
+        else:
+            node = make([n for n, _ in inputs], "out", p=p, margin=float(margin),
+                        reduction=reduction)
         _SESSIONS[key] = ort.InferenceSession(
             model([node], inputs, [("out", t)]), session_options(),
             providers=["CPUExecutionProvider"])
@@ -162,8 +174,8 @@ def number(v):
     return float(v)  # float("nan"), float("inf") and float("-inf") read the file's strings
 
 
-def golden_cases():
-    with open(GOLDEN) as f:  # a missing file fails: it never skips
+def golden_cases(path=GOLDEN):
+    with open(path) as f:  # a missing file fails: it never skips
         return json.load(f)
 
 
@@ -190,22 +202,26 @@ class Golden(unittest.TestCase):
     def run_cases(self, dtype, loss_key, grad_key):
         cases = golden_cases()
         self.assertEqual(len(cases), 184)
-        for case in cases:
+        for case, targets in ((case, targets) for case in cases for targets in TARGET_TYPES):
             p, margin, reduction = case["p"], number(case["margin"]), case["reduction"]
             scores, target, up, weight = case_arrays(case, dtype)
+            target = target.astype(targets)
             feeds = {"scores": scores, "target": target}
             if weight is not None:
                 feeds["weight"] = weight.astype(dtype)
-            label = "%s %s" % (case["name"], np.dtype(dtype).name)
+            label = "%s %s %s targets" % (case["name"], np.dtype(dtype).name,
+                                          np.dtype(targets).name)
 
-            session = single_op_session(False, dtype, p, margin, reduction, weight is not None)
+            session = single_op_session(False, dtype, p, margin, reduction, weight is not None,
+                                        targets)
             (loss,) = session.run(None, feeds)
             self.assertEqual(loss.shape, target.shape if reduction == "none" else (), label)
             want = c_abi(dtype, p, margin, weight, reduction, scores, target)
             assert_same_bits(self, loss, want.reshape(loss.shape), label + " loss vs C ABI")
             assert_golden(self, loss, [number(v) for v in case[loss_key]], label + " loss vs golden")
 
-            session = single_op_session(True, dtype, p, margin, reduction, weight is not None)
+            session = single_op_session(True, dtype, p, margin, reduction, weight is not None,
+                                        targets)
             (grad,) = session.run(None, dict(feeds, grad_output=up))
             self.assertEqual(grad.shape, scores.shape, label)
             want = c_abi(dtype, p, margin, weight, reduction, scores, target, up)
@@ -217,6 +233,41 @@ class Golden(unittest.TestCase):
 
     def test_float64_matches_c_abi_and_float64_reference(self):
         self.run_cases(np.float64, "forward_f64", "grad_input_f64")
+
+
+class Formats(unittest.TestCase):
+    """formats.json: float64 data that float cannot hold (scores, double weights, double margin
+    as a tensor attribute), against PyTorch's float64 results, with int64 and int32 targets."""
+
+    def test_float64_cases_match_pytorch(self):
+        cases = [case for case in golden_cases(FORMATS) if case["dtype"] == "float64"]
+        self.assertEqual(len(cases), 36)
+        doubles = lambda key: np.array([number(v) for v in case[key]], dtype=np.float64)
+        for case, targets in ((case, targets) for case in cases for targets in TARGET_TYPES):
+            p, margin, reduction = case["p"], number(case["margin"]), case["reduction"]
+            scores, up = doubles("input"), doubles("grad_output")
+            target = np.array(case["target"], dtype=targets)
+            if case["one_d"]:
+                scores, target = scores.reshape(case["c"]), target.reshape(())
+            else:
+                scores = scores.reshape(case["n"], case["c"])
+            if case["one_d"] or reduction != "none":
+                up = up.reshape(())
+            feeds = {"scores": scores, "target": target}
+            if case["weight"] is not None:
+                feeds["weight"] = doubles("weight")
+            label = "%s %s targets" % (case["name"], np.dtype(targets).name)
+            weighted = case["weight"] is not None
+            session = single_op_session(False, np.float64, p, margin, reduction, weighted,
+                                        targets, double_margin=True)
+            (loss,) = session.run(None, feeds)
+            self.assertEqual(loss.shape, target.shape if reduction == "none" else (), label)
+            assert_golden(self, loss, doubles("forward"), label + " loss")
+            session = single_op_session(True, np.float64, p, margin, reduction, weighted,
+                                        targets, double_margin=True)
+            (grad,) = session.run(None, dict(feeds, grad_output=up))
+            self.assertEqual(grad.shape, scores.shape, label)
+            assert_golden(self, grad, doubles("grad_input_f64"), label + " grad")
 
 
 def random_batch(rng, n, c, dtype):
@@ -347,16 +398,22 @@ class Errors(unittest.TestCase):
         return dict({"scores": self.scores, "target": self.target}, **changes)
 
     def test_bad_target(self):
-        target = np.array([0, 7, 1, 2], np.int64)
-        for grad in (False, True):
-            session = single_op_session(grad, np.float32, 1, 1.0, "none", False)
-            extra = {"grad_output": np.ones(4, np.float32)} if grad else {}
-            message = run_expecting_error(self, session, self.feeds(target=target, **extra))
-            op = "MultiMarginLossGrad" if grad else "MultiMarginLoss"
-            self.assertIn("mml::%s: target[1] = 7 is outside [0, 5)" % op, message)
-        session = single_op_session(False, np.float32, 1, 1.0, "sum", False)
-        message = run_expecting_error(self, session, self.feeds(target=np.array([0, 1, -3, 2])))
-        self.assertIn("target[2] = -3 is outside [0, 5)", message)
+        for targets in TARGET_TYPES:
+            target = np.array([0, 7, 1, 2], targets)
+            for grad in (False, True):
+                session = single_op_session(grad, np.float32, 1, 1.0, "none", False, targets)
+                extra = {"grad_output": np.ones(4, np.float32)} if grad else {}
+                message = run_expecting_error(self, session, self.feeds(target=target, **extra))
+                op = "MultiMarginLossGrad" if grad else "MultiMarginLoss"
+                self.assertIn("mml::%s: target[1] = 7 is outside [0, 5)" % op, message)
+            session = single_op_session(False, np.float64, 1, 1.0, "sum", False, targets)
+            message = run_expecting_error(self, session, self.feeds(
+                scores=self.scores.astype(np.float64), target=np.array([0, 1, -3, 2], targets)))
+            self.assertIn("mml::MultiMarginLoss: target[2] = -3 is outside [0, 5)", message)
+        session = single_op_session(False, np.float32, 1, 1.0, "sum", False, np.int32)
+        message = run_expecting_error(self, session, self.feeds(
+            target=np.array([0, 1, 2, -2**31], np.int32)))
+        self.assertIn("target[3] = -2147483648 is outside [0, 5)", message)
 
     def test_wrong_weight_length(self):
         session = single_op_session(False, np.float32, 1, 1.0, "mean", True)
@@ -414,27 +471,17 @@ class Errors(unittest.TestCase):
         message = self.creation_error(node, inputs)
         self.assertIn('mml::MultiMarginLoss (node "my_loss"): p must be 1 or 2, got 7', message)
 
-    def test_types_not_computed_yet(self):
+    def test_half_precision_not_computed_yet(self):
         """Declared, so that such a model gets a message naming the type at session creation;
-        computed once mml's API takes them (issue 21)."""
+        computed once mml's safe API takes half-precision scores."""
         for scores_type, name in ((TensorProto.FLOAT16, "float16"), (TensorProto.BFLOAT16, "bfloat16")):
-            for grad in (False, True):
+            for grad, targets in ((g, t) for g in (False, True) for t in TARGET_TYPES):
                 inputs = ([("g", TensorProto.FLOAT)] if grad else []) + [
-                    ("scores", scores_type), ("target", TensorProto.INT64)]
+                    ("scores", scores_type), ("target", ONNX_TYPE[targets])]
                 node = (grad_node if grad else loss_node)([n for n, _ in inputs], "out")
                 message = self.creation_error(node, inputs, scores_type if grad else TensorProto.FLOAT)
-                self.assertIn("%s scores are not supported yet" % name, message)
-        inputs = [("scores", TensorProto.DOUBLE), ("target", TensorProto.INT32)]
-        message = self.creation_error(loss_node(["scores", "target"], "out"), inputs,
-                                      TensorProto.DOUBLE)
-        self.assertIn("int32 targets are not supported yet", message)
-
-    def test_double_weights_that_float_cannot_hold(self):
-        session = single_op_session(False, np.float64, 1, 1.0, "mean", True)
-        weight = np.array([1, 0.1, 1, 1, 1], np.float64)
-        message = run_expecting_error(self, session, self.feeds(
-            scores=self.scores.astype(np.float64), weight=weight))
-        self.assertIn("weight[1] = 1e-1 is not exactly a float", message)
+                op = "MultiMarginLossGrad" if grad else "MultiMarginLoss"
+                self.assertIn("mml::%s: %s scores are not supported yet" % (op, name), message)
 
     def test_session_survives_errors(self):
         session = single_op_session(False, np.float32, 1, 1.0, "mean", False)
