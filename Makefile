@@ -13,7 +13,8 @@ LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
         test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
-        build-asan test-asan test-fuzz install-mono onnx test-onnx install-onnx
+        build-asan test-asan test-fuzz install-mono onnx test-onnx install-onnx \
+        bench-onnx
 
 all: build
 
@@ -169,6 +170,10 @@ test-onnx: build onnx install-onnx
 
 install-onnx:
 	@scripts/install-onnx.sh >/dev/null
+
+# ONNX Runtime's overhead on the operator against a direct C ABI call (bench/RESULTS.md).
+bench-onnx: build onnx install-onnx
+	$$(scripts/install-onnx.sh) bench/ort_overhead.py
 
 clean:
 	$(CARGO) clean

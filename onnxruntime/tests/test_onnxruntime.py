@@ -531,6 +531,43 @@ class Concurrency(unittest.TestCase):
         self.assertEqual(failures, [])
 
 
+EXPORTED = os.path.join(ROOT, "examples", "onnxruntime", "exported")
+
+
+class ExportedFromPyTorch(unittest.TestCase):
+    """The models examples/onnxruntime/export_pytorch.py exported from PyTorch (its torchscript
+    and dynamo routes; torch itself is not installed here): they load with the library, and
+    their losses are mml's C ABI's on the scores the graph computed (PyTorch's bits, by the
+    golden tests), the scores close to PyTorch's."""
+
+    def test_exported_models_run(self):
+        with open(os.path.join(EXPORTED, "expected.json")) as f:  # missing: fails
+            expected = json.load(f)
+        unbits = lambda v: np.array(v["bits"], np.uint32).view(np.float32).reshape(v["shape"])
+        x, y = unbits(expected["x"]), np.array(expected["y"], np.int64)
+        self.assertEqual(sorted(expected["models"]),
+                         ["classifier_dynamo.onnx", "classifier_torchscript.onnx"])
+        for name, want in sorted(expected["models"].items()):
+            path = os.path.join(EXPORTED, name)
+            graph = onnx.load(path).graph
+            losses = [n for n in graph.node if n.domain == "mml"]
+            self.assertEqual([n.op_type for n in losses], ["MultiMarginLoss"] * 2, name)
+            initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+            class_weight = initializers[losses[1].input[2]]
+            session = ort.InferenceSession(path, session_options(),
+                                           providers=["CPUExecutionProvider"])
+            scores, mean_loss, per_sample = session.run(None, {"x": x, "y": y})
+            np.testing.assert_allclose(scores, unbits(want["torch_scores"]), rtol=1e-5,
+                                       atol=1e-6, err_msg=name)
+            assert_same_bits(self, mean_loss, c_abi(np.float32, 1, 1.0, None, "mean", scores,
+                                                    y).reshape(()), name + " mean loss")
+            assert_same_bits(self, per_sample, c_abi(np.float32, 2, 0.5, class_weight, "none",
+                                                     scores, y), name + " per-sample loss")
+            np.testing.assert_allclose(mean_loss, unbits(want["torch_mean_loss"]), rtol=1e-5)
+            np.testing.assert_allclose(per_sample, unbits(want["torch_per_sample"]), rtol=1e-5,
+                                       atol=1e-6)
+
+
 class Library(unittest.TestCase):
     def test_not_linked_to_onnxruntime(self):
         dynamic = subprocess.run(["readelf", "-d", "-W", PLUGIN], check=True, capture_output=True,
