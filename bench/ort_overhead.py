@@ -13,7 +13,10 @@ sample by sample, so that the machine's drift falls on both; the figures are med
 paths pay Python's call overhead (ctypes about 1 us, the onnxruntime binding's run a few us),
 so the difference is ONNX Runtime's overhead plus the binding's: an upper bound of the
 runtime's own. A third line, a one-node Identity model on one float run the same way, gives
-the runtime's floor for any node. Every result is checked bit for bit against the C ABI's.
+the runtime's floor for any node, and a ctypes call of `mml_check_targets` on no targets (it
+returns at once) the floor of a ctypes call: "net" is (ORT - Identity) - (C ABI - ctypes floor),
+the operator's cost inside the runtime beyond what any node and any ctypes call pay. Every
+result is checked bit for bit against the C ABI's.
 
 Environment: MML_ONNXRUNTIME_LIB and MML_LIB override target/release's libraries; BENCH_QUICK=1
 runs fewer samples.
@@ -47,6 +50,8 @@ def c_abi():
     lib.mml_create.restype = u32
     lib.mml_forward.argtypes = [ptr, ptr, ptr, size, size, ptr, size]
     lib.mml_forward.restype = u32
+    lib.mml_check_targets.argtypes = [ptr, size, size, ptr, ptr]
+    lib.mml_check_targets.restype = u32
     lib.mml_kernel_path.restype = ctypes.c_char_p
     lib.mml_version.restype = ctypes.c_char_p
     return lib
@@ -123,8 +128,9 @@ def main():
     identity_binding = bound(identity, {"x": one}, one_out)
 
     rng = np.random.default_rng(0)
-    print("%-12s %12s %12s %12s %10s %12s" % (
-        "forward", "C ABI us", "ORT us", "ORT-C us", "ORT/C", "Identity us"))
+    print("%-12s %10s %10s %10s %8s %11s %11s %8s" % (
+        "forward", "C ABI us", "ORT us", "ORT-C us", "ORT/C", "Identity us", "ctypes us",
+        "net us"))
     for n, c in SHAPES:
         scores = rng.standard_normal((n, c), dtype=np.float32)
         target = rng.integers(0, c, size=n, dtype=np.int64)
@@ -144,6 +150,12 @@ def main():
         def floor():
             identity.run_with_iobinding(identity_binding)
 
+        check_targets = lib.mml_check_targets
+        no_targets = (args[2], 0, c, None, None)
+
+        def ctypes_floor():
+            check_targets(*no_targets)
+
         direct()
         runtime()
         assert out_c.view(np.uint32)[0] == out_ort.reshape(1).view(np.uint32)[0], (out_c, out_ort)
@@ -151,11 +163,15 @@ def main():
         batch = 1 if big else 2000
         samples = (7 if QUICK else 21) if big else (9 if QUICK else 31)
         # The floor is a small call's: measured beside the small shape only.
-        calls = [direct, runtime] if big else [direct, runtime, floor]
-        t_c, t_ort, *t_id = medians(calls, batch, samples)
-        print("%-12s %12.2f %12.2f %12.2f %10.4f %12s" % (
-            "%dx%d" % (n, c), t_c, t_ort, t_ort - t_c, t_ort / t_c,
-            "%.2f" % t_id[0] if t_id else "-"))
+        calls = [direct, runtime] if big else [direct, runtime, floor, ctypes_floor]
+        t_c, t_ort, *floors = medians(calls, batch, samples)
+        if floors:
+            t_id, t_ct = floors
+            extra = "%11.2f %11.2f %8.2f" % (t_id, t_ct, (t_ort - t_id) - (t_c - t_ct))
+        else:
+            extra = "%11s %11s %8s" % ("-", "-", "-")
+        print("%-12s %10.2f %10.2f %10.2f %8.4f %s" % (
+            "%dx%d" % (n, c), t_c, t_ort, t_ort - t_c, t_ort / t_c, extra))
     print("target: ORT-C <= 2 us + 5% of C ABI")
 
 
