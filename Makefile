@@ -173,6 +173,7 @@ install-onnx:
 
 # ONNX Runtime's overhead on the operator against a direct C ABI call (bench/RESULTS.md).
 bench-onnx: build onnx install-onnx
+	$(CARGO) build --release -p mml-onnxruntime --example ort_overhead
 	$$(scripts/install-onnx.sh) bench/ort_overhead.py
 
 clean:

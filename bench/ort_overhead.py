@@ -2,7 +2,7 @@
 (Not named onnxruntime.py: the script's folder comes first on sys.path and would shadow the
 onnxruntime package.)
 
-    make build onnx && target/onnx-venv/bin/python bench/ort_overhead.py   (or: make bench-onnx)
+    make bench-onnx   (builds the libraries and the native half, then runs this script)
 
 Both sides compute the same forward (float32, p = 1, margin 1, no weights, reduction mean) on
 the same buffers: ONNX Runtime through a one-node model run with IOBinding (the inputs bound
@@ -18,13 +18,20 @@ returns at once) the floor of a ctypes call: "net" is (ORT - Identity) - (C ABI 
 the operator's cost inside the runtime beyond what any node and any ctypes call pay. Every
 result is checked bit for bit against the C ABI's.
 
+Then the same from native code, where Python's costs do not blur the runtime's: the program
+target/release/examples/ort_overhead (onnxruntime/examples/ort_overhead.rs; `make bench-onnx`
+builds it) runs the same models through ONNX Runtime's C API (the wheel's libonnxruntime.so,
+`OrtApi::Run` with preallocated OrtValues) against mml_forward called directly.
+
 Environment: MML_ONNXRUNTIME_LIB and MML_LIB override target/release's libraries; BENCH_QUICK=1
 runs fewer samples.
 """
 
 import ctypes
+import glob
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -38,6 +45,8 @@ PLUGIN = os.environ.get(
     "MML_ONNXRUNTIME_LIB", os.path.join(ROOT, "target", "release", "libmml_onnxruntime.so"))
 LIBMML = os.environ.get("MML_LIB", os.path.join(ROOT, "target", "release", "libmml.so"))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+NATIVE = os.path.join(ROOT, "target", "release", "examples", "ort_overhead")
+MODELS = os.path.join(ROOT, "target", "bench")
 
 SHAPES = [(4096, 10), (4194304, 10)]
 REDUCTION_MEAN = 1
@@ -57,7 +66,8 @@ def c_abi():
     return lib
 
 
-def session(nodes, inputs, outputs):
+def session(nodes, inputs, outputs, path):
+    """A session of the model, also written to `path` for the native half."""
     graph = helper.make_graph(
         nodes, "bench",
         [helper.make_tensor_value_info(n, t, None) for n, t in inputs],
@@ -65,6 +75,8 @@ def session(nodes, inputs, outputs):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                     helper.make_opsetid("mml", 1)])
     model.ir_version = 8
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    onnx.save(model, path)
     options = ort.SessionOptions()
     options.register_custom_ops_library(PLUGIN)
     # The operator runs on mml's own pool; ONNX Runtime's would only spin beside it.
@@ -121,9 +133,10 @@ def main():
     loss = session([helper.make_node("MultiMarginLoss", ["scores", "target"], ["loss"],
                                      domain="mml", p=1, margin=1.0, reduction="mean")],
                    [("scores", TensorProto.FLOAT), ("target", TensorProto.INT64)],
-                   [("loss", TensorProto.FLOAT)])
+                   [("loss", TensorProto.FLOAT)], os.path.join(MODELS, "ort_loss.onnx"))
     identity = session([helper.make_node("Identity", ["x"], ["y"])],
-                       [("x", TensorProto.FLOAT)], [("y", TensorProto.FLOAT)])
+                       [("x", TensorProto.FLOAT)], [("y", TensorProto.FLOAT)],
+                       os.path.join(MODELS, "ort_identity.onnx"))
     one, one_out = np.ones(1, np.float32), np.zeros(1, np.float32)
     identity_binding = bound(identity, {"x": one}, one_out)
 
@@ -173,6 +186,13 @@ def main():
         print("%-12s %10.2f %10.2f %10.2f %8.4f %s" % (
             "%dx%d" % (n, c), t_c, t_ort, t_ort - t_c, t_ort / t_c, extra))
     print("target: ORT-C <= 2 us + 5% of C ABI")
+    sys.stdout.flush()
+
+    runtimes = glob.glob(os.path.join(os.path.dirname(ort.__file__), "capi", "libonnxruntime.so*"))
+    if not os.path.exists(NATIVE) or not runtimes:
+        sys.exit("no %s or no libonnxruntime.so in the wheel: run `make bench-onnx`" % NATIVE)
+    subprocess.run([NATIVE, sorted(runtimes)[0], PLUGIN, os.path.join(MODELS, "ort_loss.onnx"),
+                    os.path.join(MODELS, "ort_identity.onnx")], check=True)
 
 
 if __name__ == "__main__":
