@@ -40,11 +40,11 @@ header:
 # fuzz smoke, which share it) runs on one core from the start, while the other builds the
 # release library with the Rust tests and runs every suite that needs only those. The library
 # compiles twice in all: for release (the library, the Rust tests, the demo and every native
-# test use that build) and instrumented. Mono and the ONNX Runtime wheels install in the
-# background too (mostly downloads).
-TEST_PLAN := bg:sanitizers bg:install-mono bg:install-onnx build-tests test-rust test-isa \
-             test-header test-c test-cpp test-go wait:install-onnx test-onnx wait:install-mono \
-             test-csharp test-install test-valgrind wait:sanitizers
+# test use that build) and instrumented. Mono, then the ONNX Runtime wheels, install in the
+# background too (mostly downloads; one after the other, since either may run apt).
+TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
+             test-cpp test-go wait:install-mono bg:install-onnx test-csharp wait:install-onnx \
+             test-onnx test-install test-valgrind wait:sanitizers
 
 test:
 	@scripts/steps.sh $(TEST_PLAN)
