@@ -70,7 +70,7 @@ test-rust: build-tests
 # The property tests again on each kernel path, forced through MML_ISA (clamped to the CPU).
 test-isa: build-tests
 	for isa in scalar wide avx2 avx512; do \
-	    MML_ISA=$$isa $(CARGO) test --release -q --test properties || exit 1; \
+	    MML_ISA=$$isa $(CARGO) test --release -q --test properties --test formats || exit 1; \
 	done
 
 # The committed header is what cbindgen generates; mml.h compiles as C89, C99, C11 and C++,

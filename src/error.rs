@@ -49,6 +49,8 @@ pub enum Error {
         target: i64,
         classes: usize,
     },
+    /// Rows `pitch` values apart overlap: the pitch is below the number of classes.
+    InvalidPitch { pitch: usize, classes: usize },
     /// An allocation failed: the weights' float64 copy in [`crate::MultiMarginLoss::try_new`]
     /// (and so [`crate::Builder::build`]), or, through the C ABI, `mml_create`'s handle.
     OutOfMemory,
@@ -74,6 +76,10 @@ impl fmt::Display for Error {
                 target,
                 classes,
             } => write!(f, "target[{row}] = {target} is outside [0, {classes})"),
+            Error::InvalidPitch { pitch, classes } => write!(
+                f,
+                "a row pitch of {pitch} values is below the {classes} classes of a row"
+            ),
             Error::OutOfMemory => write!(f, "out of memory"),
         }
     }

@@ -22,8 +22,9 @@ mod loss;
 pub mod parallel;
 
 pub use error::{Buffer, Error, check_targets};
+pub use kernel::GradStore;
 pub use kernel::{Power, Target};
-pub use loss::{Builder, Float, MultiMarginLoss, Options, Reduction};
+pub use loss::{Builder, Float, MultiMarginLoss, Options, Reduction, Scores};
 
 // The README's Rust example, compiled and run by `cargo test` as a doctest (its other examples
 // are built against an installed copy by tests/install/test.sh).

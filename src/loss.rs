@@ -1,13 +1,12 @@
 //! The safe Rust API: [`MultiMarginLoss`] over slices and `ndarray` views.
 
-use ndarray::{
-    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Dimension,
-};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Dimension};
 
 use crate::engine;
 use crate::error::{Buffer, Error};
 use crate::kernel::{
-    Element, GradOut, Kernels, LossOut, Params, Power, Real, Target, Targets, Task, Upstream,
+    Element, GradOut, GradStore, INTERLEAVE, Kernels, LossOut, Params, Power, Real, Target,
+    Targets, Task, Upstream, sum,
 };
 
 /// How per-sample losses are combined, as in PyTorch.
@@ -64,7 +63,9 @@ pub struct MultiMarginLoss {
 }
 
 /// The element types the loss computes in: `f32` (PyTorch's float) and `f64` (double).
-pub trait Float: Real + Kernels + Element<Real = Self> {
+pub trait Float:
+    Real + Kernels + Element<Real = Self> + GradStore<Self> + Scores<Float = Self>
+{
     #[doc(hidden)]
     fn weight(loss: &MultiMarginLoss) -> Option<&[Self]>;
 }
@@ -79,6 +80,30 @@ impl Float for f64 {
     fn weight(loss: &MultiMarginLoss) -> Option<&[f64]> {
         loss.weight_f64.as_deref()
     }
+}
+
+/// The types scores may be stored in: `f32` and `f64`, and `half::bf16` and `half::f16`, which
+/// widen to `f32` in registers (PyTorch's CPU autocast: the loss and its gradient are computed
+/// and returned in float32). Sealed.
+pub trait Scores: Kernels + Element<Real = <Self as Scores>::Float> {
+    /// What the loss is computed and returned in.
+    type Float: Float;
+}
+
+impl Scores for f32 {
+    type Float = f32;
+}
+
+impl Scores for f64 {
+    type Float = f64;
+}
+
+impl Scores for half::bf16 {
+    type Float = f32;
+}
+
+impl Scores for half::f16 {
+    type Float = f32;
 }
 
 /// Builds a [`MultiMarginLoss`], checking `p` at the end.
@@ -197,92 +222,98 @@ impl MultiMarginLoss {
     }
 
     /// Computes the loss of `n` rows of `c` scores into `output` (`output_len(n)` values).
-    pub fn forward_slice<T: Float>(
+    pub fn forward_slice<S: Scores>(
         &self,
-        input: &[T],
+        input: &[S],
         target: &[impl Target],
         n: usize,
         c: usize,
-        output: &mut [T],
+        output: &mut [S::Float],
     ) -> Result<(), Error> {
-        self.compute(
-            input,
+        let no_grad: Option<Rows<'_, S::Float>> = None;
+        self.compute_rows(
+            (input, c),
             Target::targets(target),
             n,
             c,
             None,
             Some(output),
-            None,
+            no_grad,
         )
     }
 
     /// Computes the gradient with respect to `input` (`n·c` values) given the upstream gradient
-    /// `grad_output` (`output_len(n)` values).
-    pub fn backward_slice<T: Float>(
+    /// `grad_output` (`output_len(n)` values). The gradient is computed in `S::Float` and
+    /// written as `G`: `S::Float`, or, for half-precision scores, the scores' own type (rounded
+    /// to nearest even, as PyTorch's autocast returns it).
+    pub fn backward_slice<S: Scores, G: GradStore<S::Float>>(
         &self,
-        input: &[T],
+        input: &[S],
         target: &[impl Target],
         n: usize,
         c: usize,
-        grad_output: &[T],
-        grad_input: &mut [T],
+        grad_output: &[S::Float],
+        grad_input: &mut [G],
     ) -> Result<(), Error> {
-        self.compute(
-            input,
+        self.compute_rows(
+            (input, c),
             Target::targets(target),
             n,
             c,
             Some(grad_output),
             None,
-            Some(grad_input),
+            Some((grad_input, c)),
         )
     }
 
     /// The loss and its gradient in one pass over `input`, bit-identical to
     /// [`forward_slice`](Self::forward_slice) then [`backward_slice`](Self::backward_slice).
     #[allow(clippy::too_many_arguments)]
-    pub fn forward_backward_slice<T: Float>(
+    pub fn forward_backward_slice<S: Scores, G: GradStore<S::Float>>(
         &self,
-        input: &[T],
+        input: &[S],
         target: &[impl Target],
         n: usize,
         c: usize,
-        grad_output: &[T],
-        output: &mut [T],
-        grad_input: &mut [T],
+        grad_output: &[S::Float],
+        output: &mut [S::Float],
+        grad_input: &mut [G],
     ) -> Result<(), Error> {
-        self.compute(
-            input,
+        self.compute_rows(
+            (input, c),
             Target::targets(target),
             n,
             c,
             Some(grad_output),
             Some(output),
-            Some(grad_input),
+            Some((grad_input, c)),
         )
     }
 
-    /// Checks every length and target, then computes; nothing is written on error. A large
-    /// summed forward checks its targets block by block as it computes (see
+    /// The computation behind every entry point, on rows `pitch` values apart (`pitch >= c`;
+    /// `input` holds at least `(n-1)·pitch + c` values, and so does a gradient given with its
+    /// own pitch). Checks every length and target, then computes; nothing is written on error.
+    /// A large summed forward checks its targets block by block as it computes (see
     /// [`engine::execute_checked`]), writing its output only once all were in range.
     /// Inlined into each caller: see [`crate::engine::execute_with`].
+    #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub(crate) fn compute<T: Float>(
+    pub fn compute_rows<S: Scores, G: GradStore<S::Float>>(
         &self,
-        input: &[T],
+        (input, pitch): (&[S], usize),
         target: Targets<'_>,
         n: usize,
         c: usize,
-        grad_output: Option<&[T]>,
-        output: Option<&mut [T]>,
-        grad_input: Option<&mut [T]>,
+        grad_output: Option<&[S::Float]>,
+        output: Option<&mut [S::Float]>,
+        grad_input: Option<Rows<'_, G>>,
     ) -> Result<(), Error> {
-        let len = checked_elements::<T>(n, c)?;
+        let len = checked_elements::<S>(n, c)?;
         let out_len = self.output_len(n);
-        expect_len(Buffer::Input, input.len(), len)?;
+        expect_len(Buffer::Input, input.len(), rows_extent(n, c, pitch)?)?;
         expect_len(Buffer::Target, target.len(), n)?;
-        let weight = T::weight(self);
+        let weight = S::Float::weight(self);
         if let Some(w) = weight {
             expect_len(Buffer::Weight, w.len(), c)?;
         }
@@ -292,14 +323,108 @@ impl MultiMarginLoss {
         if let Some(go) = grad_output {
             expect_len(Buffer::GradOutput, go.len(), out_len)?;
         }
-        if let Some(gi) = &grad_input {
-            expect_len(Buffer::GradInput, gi.len(), len)?;
+        if let Some((gi, grad_pitch)) = &grad_input {
+            expect_len(Buffer::GradInput, gi.len(), rows_extent(n, c, *grad_pitch)?)?;
         }
         let params = Params {
             power: self.options.power,
-            margin: T::from_f64(self.options.margin),
+            margin: S::Float::from_f64(self.options.margin),
             weight,
         };
+        let reduction = self.options.reduction;
+        let grad_output = grad_output.filter(|_| grad_input.is_some());
+        // The gradient's factor and the upstream gradient, as PyTorch computes them:
+        // static_cast<scalar_t>(1. / (nframe * dim)) for mean, 1. / dim otherwise.
+        let upstream = grad_output.map(|grad_output| {
+            let g = S::Float::from_f64(match reduction {
+                Reduction::Mean => 1.0 / (len as f64),
+                Reduction::None | Reduction::Sum => 1.0 / (c as f64),
+            });
+            let upstream = match reduction {
+                Reduction::None => Upstream::PerRow(grad_output),
+                Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
+            };
+            (g, upstream)
+        });
+        match grad_input.map(|(grad, grad_pitch)| (G::as_real(grad), grad_pitch)) {
+            Some((Err(narrow), grad_pitch)) => {
+                // A gradient rounded to the scores' half type: the loss as a forward call would
+                // give it, then the gradient a block at a time through a float32 buffer.
+                let (g, upstream) = upstream.expect("a gradient comes with grad_output");
+                let mut buffer = GradBuffer::<S::Float>::new(c)?;
+                crate::error::check_targets(target, c)?;
+                if let Some(output) = output {
+                    self.run_forward((input, pitch), target, n, c, &params, output)?;
+                }
+                let mut start = 0;
+                while start < n {
+                    let rows = buffer.rows(c).min(n - start);
+                    let end = start + rows;
+                    let scratch = &mut buffer.values[..rows * c];
+                    let task = Task {
+                        input: &input[start * pitch..(end - 1) * pitch + c],
+                        pitch,
+                        target: target.range(start, end),
+                        loss: LossOut::Skip,
+                        grad: Some(GradOut {
+                            g,
+                            upstream: upstream.range(start, end),
+                            grad: scratch,
+                            pitch: c,
+                        }),
+                    };
+                    engine::execute(&params, c, task);
+                    for (i, row) in buffer.values[..rows * c].chunks_exact(c).enumerate() {
+                        let out = &mut narrow[(start + i) * grad_pitch..][..c];
+                        for (o, &v) in out.iter_mut().zip(row) {
+                            *o = G::store(v);
+                        }
+                    }
+                    start = end;
+                }
+                Ok(())
+            }
+            Some((Ok(grad), grad_pitch)) => {
+                let (g, upstream) = upstream.expect("a gradient comes with grad_output");
+                let grad = Some(GradOut {
+                    g,
+                    upstream,
+                    grad,
+                    pitch: grad_pitch,
+                });
+                self.run((input, pitch), target, n, c, &params, output, grad)
+            }
+            None => self.run((input, pitch), target, n, c, &params, output, None),
+        }
+    }
+
+    /// The loss alone.
+    #[inline(always)]
+    fn run_forward<S: Scores>(
+        &self,
+        input: (&[S], usize),
+        target: Targets<'_>,
+        n: usize,
+        c: usize,
+        params: &Params<'_, S::Float>,
+        output: &mut [S::Float],
+    ) -> Result<(), Error> {
+        self.run(input, target, n, c, params, Some(output), None)
+    }
+
+    /// Runs a checked call on the engine and writes a reduced loss at the end.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run<S: Scores>(
+        &self,
+        (input, pitch): (&[S], usize),
+        target: Targets<'_>,
+        n: usize,
+        c: usize,
+        params: &Params<'_, S::Float>,
+        output: Option<&mut [S::Float]>,
+        grad: Option<GradOut<'_, S::Float>>,
+    ) -> Result<(), Error> {
         let reduction = self.options.reduction;
         let mut total = 0.0f64;
         let (loss, reduced_out) = match (output, reduction) {
@@ -307,27 +432,18 @@ impl MultiMarginLoss {
             (Some(out), Reduction::None) => (LossOut::PerRow(out), None),
             (Some(out), Reduction::Mean | Reduction::Sum) => (LossOut::Sum(&mut total), Some(out)),
         };
-        let grad = match (grad_output, grad_input) {
-            (Some(grad_output), Some(grad)) => Some(GradOut {
-                // PyTorch: static_cast<scalar_t>(1. / (nframe * dim)) for mean, 1. / dim otherwise.
-                g: T::from_f64(match reduction {
-                    Reduction::Mean => 1.0 / (len as f64),
-                    Reduction::None | Reduction::Sum => 1.0 / (c as f64),
-                }),
-                upstream: match reduction {
-                    Reduction::None => Upstream::PerRow(grad_output),
-                    Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
-                },
-                grad,
-                pitch: c,
-            }),
-            _ => None,
+        let task = Task {
+            input,
+            pitch,
+            target,
+            loss,
+            grad,
         };
-        engine::execute_checked(&params, c, Task::contiguous(input, c, target, loss, grad))?;
+        engine::execute_checked(params, c, task)?;
         if let Some(out) = reduced_out {
             // The float64 accumulator is divided in float64 and only then cast, as in PyTorch.
             // An empty batch gives 0 for `sum` and 0/0 = NaN for `mean`.
-            out[0] = T::from_f64(match reduction {
+            out[0] = S::Float::from_f64(match reduction {
                 Reduction::Mean => mean(total, n),
                 Reduction::None | Reduction::Sum => total,
             });
@@ -335,139 +451,247 @@ impl MultiMarginLoss {
         Ok(())
     }
 
-    /// The loss of a batch `(n, c)`: `n` values for `none`, one value otherwise.
-    pub fn forward<T: Float, Y: Target>(
+    /// The loss of a batch `(n, c)`: `n` values for `none`, one value otherwise. Any view
+    /// (sliced, transposed, column-major, broadcast): see [`forward_into`](Self::forward_into).
+    pub fn forward<S: Scores, Y: Target>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-    ) -> Result<Array1<T>, Error> {
-        let mut output = Array1::from_elem(self.output_len(input.nrows()), T::ZERO);
+    ) -> Result<Array1<S::Float>, Error> {
+        let mut output = Array1::from_elem(self.output_len(input.nrows()), S::Float::ZERO);
         self.forward_into(input, target, output.view_mut())?;
         Ok(output)
     }
 
-    /// [`forward`](Self::forward) into a caller's array of `output_len(n)` values.
-    pub fn forward_into<T: Float, Y: Target>(
+    /// [`forward`](Self::forward) into a caller's array of `output_len(n)` values. Views whose
+    /// memory is in standard layout run directly; any other layout is gathered a block of rows
+    /// at a time into a small buffer (never the whole input), with the same bits.
+    pub fn forward_into<S: Scores, Y: Target>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-        output: ArrayViewMut1<T>,
+        output: ArrayViewMut1<S::Float>,
     ) -> Result<(), Error> {
-        let (n, c) = input.dim();
-        let input = input.as_standard_layout();
-        let target = target.as_standard_layout();
-        with_slice_mut(output, |out| {
-            self.forward_slice(contiguous(&input), contiguous(&target), n, c, out)
-        })
+        let no_grad: Option<ArrayViewMut2<'_, S::Float>> = None;
+        self.compute_view(input, target, None, Some(output), no_grad)
     }
 
-    /// The gradient of a batch `(n, c)` given `grad_output` (`output_len(n)` values).
-    pub fn backward<T: Float, Y: Target>(
+    /// The gradient of a batch `(n, c)` given `grad_output` (`output_len(n)` values), in
+    /// `S::Float`.
+    pub fn backward<S: Scores, Y: Target>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-        grad_output: ArrayView1<T>,
-    ) -> Result<Array2<T>, Error> {
-        let mut grad = Array2::from_elem(input.dim(), T::ZERO);
+        grad_output: ArrayView1<S::Float>,
+    ) -> Result<Array2<S::Float>, Error> {
+        let mut grad = Array2::from_elem(input.dim(), S::Float::ZERO);
         self.backward_into(input, target, grad_output, grad.view_mut())?;
         Ok(grad)
     }
 
-    /// [`backward`](Self::backward) into a caller's `(n, c)` array.
-    pub fn backward_into<T: Float, Y: Target>(
+    /// [`backward`](Self::backward) into a caller's `(n, c)` array of any layout, in
+    /// `S::Float` or (half-precision scores) the scores' own type, rounded to nearest even.
+    pub fn backward_into<S: Scores, Y: Target, G: GradStore<S::Float>>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-        grad_output: ArrayView1<T>,
-        grad_input: ArrayViewMut2<T>,
+        grad_output: ArrayView1<S::Float>,
+        grad_input: ArrayViewMut2<G>,
     ) -> Result<(), Error> {
-        let (n, c) = input.dim();
-        if grad_input.dim() != (n, c) {
-            return Err(Error::ShapeMismatch {
-                buffer: Buffer::GradInput,
-                expected: n.saturating_mul(c),
-                actual: grad_input.len(),
-            });
-        }
-        let input = input.as_standard_layout();
-        let target = target.as_standard_layout();
-        let grad_output = grad_output.as_standard_layout();
-        with_slice_mut(grad_input, |grad| {
-            self.backward_slice(
-                contiguous(&input),
-                contiguous(&target),
-                n,
-                c,
-                contiguous(&grad_output),
-                grad,
-            )
-        })
+        self.compute_view(input, target, Some(grad_output), None, Some(grad_input))
     }
 
     /// Loss and gradient of a batch in one pass.
-    pub fn forward_backward<T: Float, Y: Target>(
+    pub fn forward_backward<S: Scores, Y: Target>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-        grad_output: ArrayView1<T>,
-    ) -> Result<(Array1<T>, Array2<T>), Error> {
-        let (n, c) = input.dim();
-        let mut output = Array1::from_elem(self.output_len(n), T::ZERO);
-        let mut grad = Array2::from_elem((n, c), T::ZERO);
-        let input = input.as_standard_layout();
-        let target = target.as_standard_layout();
-        let grad_output = grad_output.as_standard_layout();
-        self.forward_backward_slice(
-            contiguous(&input),
-            contiguous(&target),
-            n,
-            c,
-            contiguous(&grad_output),
-            output.as_slice_mut().expect("fresh arrays are contiguous"),
-            grad.as_slice_mut().expect("fresh arrays are contiguous"),
+        grad_output: ArrayView1<S::Float>,
+    ) -> Result<LossAndGrad<S::Float>, Error> {
+        let mut output = Array1::from_elem(self.output_len(input.nrows()), S::Float::ZERO);
+        let mut grad = Array2::from_elem(input.dim(), S::Float::ZERO);
+        self.forward_backward_into(
+            input,
+            target,
+            grad_output,
+            output.view_mut(),
+            grad.view_mut(),
         )?;
         Ok((output, grad))
     }
 
     /// [`forward_backward`](Self::forward_backward) into a caller's arrays: `output_len(n)`
-    /// losses and an `(n, c)` gradient.
-    pub fn forward_backward_into<T: Float, Y: Target>(
+    /// losses and an `(n, c)` gradient (as in [`backward_into`](Self::backward_into)).
+    pub fn forward_backward_into<S: Scores, Y: Target, G: GradStore<S::Float>>(
         &self,
-        input: ArrayView2<T>,
+        input: ArrayView2<S>,
         target: ArrayView1<Y>,
-        grad_output: ArrayView1<T>,
-        output: ArrayViewMut1<T>,
-        grad_input: ArrayViewMut2<T>,
+        grad_output: ArrayView1<S::Float>,
+        output: ArrayViewMut1<S::Float>,
+        grad_input: ArrayViewMut2<G>,
+    ) -> Result<(), Error> {
+        self.compute_view(
+            input,
+            target,
+            Some(grad_output),
+            Some(output),
+            Some(grad_input),
+        )
+    }
+
+    /// The computation behind the `ndarray` entry points: views in standard layout go to
+    /// [`compute_rows`](Self::compute_rows) as they are; others are staged a block at a time
+    /// (see [`stage`]). Nothing is written on error.
+    #[doc(hidden)]
+    pub fn compute_view<S: Scores, Y: Target, G: GradStore<S::Float>>(
+        &self,
+        input: ArrayView2<S>,
+        target: ArrayView1<Y>,
+        grad_output: Option<ArrayView1<S::Float>>,
+        mut output: Option<ArrayViewMut1<S::Float>>,
+        mut grad_input: Option<ArrayViewMut2<G>>,
     ) -> Result<(), Error> {
         let (n, c) = input.dim();
-        if grad_input.dim() != (n, c) {
+        checked_elements::<S>(n, c)?;
+        let out_len = self.output_len(n);
+        expect_len(Buffer::Target, target.len(), n)?;
+        if let Some(o) = &output {
+            expect_len(Buffer::Output, o.len(), out_len)?;
+        }
+        if let Some(go) = &grad_output {
+            expect_len(Buffer::GradOutput, go.len(), out_len)?;
+        }
+        if let Some(gi) = &grad_input
+            && gi.dim() != (n, c)
+        {
             return Err(Error::ShapeMismatch {
                 buffer: Buffer::GradInput,
                 expected: n.saturating_mul(c),
-                actual: grad_input.len(),
+                actual: gi.len(),
             });
         }
-        let input = input.as_standard_layout();
+        // The small vectors (targets, upstream gradient: one value a row) are read contiguous,
+        // copied where they are not.
         let target = target.as_standard_layout();
-        let grad_output = grad_output.as_standard_layout();
-        with_slice_mut(output, |out| {
-            with_slice_mut(grad_input, |grad| {
-                self.forward_backward_slice(
-                    contiguous(&input),
-                    contiguous(&target),
-                    n,
-                    c,
-                    contiguous(&grad_output),
-                    out,
-                    grad,
-                )
-            })
-        })
+        let target = Target::targets(contiguous(&target));
+        let grad_output = grad_output.as_ref().map(|g| g.as_standard_layout());
+        let grad_output = grad_output.as_ref().map(contiguous);
+        let direct_output = output.as_mut().is_none_or(|o| o.as_slice_mut().is_some());
+        let direct_grad = grad_input
+            .as_mut()
+            .is_none_or(|g| g.as_slice_mut().is_some());
+        if let (Some(scores), true, true) = (input.as_slice(), direct_output, direct_grad) {
+            let output = output.as_mut().map(|o| o.as_slice_mut().expect("checked"));
+            let grad = grad_input
+                .as_mut()
+                .map(|g| (g.as_slice_mut().expect("checked"), c));
+            return self.compute_rows((scores, c), target, n, c, grad_output, output, grad);
+        }
+        self.stage(input, target, grad_output, output, grad_input)
     }
 
-    /// The float64 weights the float64 entry points use (given, or the float32 ones widened).
-    pub fn weight_f64(&self) -> Option<&[f64]> {
-        self.weight_f64.as_deref()
+    /// A call on views in any layout, a block of rows at a time: each block's scores are
+    /// gathered into a buffer of one block, computed there as contiguous rows, and its losses
+    /// and gradient written to their views. Reduced losses are summed as the engine sums the
+    /// same call on contiguous rows (PyTorch's serial chain below the parallel threshold, the
+    /// fixed blocks' interleaved partials above), so every layout gives the same bits.
+    fn stage<S: Scores, G: GradStore<S::Float>>(
+        &self,
+        input: ArrayView2<S>,
+        target: Targets<'_>,
+        grad_output: Option<&[S::Float]>,
+        mut output: Option<ArrayViewMut1<S::Float>>,
+        mut grad_input: Option<ArrayViewMut2<G>>,
+    ) -> Result<(), Error> {
+        let (n, c) = input.dim();
+        let weight = S::Float::weight(self);
+        if let Some(w) = weight {
+            expect_len(Buffer::Weight, w.len(), c)?;
+        }
+        let block = engine::rows_per_block(c).min(n.max(1));
+        let mut scores = try_vec(block * c, S::default())?;
+        let mut losses = try_vec(block, S::Float::ZERO)?;
+        let mut grads = try_vec(
+            if grad_input.is_some() { block * c } else { 0 },
+            S::Float::ZERO,
+        )?;
+        crate::error::check_targets(target, c)?;
+        let params = Params {
+            power: self.options.power,
+            margin: S::Float::from_f64(self.options.margin),
+            weight,
+        };
+        let reduction = self.options.reduction;
+        let g = S::Float::from_f64(match reduction {
+            Reduction::Mean => 1.0 / ((n * c) as f64),
+            Reduction::None | Reduction::Sum => 1.0 / (c as f64),
+        });
+        let upstream = grad_output.map(|go| match reduction {
+            Reduction::None => Upstream::PerRow(go),
+            Reduction::Mean | Reduction::Sum => Upstream::Scalar(go[0]),
+        });
+        let summed = reduction != Reduction::None;
+        let large = n.saturating_mul(c) >= engine::PARALLEL_MIN_ELEMENTS;
+        let mut total = 0.0f64;
+        let mut start = 0;
+        while start < n {
+            let end = n.min(start + block);
+            let rows = end - start;
+            let mut staged = ArrayViewMut2::from_shape((rows, c), &mut scores[..rows * c])
+                .expect("the buffer holds a block");
+            staged.assign(&input.slice(ndarray::s![start..end, ..]));
+            let grad = grad_input.as_ref().map(|_| GradOut {
+                g,
+                upstream: upstream
+                    .expect("a gradient comes with grad_output")
+                    .range(start, end),
+                grad: &mut grads[..rows * c],
+                pitch: c,
+            });
+            let loss = match output {
+                Some(_) => LossOut::PerRow(&mut losses[..rows]),
+                None => LossOut::Skip,
+            };
+            let task = Task {
+                input: &scores[..rows * c],
+                pitch: c,
+                target: target.range(start, end),
+                loss,
+                grad,
+            };
+            engine::execute(&params, c, task);
+            if let Some(out) = output.as_mut() {
+                let losses = &losses[..rows];
+                if !summed {
+                    out.slice_mut(ndarray::s![start..end])
+                        .iter_mut()
+                        .zip(losses)
+                        .for_each(|(o, &l)| *o = l);
+                } else if large {
+                    let mut partials = [0.0f64; INTERLEAVE];
+                    for (i, l) in losses.iter().enumerate() {
+                        partials[i % INTERLEAVE] = sum::add(partials[i % INTERLEAVE], l.to_f64());
+                    }
+                    total = sum::add(total, engine::reduce_block(&partials));
+                } else {
+                    total = sum::chain(total, losses);
+                }
+            }
+            if let Some(grad) = grad_input.as_mut() {
+                let staged = ArrayView2::from_shape((rows, c), &grads[..rows * c])
+                    .expect("the buffer holds a block");
+                grad.slice_mut(ndarray::s![start..end, ..])
+                    .zip_mut_with(&staged, |o, &v| *o = G::store(v));
+            }
+            start = end;
+        }
+        if let (Some(out), true) = (output.as_mut(), summed) {
+            out[0] = S::Float::from_f64(match reduction {
+                Reduction::Mean => mean(total, n),
+                Reduction::None | Reduction::Sum => total,
+            });
+        }
+        Ok(())
     }
 
     /// The loss of one sample: `c` scores and a class index (PyTorch's 1-D input with a 0-dim
@@ -529,20 +753,6 @@ fn contiguous<'a, A, D: Dimension>(array: &'a ndarray::CowArray<'_, A, D>) -> &'
     array.as_slice().expect("standard layout is contiguous")
 }
 
-/// Runs `f` on the view's memory, or on a contiguous copy written back only on success.
-fn with_slice_mut<T: Copy, D: Dimension>(
-    mut view: ArrayViewMut<T, D>,
-    f: impl FnOnce(&mut [T]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if let Some(slice) = view.as_slice_mut() {
-        return f(slice);
-    }
-    let mut copy = view.as_standard_layout().into_owned();
-    f(copy.as_slice_mut().expect("standard layout is contiguous"))?;
-    view.assign(&copy);
-    Ok(())
-}
-
 /// `total / n` in float64, as PyTorch divides. For a power-of-two `n` (most batch sizes) the
 /// product with `1/n`, which is then exact, has the same bits (both are the exact quotient
 /// rounded once) and costs a third of a division's latency, which ends every call.
@@ -553,4 +763,63 @@ fn mean(total: f64, n: usize) -> f64 {
     } else {
         total / n as f64
     }
+}
+
+/// A batch's losses and gradient.
+pub type LossAndGrad<T> = (Array1<T>, Array2<T>);
+
+/// A gradient destination: its values and the distance between its rows.
+pub type Rows<'a, G> = (&'a mut [G], usize);
+
+/// The values `n` rows of `c`, `pitch` apart, span: `(n-1)·pitch + c`, 0 for no rows.
+fn rows_extent(n: usize, c: usize, pitch: usize) -> Result<usize, Error> {
+    if pitch < c {
+        return Err(Error::InvalidPitch { pitch, classes: c });
+    }
+    if n == 0 {
+        return Ok(0);
+    }
+    (n - 1)
+        .checked_mul(pitch)
+        .and_then(|v| v.checked_add(c))
+        .ok_or(Error::SizeOverflow { n, c })
+}
+
+/// The float32 buffer a gradient rounded to a half type goes through: at least
+/// [`GRAD_BUFFER_VALUES`] values, or one row where rows are longer.
+struct GradBuffer<T> {
+    values: Vec<T>,
+}
+
+/// Values of a [`GradBuffer`]: 64 KiB, a block's worth of rows that stays in L2.
+const GRAD_BUFFER_VALUES: usize = 1 << 14;
+
+impl<T: Real> GradBuffer<T> {
+    fn new(c: usize) -> Result<GradBuffer<T>, Error> {
+        let len = GRAD_BUFFER_VALUES.max(c);
+        let mut values = Vec::new();
+        values
+            .try_reserve_exact(len)
+            .map_err(|_| Error::OutOfMemory)?;
+        values.resize(len, T::ZERO);
+        Ok(GradBuffer { values })
+    }
+
+    /// Rows per pass: whole vectors of rows where they fit.
+    fn rows(&self, c: usize) -> usize {
+        let rows = self.values.len() / c;
+        if rows >= 16 {
+            rows / 16 * 16
+        } else {
+            rows.max(1)
+        }
+    }
+}
+
+/// A vector of `len` copies of `value`, or [`Error::OutOfMemory`].
+fn try_vec<T: Clone>(len: usize, value: T) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
+    v.resize(len, value);
+    Ok(v)
 }

@@ -350,7 +350,7 @@ fn empty_batch_is_defined() {
         assert!(out[0].is_nan());
         none.forward_slice::<f32>(&[], &[0i64; 0], 0, 4, &mut [])
             .unwrap();
-        none.backward_slice::<f32>(&[], &[0i64; 0], 0, 4, &[], &mut [])
+        none.backward_slice::<f32, f32>(&[], &[0i64; 0], 0, 4, &[], &mut [])
             .unwrap();
         let mut out = [5.0f64];
         mean.forward_slice::<f64>(&[], &[0i64; 0], 0, 4, &mut out)

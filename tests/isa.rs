@@ -1429,3 +1429,210 @@ fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f32() {
 fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f64() {
     check_paired_engine::<f64>();
 }
+
+/// Half-precision scores compute exactly as their widened float32 values do, on every path, in
+/// every task kind and tail shape: the loads widen in registers, the arithmetic is float32's.
+#[test]
+fn half_scores_compute_as_their_widened_float32_on_every_path() {
+    fn check<H: mml::kernel::Kernels<Real = f32>>(narrow: fn(f32) -> H) {
+        let mut rng = Rng(0x5eed_0a1f);
+        for &c in TAIL_CLASSES.iter().chain(&[300, 1001]) {
+            for &n in &[1usize, 16, 33, 61] {
+                let halves: Vec<H> = (0..n * c).map(|_| narrow(score::<f32>(&mut rng))).collect();
+                let widened: Vec<f32> = halves.iter().map(|h| h.widen()).collect();
+                let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+                let upstream: Vec<f32> = (0..n).map(|_| score::<f32>(&mut rng)).collect();
+                let weight: Vec<f32> = (0..c).map(|_| rng.below(5) as f32 * 0.5).collect();
+                for (power, margin, weighted) in
+                    [(Power::One, 1.0f32, false), (Power::Two, 0.5, true)]
+                {
+                    let params = Params {
+                        power,
+                        margin,
+                        weight: weighted.then_some(&weight[..]),
+                    };
+                    for isa in Isa::available() {
+                        let run = |input: Task<'_, f32>, half: Task<'_, H>| {
+                            engine::execute_with(isa, &params, c, input);
+                            engine::execute_with(isa, &params, c, half);
+                        };
+                        let (mut want_loss, mut got_loss) = (vec![0.0f32; n], vec![0.0f32; n]);
+                        let (mut want_grad, mut got_grad) =
+                            (vec![0.0f32; n * c], vec![0.0f32; n * c]);
+                        let grad = |grad| {
+                            Some(GradOut {
+                                g: 1.0 / c as f32,
+                                upstream: Upstream::PerRow(&upstream),
+                                grad,
+                                pitch: c,
+                            })
+                        };
+                        run(
+                            Task::contiguous(
+                                &widened,
+                                c,
+                                &target[..],
+                                LossOut::PerRow(&mut want_loss),
+                                grad(&mut want_grad),
+                            ),
+                            Task::contiguous(
+                                &halves,
+                                c,
+                                &target[..],
+                                LossOut::PerRow(&mut got_loss),
+                                grad(&mut got_grad),
+                            ),
+                        );
+                        let what = format!("{isa:?} c={c} n={n} {power:?}");
+                        assert_same(&format!("{what} fused loss"), &got_loss, &want_loss);
+                        assert_same(&format!("{what} fused grad"), &got_grad, &want_grad);
+                        let (mut want_sum, mut got_sum) = (0.0f64, 0.0f64);
+                        run(
+                            Task::contiguous(
+                                &widened,
+                                c,
+                                &target[..],
+                                LossOut::Sum(&mut want_sum),
+                                None,
+                            ),
+                            Task::contiguous(
+                                &halves,
+                                c,
+                                &target[..],
+                                LossOut::Sum(&mut got_sum),
+                                None,
+                            ),
+                        );
+                        assert!(
+                            same(got_sum, want_sum),
+                            "{what} sum {got_sum} vs {want_sum}"
+                        );
+                        run(
+                            Task::contiguous(
+                                &widened,
+                                c,
+                                &target[..],
+                                LossOut::PerRow(&mut want_loss),
+                                None,
+                            ),
+                            Task::contiguous(
+                                &halves,
+                                c,
+                                &target[..],
+                                LossOut::PerRow(&mut got_loss),
+                                None,
+                            ),
+                        );
+                        assert_same(&format!("{what} forward"), &got_loss, &want_loss);
+                    }
+                }
+            }
+        }
+    }
+    check(half::bf16::from_f32);
+    check(half::f16::from_f32);
+}
+
+/// Rows further apart than `c` (a row pitch, for the scores and the gradient alike) give the
+/// contiguous rows' bits on every path, for calls below and above the parallel threshold.
+#[test]
+fn pitched_rows_give_the_contiguous_bits_on_every_path() {
+    let mut rng = Rng(0x9177_c4ed);
+    for &(n, c) in &[
+        (61usize, 3usize),
+        (33, 10),
+        (17, 17),
+        (9, 300),
+        (20000, 10),
+        (300, 1001),
+    ] {
+        let input: Vec<f32> = (0..n * c).map(|_| score::<f32>(&mut rng)).collect();
+        let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
+        let upstream: Vec<f32> = (0..n).map(|_| score::<f32>(&mut rng)).collect();
+        let params = Params {
+            power: Power::One,
+            margin: 1.0f32,
+            weight: None,
+        };
+        for pitch in [c + 5, 2 * c] {
+            let mut pitched = vec![f32::NAN; (n - 1) * pitch + c];
+            for i in 0..n {
+                pitched[i * pitch..i * pitch + c].copy_from_slice(&input[i * c..(i + 1) * c]);
+            }
+            for isa in Isa::available() {
+                let (mut want_loss, mut got_loss) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let mut want_grad = vec![0.0f32; n * c];
+                let mut got_grad = vec![7.0f32; (n - 1) * pitch + c];
+                let grad = |grad, pitch| {
+                    Some(GradOut {
+                        g: 1.0 / c as f32,
+                        upstream: Upstream::PerRow(&upstream),
+                        grad,
+                        pitch,
+                    })
+                };
+                engine::execute_with(
+                    isa,
+                    &params,
+                    c,
+                    Task::contiguous(
+                        &input,
+                        c,
+                        &target[..],
+                        LossOut::PerRow(&mut want_loss),
+                        grad(&mut want_grad, c),
+                    ),
+                );
+                engine::execute_with(
+                    isa,
+                    &params,
+                    c,
+                    Task {
+                        input: &pitched,
+                        pitch,
+                        target: (&target).into(),
+                        loss: LossOut::PerRow(&mut got_loss),
+                        grad: grad(&mut got_grad, pitch),
+                    },
+                );
+                let what = format!("{isa:?} {n}x{c} pitch {pitch}");
+                assert_same(&format!("{what} loss"), &got_loss, &want_loss);
+                for i in 0..n {
+                    assert_same(
+                        &format!("{what} grad row {i}"),
+                        &got_grad[i * pitch..i * pitch + c],
+                        &want_grad[i * c..(i + 1) * c],
+                    );
+                    if i + 1 < n {
+                        assert!(
+                            got_grad[i * pitch + c..(i + 1) * pitch]
+                                .iter()
+                                .all(|&v| v == 7.0),
+                            "{what}: a gradient row wrote past its c values"
+                        );
+                    }
+                }
+                let (mut want_sum, mut got_sum) = (0.0f64, 0.0f64);
+                engine::execute_with(
+                    isa,
+                    &params,
+                    c,
+                    Task::contiguous(&input, c, &target[..], LossOut::Sum(&mut want_sum), None),
+                );
+                engine::execute_with(
+                    isa,
+                    &params,
+                    c,
+                    Task {
+                        input: &pitched,
+                        pitch,
+                        target: (&target).into(),
+                        loss: LossOut::Sum(&mut got_sum),
+                        grad: None,
+                    },
+                );
+                assert!(same(got_sum, want_sum), "{what} sum");
+            }
+        }
+    }
+}

@@ -448,6 +448,15 @@ unsafe fn call<T: Float>(
     let output = output.map(|raw| unsafe { raw.as_mut_slice() });
     // SAFETY: as above.
     let grad_input = grad_input.map(|raw| unsafe { raw.as_mut_slice() });
-    loss.compute(input, target.into(), n, c, grad_output, output, grad_input)
-        .map_err(Into::into)
+    let grad_input = grad_input.map(|grad| (grad, c));
+    loss.compute_rows(
+        (input, c),
+        target.into(),
+        n,
+        c,
+        grad_output,
+        output,
+        grad_input,
+    )
+    .map_err(Into::into)
 }

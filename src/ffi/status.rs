@@ -35,9 +35,10 @@ pub(crate) type Status = u32;
 
 pub(crate) fn status_of(error: &Error) -> Status {
     match error {
-        Error::InvalidPower(_) | Error::NoClasses | Error::SizeOverflow { .. } => {
-            MML_STATUS_INVALID_ARGUMENT
-        }
+        Error::InvalidPower(_)
+        | Error::NoClasses
+        | Error::SizeOverflow { .. }
+        | Error::InvalidPitch { .. } => MML_STATUS_INVALID_ARGUMENT,
         Error::ShapeMismatch { .. } => MML_STATUS_SHAPE_MISMATCH,
         Error::TargetOutOfRange { .. } => MML_STATUS_TARGET_OUT_OF_RANGE,
         Error::OutOfMemory => MML_STATUS_OUT_OF_MEMORY,

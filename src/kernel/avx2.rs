@@ -31,6 +31,19 @@ schedule::entries! {
     gradient_long_f64 = f64, F64x4, false, false, true;
 }
 
+// 16-bit scores, widened in registers (F16C for `f16`, a shift for `bf16`).
+schedule::entries! {
+    #[target_feature(enable = "avx2,fma,f16c")]
+    forward_short_bf16 = half::bf16, F32x8, true, true, false;
+    forward_long_bf16 = half::bf16, F32x8, false, true, false;
+    gradient_short_bf16 = half::bf16, F32x8, true, false, true;
+    gradient_long_bf16 = half::bf16, F32x8, false, false, true;
+    forward_short_f16 = half::f16, F32x8, true, true, false;
+    forward_long_f16 = half::f16, F32x8, false, true, false;
+    gradient_short_f16 = half::f16, F32x8, true, false, true;
+    gradient_long_f16 = half::f16, F32x8, false, false, true;
+}
+
 /// [`super::sum::sum_in_any_order`] compiled for this backend's instruction set.
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
@@ -477,3 +490,58 @@ fn transpose_f64x4(r: &mut [__m256d; 4]) {
         }
     }
 }
+
+/// Up to 8 halves of one row at `rows[at..]`, as 16-bit patterns: one unaligned load where the
+/// row goes on past them (values past `width` are read, never used), else `width` values one by
+/// one (the last rows of a task).
+#[inline(always)]
+fn half_row<H: Copy>(rows: &[H], at: usize, width: usize) -> __m128i {
+    if rows.len() >= at + 8 {
+        // SAFETY: SSE2; `rows[at..at + 8]` is inside `rows` (16 bytes, unaligned load).
+        unsafe { _mm_loadu_si128(rows.as_ptr().add(at).cast()) }
+    } else {
+        let mut bits = [0u16; 8];
+        for (b, h) in bits.iter_mut().zip(&rows[at..at + width]) {
+            // SAFETY: `H` is a 16-bit half type (`bf16` or `f16`), plain bits.
+            *b = unsafe { std::mem::transmute_copy::<H, u16>(h) };
+        }
+        // SAFETY: SSE2; `bits` holds 8 values.
+        unsafe { _mm_loadu_si128(bits.as_ptr().cast()) }
+    }
+}
+
+/// `Load` for 16-bit scores: each lane's row widened to `f32` in registers (`$widen`, from 8
+/// 16-bit patterns), then the `f32` transpose.
+macro_rules! avx2_half_load {
+    ($t:ty, $widen:expr) => {
+        impl Load<F32x8> for $t {
+            #[inline(always)]
+            fn load_columns(
+                rows: &[$t],
+                pitch: usize,
+                first: usize,
+                width: usize,
+                out: &mut [F32x8; MAX_TILE],
+            ) {
+                assert!(width <= 8 && rows.len() >= 7 * pitch + first + width);
+                let mut r = [<F32x8 as Vector<f32>>::splat(0.0).0; 8];
+                for (k, v) in r.iter_mut().enumerate() {
+                    *v = $widen(half_row(rows, k * pitch + first, width));
+                }
+                transpose_f32x8(&mut r);
+                for (o, v) in out.iter_mut().zip(r) {
+                    *o = F32x8(v);
+                }
+            }
+        }
+    };
+}
+
+avx2_half_load!(half::bf16, |x: __m128i| {
+    // SAFETY: AVX2 (module invariant): bfloat16 is the upper half of a float32.
+    unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(x))) }
+});
+avx2_half_load!(half::f16, |x: __m128i| {
+    // SAFETY: F16C, which the AVX2 path requires (`platform::detect`).
+    unsafe { _mm256_cvtph_ps(x) }
+});

@@ -29,6 +29,12 @@ schedule::entries! {
     forward_long_f64 = f64, F64x8, false, true, false;
     gradient_short_f64 = f64, F64x8, true, false, true;
     gradient_long_f64 = f64, F64x8, false, false, true;
+    forward_short_bf16 = half::bf16, F32x16, true, true, false;
+    forward_long_bf16 = half::bf16, F32x16, false, true, false;
+    gradient_short_bf16 = half::bf16, F32x16, true, false, true;
+    forward_short_f16 = half::f16, F32x16, true, true, false;
+    forward_long_f16 = half::f16, F32x16, false, true, false;
+    gradient_short_f16 = half::f16, F32x16, true, false, true;
 }
 
 /// [`super::sum::sum_in_any_order`] with this backend's vectors: the portable pass
@@ -537,3 +543,58 @@ fn transpose_f64x8(r: &mut [__m512d; 8]) {
         }
     }
 }
+
+/// Up to 16 halves of one row at `rows[at..]`, as 16-bit patterns: one unaligned load where the
+/// row goes on past them (values past `width` are read, never used), else `width` values one by
+/// one (the last rows of a task).
+#[inline(always)]
+fn half_row<H: Copy>(rows: &[H], at: usize, width: usize) -> __m256i {
+    if rows.len() >= at + 16 {
+        // SAFETY: AVX; `rows[at..at + 16]` is inside `rows` (32 bytes, unaligned load).
+        unsafe { _mm256_loadu_si256(rows.as_ptr().add(at).cast()) }
+    } else {
+        let mut bits = [0u16; 16];
+        for (b, h) in bits.iter_mut().zip(&rows[at..at + width]) {
+            // SAFETY: `H` is a 16-bit half type (`bf16` or `f16`), plain bits.
+            *b = unsafe { std::mem::transmute_copy::<H, u16>(h) };
+        }
+        // SAFETY: AVX; `bits` holds 16 values.
+        unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) }
+    }
+}
+
+/// `Load` for 16-bit scores: each lane's row widened to `f32` in registers (`$widen`, from 16
+/// 16-bit patterns), then the `f32` transpose.
+macro_rules! avx512_half_load {
+    ($t:ty, $widen:expr) => {
+        impl Load<F32x16> for $t {
+            #[inline(always)]
+            fn load_columns(
+                rows: &[$t],
+                pitch: usize,
+                first: usize,
+                width: usize,
+                out: &mut [F32x16; MAX_TILE],
+            ) {
+                assert!(width <= 16 && rows.len() >= 15 * pitch + first + width);
+                let mut r = [<F32x16 as Vector<f32>>::splat(0.0).0; 16];
+                for (k, v) in r.iter_mut().enumerate() {
+                    *v = $widen(half_row(rows, k * pitch + first, width));
+                }
+                transpose_f32x16(&mut r);
+                for (o, v) in out.iter_mut().zip(r) {
+                    *o = F32x16(v);
+                }
+            }
+        }
+    };
+}
+
+avx512_half_load!(half::bf16, |x: __m256i| {
+    // SAFETY: AVX-512F (module invariant): bfloat16 is the upper half of a float32.
+    unsafe { _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(x))) }
+});
+avx512_half_load!(half::f16, |x: __m256i| {
+    // SAFETY: AVX-512F (module invariant).
+    unsafe { _mm512_cvtph_ps(x) }
+});

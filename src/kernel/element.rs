@@ -29,6 +29,91 @@ impl Element for f64 {
     }
 }
 
+impl Element for half::bf16 {
+    type Real = f32;
+    /// bfloat16 is float32's upper half: the shift is exact, NaNs included.
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+}
+
+impl Element for half::f16 {
+    type Real = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+/// A type a gradient is written in, from the working precision `R`: `R` itself, or a half type
+/// rounded as PyTorch rounds (to nearest even; see [`Narrow`]).
+pub trait GradStore<R>: Copy + Debug + Default + Send + Sync + 'static + sealed::Sealed {
+    /// `value` in this type.
+    fn store(value: R) -> Self;
+    /// The slice as `R` where this type is `R` (the kernels then write it directly), else
+    /// itself back.
+    fn as_real(slice: &mut [Self]) -> Result<&mut [R], &mut [Self]>;
+}
+
+impl GradStore<f32> for f32 {
+    #[inline(always)]
+    fn store(value: f32) -> f32 {
+        value
+    }
+    #[inline(always)]
+    fn as_real(slice: &mut [f32]) -> Result<&mut [f32], &mut [f32]> {
+        Ok(slice)
+    }
+}
+
+impl GradStore<f64> for f64 {
+    #[inline(always)]
+    fn store(value: f64) -> f64 {
+        value
+    }
+    #[inline(always)]
+    fn as_real(slice: &mut [f64]) -> Result<&mut [f64], &mut [f64]> {
+        Ok(slice)
+    }
+}
+
+impl GradStore<f32> for half::bf16 {
+    /// c10::BFloat16's round to nearest even; every NaN becomes `0x7FC0`.
+    #[inline(always)]
+    fn store(value: f32) -> half::bf16 {
+        let bits = value.to_bits();
+        if value.is_nan() {
+            return half::bf16::from_bits(0x7FC0);
+        }
+        let rounding = 0x7FFF + ((bits >> 16) & 1);
+        half::bf16::from_bits((bits.wrapping_add(rounding) >> 16) as u16)
+    }
+    #[inline(always)]
+    fn as_real(slice: &mut [Self]) -> Result<&mut [f32], &mut [Self]> {
+        Err(slice)
+    }
+}
+
+impl GradStore<f32> for half::f16 {
+    /// c10::Half's `fp16_ieee_from_fp32_value`: round to nearest even (subnormals and overflow
+    /// to infinity included); a NaN becomes its sign with `0x7E00`.
+    #[inline(always)]
+    fn store(value: f32) -> half::f16 {
+        let bits = value.to_bits();
+        let sign = ((bits >> 16) & 0x8000) as u16;
+        if value.is_nan() {
+            return half::f16::from_bits(sign | 0x7E00);
+        }
+        // `half`'s conversion rounds to nearest even; only NaNs differ (it keeps payloads).
+        half::f16::from_f32(value)
+    }
+    #[inline(always)]
+    fn as_real(slice: &mut [Self]) -> Result<&mut [f32], &mut [Self]> {
+        Err(slice)
+    }
+}
+
 /// A type targets (class indices) are stored in: `i64` or `i32`.
 pub trait Target: Copy + Debug + Send + Sync + 'static + sealed::Sealed {
     /// The value, for error reports.
@@ -71,6 +156,8 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for half::bf16 {}
+    impl Sealed for half::f16 {}
     impl Sealed for i64 {}
     impl Sealed for i32 {}
 }

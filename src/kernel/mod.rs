@@ -27,7 +27,7 @@ mod task;
 mod vector;
 mod wide;
 
-pub use element::{Element, Target, Targets};
+pub use element::{Element, GradStore, Target, Targets};
 pub use platform::{
     ISA_ENV, Isa, Kernels, Op, PAIRED_MIN_BLOCKS_PER_THREAD, Plan, STREAMED_MIN_BYTES,
     first_bad_target, sum_in_any_order,

@@ -119,7 +119,10 @@ fn best() -> Isa {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Isa {
-    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    // F16C (every AVX2 CPU has it) widens `f16` scores on the AVX2 path.
+    let avx2 = std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c");
     // The AVX-512 path also runs AVX2 code (see the table below), and `MML_ISA=avx2` must work
     // wherever `avx512` does.
     if avx2 && std::is_x86_feature_detected!("avx512f") {
@@ -291,46 +294,135 @@ pub trait Kernels: Element + Sized {
     fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self>>;
 }
 
+/// One element type's entries on one backend: the four kinds of block body.
+struct Entries<S: Element> {
+    forward_short: Entry<S>,
+    forward_long: Entry<S>,
+    gradient_short: Entry<S>,
+    gradient_long: Entry<S>,
+}
+
+/// A backend's four entries for one element type, by their name suffix.
+macro_rules! entries_of {
+    ($backend:ident, $forward_short:ident, $forward_long:ident, $gradient_short:ident,
+     $gradient_long:ident) => {
+        Entries {
+            forward_short: $backend::$forward_short,
+            forward_long: $backend::$forward_long,
+            gradient_short: $backend::$gradient_short,
+            gradient_long: $backend::$gradient_long,
+        }
+    };
+}
+
+/// The table for scores computed in `f32` (stored as `f32`, `bf16` or `f16`), given each
+/// backend's entries for the storage type (AVX-512's `gradient_long` is never chosen).
+#[inline(always)]
+fn f32_entry<S: Element>(
+    isa: Isa,
+    c: usize,
+    op: Op,
+    [wide, avx2, avx512]: [Entries<S>; 3],
+) -> Option<Entry<S>> {
+    let forward = op == Op::Forward;
+    let short = |tile: usize| c <= tile;
+    Some(match isa {
+        Isa::Scalar => return None,
+        Isa::Wide => match (forward, short(8)) {
+            (true, true) => wide.forward_short,
+            (true, false) => wide.forward_long,
+            (false, true) => wide.gradient_short,
+            (false, false) => wide.gradient_long,
+        },
+        // Rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of it,
+        // whose transpose costs the same whatever the width (AVX2's 8×8 tiles: forward 1.7×,
+        // backward and fused 1.3× faster at c = 3). Longer rows up to 256 classes ran
+        // 1.05–1.6× faster with AVX2's 8-row blocks, whose next block fits L1 better; from
+        // 257 on, forward blocks are AVX-512's again (1.24× at 65536x257). Long rows with a
+        // gradient are AVX2's (16 rows of 64-byte loads and stores, each a stream of its
+        // own, ran 15–50% slower).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if (9..=16).contains(&c) => {
+            if forward {
+                avx512.forward_short
+            } else {
+                avx512.gradient_short
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => avx512.forward_long,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => match (forward, short(8)) {
+            (true, true) => avx2.forward_short,
+            (true, false) => avx2.forward_long,
+            (false, true) => avx2.gradient_short,
+            (false, false) => avx2.gradient_long,
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
+    })
+}
+
+/// Each backend's entries for one storage type computed in `f32`, by name: wide's, AVX2's and
+/// AVX-512's (elsewhere than x86, wide's stand in for the x86 paths, never chosen there).
+macro_rules! f32_backends {
+    ($fs:ident, $fl:ident, $gs:ident, $gl:ident) => {{
+        let wide = entries_of!(wide, $fs, $fl, $gs, $gl);
+        #[cfg(target_arch = "x86_64")]
+        let x86 = [
+            entries_of!(avx2, $fs, $fl, $gs, $gl),
+            // AVX-512 has no long gradient body (the table never picks one): AVX2's stands in.
+            Entries {
+                gradient_long: avx2::$gl,
+                ..entries_of!(avx512, $fs, $fl, $gs, $gs)
+            },
+        ];
+        #[cfg(not(target_arch = "x86_64"))]
+        let x86 = [
+            entries_of!(wide, $fs, $fl, $gs, $gl),
+            entries_of!(wide, $fs, $fl, $gs, $gl),
+        ];
+        let [avx2, avx512] = x86;
+        [wide, avx2, avx512]
+    }};
+}
+
 impl Kernels for f32 {
     #[inline(always)]
     fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f32>> {
-        let forward = op == Op::Forward;
-        let short = |tile: usize| c <= tile;
-        Some(match isa {
-            Isa::Scalar => return None,
-            Isa::Wide => match (forward, short(8)) {
-                (true, true) => wide::forward_short_f32,
-                (true, false) => wide::forward_long_f32,
-                (false, true) => wide::gradient_short_f32,
-                (false, false) => wide::gradient_long_f32,
-            },
-            // Rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of it,
-            // whose transpose costs the same whatever the width (AVX2's 8×8 tiles: forward 1.7×,
-            // backward and fused 1.3× faster at c = 3). Longer rows up to 256 classes ran
-            // 1.05–1.6× faster with AVX2's 8-row blocks, whose next block fits L1 better; from
-            // 257 on, forward blocks are AVX-512's again (1.24× at 65536x257). Long rows with a
-            // gradient are AVX2's (16 rows of 64-byte loads and stores, each a stream of its
-            // own, ran 15–50% slower).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 if (9..=16).contains(&c) => {
-                if forward {
-                    avx512::forward_short_f32
-                } else {
-                    avx512::gradient_short_f32
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => avx512::forward_long_f32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => match (forward, short(8)) {
-                (true, true) => avx2::forward_short_f32,
-                (true, false) => avx2::forward_long_f32,
-                (false, true) => avx2::gradient_short_f32,
-                (false, false) => avx2::gradient_long_f32,
-            },
-            #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
-        })
+        let backends = f32_backends!(
+            forward_short_f32,
+            forward_long_f32,
+            gradient_short_f32,
+            gradient_long_f32
+        );
+        f32_entry(isa, c, op, backends)
+    }
+}
+
+impl Kernels for half::bf16 {
+    #[inline(always)]
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<half::bf16>> {
+        let backends = f32_backends!(
+            forward_short_bf16,
+            forward_long_bf16,
+            gradient_short_bf16,
+            gradient_long_bf16
+        );
+        f32_entry(isa, c, op, backends)
+    }
+}
+
+impl Kernels for half::f16 {
+    #[inline(always)]
+    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<half::f16>> {
+        let backends = f32_backends!(
+            forward_short_f16,
+            forward_long_f16,
+            gradient_short_f16,
+            gradient_long_f16
+        );
+        f32_entry(isa, c, op, backends)
     }
 }
 

@@ -31,12 +31,21 @@ pub enum Upstream<'a, T> {
     PerRow(&'a [T]),
 }
 
-impl<T: Copy> Upstream<'_, T> {
+impl<'a, T: Copy> Upstream<'a, T> {
     #[inline(always)]
     pub fn at(&self, row: usize) -> T {
         match self {
             Upstream::Scalar(v) => *v,
             Upstream::PerRow(v) => v[row],
+        }
+    }
+
+    /// The upstream gradient of rows `start..end`.
+    #[inline(always)]
+    pub fn range(self, start: usize, end: usize) -> Upstream<'a, T> {
+        match self {
+            Upstream::Scalar(v) => Upstream::Scalar(v),
+            Upstream::PerRow(v) => Upstream::PerRow(&v[start..end]),
         }
     }
 }

@@ -27,6 +27,14 @@ schedule::entries! {
     forward_long_f64 = f64, f64x4, false, false, false;
     gradient_short_f64 = f64, f64x4, true, false, true;
     gradient_long_f64 = f64, f64x4, false, false, true;
+    forward_short_bf16 = half::bf16, f32x8, true, false, false;
+    forward_long_bf16 = half::bf16, f32x8, false, false, false;
+    gradient_short_bf16 = half::bf16, f32x8, true, false, true;
+    gradient_long_bf16 = half::bf16, f32x8, false, false, true;
+    forward_short_f16 = half::f16, f32x8, true, false, false;
+    forward_long_f16 = half::f16, f32x8, false, false, false;
+    gradient_short_f16 = half::f16, f32x8, true, false, true;
+    gradient_long_f16 = half::f16, f32x8, false, false, true;
 }
 
 /// The lanes' targets as exact floats, one by one.
@@ -218,3 +226,47 @@ macro_rules! wide_vector {
 
 wide_vector!(f32x8, f32, 8, f32x4);
 wide_vector!(f64x4, f64, 4, f64x2);
+
+/// `Load` for 16-bit scores: as for `f32`, each row's 4 values widened one by one.
+macro_rules! wide_half_load {
+    ($t:ty) => {
+        impl Load<f32x8> for $t {
+            #[inline(always)]
+            fn load_columns(
+                rows: &[$t],
+                pitch: usize,
+                first: usize,
+                width: usize,
+                out: &mut [f32x8; MAX_TILE],
+            ) {
+                const H: usize = 4;
+                assert!(
+                    width <= MAX_TILE
+                        && first + width <= pitch
+                        && rows.len() >= 7 * pitch + first + width
+                );
+                for g in (0..width).step_by(H) {
+                    if g + H > width && rows.len() < 7 * pitch + first + g + H {
+                        load_columns_by_value(rows, pitch, first + g, width - g, &mut out[g..]);
+                        break;
+                    }
+                    let mut halves = [[f32x4::splat(0.0); H]; 2];
+                    for (h, square) in halves.iter_mut().enumerate() {
+                        for (i, row) in square.iter_mut().enumerate() {
+                            let at = (h * H + i) * pitch + first + g;
+                            let values: [$t; H] = rows[at..at + H].try_into().expect("H values");
+                            *row = f32x4::new(values.map(Element::widen));
+                        }
+                        *square = f32x4::transpose(*square);
+                    }
+                    for q in 0..H {
+                        out[g + q] = cast([halves[0][q], halves[1][q]]);
+                    }
+                }
+            }
+        }
+    };
+}
+
+wide_half_load!(half::bf16);
+wide_half_load!(half::f16);
