@@ -1,7 +1,6 @@
 //! One node's kernel: its attributes read once at creation, then each call's tensors checked
 //! and handed to mml's safe API. The scores' element type reaches mml through [`Element`], one
-//! impl per type that mml computes; [`runner`] is the one table of what is supported, a row
-//! per scores type.
+//! impl per type; [`runner`] is the one table of what is computed, a row per scores type.
 
 use std::borrow::Cow;
 
@@ -25,17 +24,14 @@ pub(crate) struct Kernel {
 
 type Run = fn(&Kernel, KernelContext) -> Result<()>;
 
-/// The computation for a signature, or `None` where mml does not compute its scores type yet.
-///
-/// One row per scores type; [`by_targets`] covers the operator and both target types. Half
-/// precision is declared in the signatures (so that a model using it gets this plugin's message
-/// naming the type rather than "no kernel"); once mml's safe API takes `half::f16`/`half::bf16`
-/// scores, each is one [`Element`] impl and one row here.
-fn runner(signature: Signature) -> Option<Run> {
+/// The computation for a signature: one row per scores type; [`by_targets`] covers the
+/// operator and both target types.
+fn runner(signature: Signature) -> Run {
     match signature.scores {
-        Scores::Float => Some(by_targets::<f32>(signature)),
-        Scores::Double => Some(by_targets::<f64>(signature)),
-        Scores::Float16 | Scores::BFloat16 => None,
+        Scores::Float => by_targets::<f32>(signature),
+        Scores::Double => by_targets::<f64>(signature),
+        Scores::Float16 => by_targets::<half::f16>(signature),
+        Scores::BFloat16 => by_targets::<half::bf16>(signature),
     }
 }
 
@@ -49,7 +45,9 @@ fn by_targets<S: Element>(signature: Signature) -> Run {
 }
 
 /// A scores element type that mml computes. `Loss` is the type of the loss, the upstream
-/// gradient and the weights; the gradient of the scores has the scores' type.
+/// gradient and the weights (mml's `Scores::Float`: the scores' own for float and double,
+/// float for the halves, as under PyTorch's CPU autocast); the gradient of the scores has the
+/// scores' type (for the halves, the float gradient rounded to nearest even by mml).
 trait Element: Copy + 'static {
     const ONNX: ONNXTensorElementDataType;
     type Loss: Weight;
@@ -73,19 +71,18 @@ trait Element: Copy + 'static {
     ) -> std::result::Result<(), mml::Error>;
 }
 
-/// float and double: mml computes them in their own precision.
-macro_rules! float_element {
-    ($t:ty, $onnx:ident) => {
+macro_rules! element {
+    ($t:ty, $onnx:ident, $loss:ty) => {
         impl Element for $t {
             const ONNX: ONNXTensorElementDataType = $onnx;
-            type Loss = $t;
+            type Loss = $loss;
             fn forward(
                 loss: &MultiMarginLoss,
                 scores: &[$t],
                 target: &[impl Target],
                 n: usize,
                 c: usize,
-                output: &mut [$t],
+                output: &mut [$loss],
             ) -> std::result::Result<(), mml::Error> {
                 loss.forward_slice(scores, target, n, c, output)
             }
@@ -95,7 +92,7 @@ macro_rules! float_element {
                 target: &[impl Target],
                 n: usize,
                 c: usize,
-                grad_output: &[$t],
+                grad_output: &[$loss],
                 grad_scores: &mut [$t],
             ) -> std::result::Result<(), mml::Error> {
                 loss.backward_slice(scores, target, n, c, grad_output, grad_scores)
@@ -104,8 +101,10 @@ macro_rules! float_element {
     };
 }
 
-float_element!(f32, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
-float_element!(f64, ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE);
+element!(f32, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, f32);
+element!(f64, ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, f64);
+element!(half::f16, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, f32);
+element!(half::bf16, ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, f32);
 
 /// A target element type: ONNX's name for mml's [`Target`] types.
 trait Index: Target {
@@ -142,8 +141,7 @@ impl Weight for f64 {
 }
 
 impl Kernel {
-    /// Reads the node's attributes (`p`, `margin`, `reduction`) and checks that mml computes the
-    /// signature's types.
+    /// Reads the node's attributes (`p`, `margin`, `reduction`).
     pub fn new(signature: Signature, info: KernelInfo) -> Result<Kernel> {
         let name = info.node_name()?;
         let op = signature.kind.name().to_string_lossy();
@@ -156,7 +154,7 @@ impl Kernel {
     }
 
     fn configure(signature: Signature, info: KernelInfo, label: &str) -> Result<Kernel> {
-        let run = runner(signature).ok_or_else(|| unsupported(signature))?;
+        let run = runner(signature);
         let p = match info.attribute(c"p")? {
             Attribute::Absent => 1,
             Attribute::Int(p) => u32::try_from(p)
@@ -307,14 +305,6 @@ impl Kernel {
         };
         S::backward(&*self.loss(w)?, x, t, n, c, up, grad).map_err(mml_failure)
     }
-}
-
-fn unsupported(signature: Signature) -> Failure {
-    Failure::not_implemented(format!(
-        "{} scores are not supported yet: this build of mml computes float and double scores \
-         (the safe API has no half-precision scores yet)",
-        signature.scores.name()
-    ))
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Attribute) -> Failure {

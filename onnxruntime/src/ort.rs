@@ -26,14 +26,6 @@ impl Failure {
         }
     }
 
-    /// A type the operators declare but mml does not compute yet.
-    pub fn not_implemented(message: impl Into<String>) -> Failure {
-        Failure {
-            code: OrtErrorCode::ORT_NOT_IMPLEMENTED,
-            message: message.into(),
-        }
-    }
-
     /// A failure of ONNX Runtime itself, or a bug here (a caught panic).
     pub fn internal(message: impl Into<String>) -> Failure {
         Failure {

@@ -91,16 +91,6 @@ impl Scores {
             }
         }
     }
-
-    /// ONNX's name of the type.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Scores::Float => "float",
-            Scores::Double => "double",
-            Scores::Float16 => "float16",
-            Scores::BFloat16 => "bfloat16",
-        }
-    }
 }
 
 impl Targets {

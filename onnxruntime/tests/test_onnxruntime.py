@@ -4,7 +4,8 @@ Models are built with onnx.helper and run by the onnxruntime wheel from PyPI wit
 registered. Results are compared bit for bit with mml's C ABI (target/release/libmml.so through
 ctypes) on the same data, NaN sign and payload included, and with the golden files
 tests/data/multi_margin_loss.json and formats.json (whose "nan" carries no bits: there, any NaN
-matches). Every case runs with int64 and with int32 targets.
+matches). Every case runs with int64 and with int32 targets; the half-precision cases of
+formats.json with float16 and bfloat16 scores.
 """
 
 import ctypes
@@ -387,6 +388,97 @@ def run_expecting_error(test, session, feeds):
     return str(caught.exception)
 
 
+HALF_TYPE = {"float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}
+
+
+def bound_run(session, inputs, outputs):
+    """Runs `session` through IOBinding. `inputs`: name -> (numpy array, ONNX type or None for
+    the array's own); `outputs`: name -> (numpy array to fill, ONNX type or None). Half types
+    travel as their raw 16-bit patterns (numpy has no bfloat16)."""
+    def value(array, onnx_type):
+        if onnx_type is None:
+            return ort.OrtValue.ortvalue_from_numpy(array)
+        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(array, onnx_type)
+    binding = session.io_binding()
+    for name, (array, onnx_type) in inputs.items():
+        binding.bind_ortvalue_input(name, value(array, onnx_type))
+    for name, (array, onnx_type) in outputs.items():
+        binding.bind_ortvalue_output(name, value(array, onnx_type))
+    session.run_with_iobinding(binding)
+
+
+class HalfPrecision(unittest.TestCase):
+    """formats.json's float16 and bfloat16 cases, with int64 and int32 targets: the loss (float)
+    is the file's and the C ABI's on the scores widened to float (exact), bit for bit; the
+    gradient (of the scores' type) is the file's bits, PyTorch's float gradient rounded to the
+    scores' type (its CPU autocast)."""
+
+    def session(self, grad, half, p, margin, reduction, weighted, targets):
+        key = ("half", grad, half, p, margin, reduction, weighted, targets)
+        if key not in _SESSIONS:
+            inputs = ([("grad_output", TensorProto.FLOAT)] if grad else []) + [
+                ("scores", HALF_TYPE[half]), ("target", ONNX_TYPE[targets])]
+            inputs += [("weight", TensorProto.FLOAT)] if weighted else []
+            make = grad_node if grad else loss_node
+            node = make([n for n, _ in inputs], "out", p=p, margin=float(margin),
+                        reduction=reduction)
+            out_type = HALF_TYPE[half] if grad else TensorProto.FLOAT
+            _SESSIONS[key] = ort.InferenceSession(model([node], inputs, [("out", out_type)]),
+                                                  session_options())
+        return _SESSIONS[key]
+
+    def test_half_cases_match_pytorch_and_c_abi(self):
+        cases = [case for case in golden_cases(FORMATS) if case["dtype"] in HALF_TYPE]
+        self.assertEqual(len(cases), 102)
+        self.assertEqual({case["dtype"] for case in cases}, set(HALF_TYPE))
+        f32 = lambda key: np.array([number(v) for v in case[key]], dtype=np.float32)
+        for case, targets in ((case, targets) for case in cases for targets in TARGET_TYPES):
+            half, p, reduction = case["dtype"], case["p"], case["reduction"]
+            margin, weighted = number(case["margin"]), case["weight"] is not None
+            shape = (case["c"],) if case["one_d"] else (case["n"], case["c"])
+            bits = np.array(case["input_bits"], dtype=np.uint16).reshape(shape)
+            widened = f32("input").reshape(shape)
+            target = np.array(case["target"], dtype=targets)
+            target = target.reshape(()) if case["one_d"] else target
+            loss_shape = target.shape if reduction == "none" else ()
+            up = f32("grad_output").reshape(loss_shape)
+            weight = f32("weight") if weighted else None
+            label = "%s %s targets" % (case["name"], np.dtype(targets).name)
+            inputs = {"scores": (bits, HALF_TYPE[half]), "target": (target, None)}
+            if weighted:
+                inputs["weight"] = (weight, None)
+
+            loss = np.zeros(loss_shape, np.float32)
+            bound_run(self.session(False, half, p, margin, reduction, weighted, targets),
+                      inputs, {"out": (loss, None)})
+            want = c_abi(np.float32, p, margin, weight, reduction, widened, target)
+            assert_same_bits(self, loss, want.reshape(loss_shape), label + " loss vs C ABI")
+            assert_golden(self, loss, f32("forward"), label + " loss vs PyTorch")
+
+            grad = np.full(shape, 0xFFFF, np.uint16)  # every element must be written
+            bound_run(self.session(True, half, p, margin, reduction, weighted, targets),
+                      dict(inputs, grad_output=(up, None)), {"out": (grad, HALF_TYPE[half])})
+            want = np.array(case["grad_input_bits"], dtype=np.uint16).reshape(shape)
+            bad = np.nonzero(grad.reshape(-1) != want.reshape(-1))[0]
+            self.assertEqual(len(bad), 0, "%s grad: first difference at %s: got %#x, want %#x" % (
+                label, bad[:1], grad.reshape(-1)[bad[0]], want.reshape(-1)[bad[0]])
+                if len(bad) else label)
+
+    def test_half_errors_carry_mmls_message(self):
+        session = self.session(False, "bfloat16", 1, 1.0, "mean", True, np.int32)
+        inputs = {"scores": (np.zeros((2, 3), np.uint16), TensorProto.BFLOAT16),
+                  "target": (np.array([0, 3], np.int32), None),
+                  "weight": (np.ones(3, np.float32), None)}
+        with self.assertRaises(Exception) as caught:
+            bound_run(session, inputs, {"out": (np.zeros((), np.float32), None)})
+        self.assertIn("mml::MultiMarginLoss: target[1] = 3 is outside [0, 3)", str(caught.exception))
+        inputs["target"] = (np.array([0, 2], np.int32), None)
+        inputs["weight"] = (np.ones(4, np.float32), None)
+        with self.assertRaises(Exception) as caught:
+            bound_run(session, inputs, {"out": (np.zeros((), np.float32), None)})
+        self.assertIn("weight has 4 elements, expected 3", str(caught.exception))
+
+
 class Errors(unittest.TestCase):
     """Bad input: a Python exception carrying mml's own message, never a crash."""
 
@@ -470,18 +562,6 @@ class Errors(unittest.TestCase):
         node.name = "my_loss"
         message = self.creation_error(node, inputs)
         self.assertIn('mml::MultiMarginLoss (node "my_loss"): p must be 1 or 2, got 7', message)
-
-    def test_half_precision_not_computed_yet(self):
-        """Declared, so that such a model gets a message naming the type at session creation;
-        computed once mml's safe API takes half-precision scores."""
-        for scores_type, name in ((TensorProto.FLOAT16, "float16"), (TensorProto.BFLOAT16, "bfloat16")):
-            for grad, targets in ((g, t) for g in (False, True) for t in TARGET_TYPES):
-                inputs = ([("g", TensorProto.FLOAT)] if grad else []) + [
-                    ("scores", scores_type), ("target", ONNX_TYPE[targets])]
-                node = (grad_node if grad else loss_node)([n for n, _ in inputs], "out")
-                message = self.creation_error(node, inputs, scores_type if grad else TensorProto.FLOAT)
-                op = "MultiMarginLossGrad" if grad else "MultiMarginLoss"
-                self.assertIn("mml::%s: %s scores are not supported yet" % (op, name), message)
 
     def test_session_survives_errors(self):
         session = single_op_session(False, np.float32, 1, 1.0, "mean", False)
