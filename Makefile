@@ -13,7 +13,8 @@ LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
         test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
-        build-asan test-asan test-fuzz install-mono
+        build-asan test-asan test-fuzz install-mono onnx test-onnx install-onnx \
+        bench-onnx
 
 all: build
 
@@ -39,10 +40,11 @@ header:
 # fuzz smoke, which share it) runs on one core from the start, while the other builds the
 # release library with the Rust tests and runs every suite that needs only those. The library
 # compiles twice in all: for release (the library, the Rust tests, the demo and every native
-# test use that build) and instrumented.
+# test use that build) and instrumented. Mono, then the ONNX Runtime wheels, install in the
+# background too (mostly downloads; one after the other, since either may run apt).
 TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
-             test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
-             wait:sanitizers
+             test-cpp test-go wait:install-mono bg:install-onnx test-csharp wait:install-onnx \
+             test-onnx test-install test-valgrind wait:sanitizers
 
 test:
 	@scripts/steps.sh $(TEST_PLAN)
@@ -154,6 +156,25 @@ dist: build
 # target/nuget/Mml.VERSION.nupkg, without the .NET SDK.
 nuget: build install-mono
 	bindings/csharp/pack.sh
+
+# The ONNX Runtime custom-operator library (onnxruntime/, docs/ONNXRUNTIME.md): `make onnx`
+# builds target/release/libmml_onnxruntime.so (the library's release unit is shared with
+# `make build`). test-onnx runs it inside the onnxruntime wheel from PyPI against the C ABI of
+# target/release/libmml.so; install-onnx makes that
+# Python (target/onnx-venv when the Python at hand lacks the wheels; a failed install fails).
+onnx:
+	$(CARGO) build --release -p mml-onnxruntime
+
+test-onnx: build onnx install-onnx
+	onnxruntime/tests/run.sh
+
+install-onnx:
+	@scripts/install-onnx.sh >/dev/null
+
+# ONNX Runtime's overhead on the operator against a direct C ABI call (bench/RESULTS.md).
+bench-onnx: build onnx install-onnx
+	$(CARGO) build --release -p mml-onnxruntime --example ort_overhead
+	$$(scripts/install-onnx.sh) bench/ort_overhead.py
 
 clean:
 	$(CARGO) clean

@@ -22,6 +22,10 @@ fn main() {
         os.as_str(),
         "linux" | "freebsd" | "netbsd" | "openbsd" | "dragonfly" | "illumos" | "solaris"
     ) {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmml.so.{sover}");
+        // `rustc-link-arg`, not `rustc-cdylib-link-arg`: cargo passes a package's cdylib link
+        // arguments on to every cdylib that depends on it (cargo#9562), which gave the ONNX
+        // Runtime plugin (onnxruntime/, libmml_onnxruntime.so) this SONAME. This form stays
+        // within this package; its test executables get the SONAME too, which nothing reads.
+        println!("cargo:rustc-link-arg=-Wl,-soname,libmml.so.{sover}");
     }
 }
