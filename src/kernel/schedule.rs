@@ -263,7 +263,7 @@ fn forward<S, V, const SQUARE: bool, const WEIGHTED: bool>(
 {
     let Some(mut sink) = sink else { return };
     let checks = checks && sink.is_interleaved();
-    let prefetch = Prefetch::new::<S::Real, V>(c, false, false);
+    let prefetch = Prefetch::new::<S, V>(c, false, false);
     for (start, first) in blocks(rows.target.len(), V::LANES) {
         // Before anything reads the block's targets or indexes by them.
         if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
@@ -292,7 +292,7 @@ fn gradient<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    let prefetch = Prefetch::new::<S::Real, V>(c, true, false);
+    let prefetch = Prefetch::new::<S, V>(c, true, false);
     for (start, first) in blocks(rows.target.len(), V::LANES) {
         let up = match upstream {
             Upstream::Scalar(v) => V::splat(v),
@@ -330,7 +330,7 @@ fn forward_pair<S, V, const SQUARE: bool, const WEIGHTED: bool>(
         return; // Paired forward tasks have somewhere to put their losses.
     };
     let checks = checks && sink_a.is_interleaved() && sink_b.is_interleaved();
-    let prefetch = Prefetch::new::<S::Real, V>(c, false, false);
+    let prefetch = Prefetch::new::<S, V>(c, false, false);
     let group = (PAIR_GROUP_BYTES / (V::LANES * c * size_of::<S>())).max(1);
     let (mut blocks_a, mut blocks_b) = (
         blocks(a.target.len(), V::LANES),
@@ -392,7 +392,7 @@ fn streamed<S, V, const SQUARE: bool, const WEIGHTED: bool>(
     let mut buffer = [S::Real::default(); STREAMED_CHUNK_MAX_ROWS];
     let mut lane_targets = [0i64; MAX_LANES];
     let mut lane_losses = [S::Real::default(); MAX_LANES];
-    let hints = Prefetch::new::<S::Real, V>(c, false, true);
+    let hints = Prefetch::new::<S, V>(c, false, true);
     let mut start = 0;
     for chunk in 0..chunks {
         // Chunks within one row of each other in length, each at least `LANES` rows.

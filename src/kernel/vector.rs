@@ -171,14 +171,20 @@ impl Prefetch {
     /// The hints for blocks of `c` classes of vectors `V`: `writes` for blocks that store a
     /// gradient, `streamed` for the blocks of a streamed task.
     #[inline(always)]
-    pub(crate) fn new<T: Real, V: Vector<T>>(c: usize, writes: bool, streamed: bool) -> Prefetch {
+    pub(crate) fn new<S: Element, V: Vector<S::Real>>(
+        c: usize,
+        writes: bool,
+        streamed: bool,
+    ) -> Prefetch {
         if streamed || c < PREFETCH_MIN_CLASSES {
             return Prefetch {
                 streams: streamed,
                 ..Prefetch::default()
             };
         }
-        let block_bytes = V::LANES * c * size_of::<T>();
+        // The scores' bytes as stored; the gradient's in the working precision.
+        let block_bytes = V::LANES * c * size_of::<S>();
+        let gradient_bytes = V::LANES * c * size_of::<S::Real>();
         let long_gradients = V::LANES * V::TILE <= NEXT_GRADIENT_MAX_TILE_VALUES;
         let l2_max = match (writes, long_gradients) {
             (false, _) => NEXT_BLOCK_L2_MAX_BYTES,
@@ -193,7 +199,7 @@ impl Prefetch {
             next_gradient: writes
                 && long_gradients
                 && c >= NEXT_GRADIENT_MIN_CLASSES
-                && block_bytes <= NEXT_GRADIENT_MAX_BYTES,
+                && gradient_bytes <= NEXT_GRADIENT_MAX_BYTES,
             streams: false,
         }
     }
