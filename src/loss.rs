@@ -1,13 +1,14 @@
 //! The safe Rust API: [`MultiMarginLoss`] over slices and `ndarray` views.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::engine;
 use crate::error::{Buffer, Error};
 use crate::kernel::{
-    Element, GradOut, GradStore, INTERLEAVE, Kernels, LossOut, Params, Power, Real, Target,
-    Targets, Task, Upstream, sum,
+    Element, GradOut, GradStore, INTERLEAVE, Kernels, LossOut, Op, Params, Plan, Power, Real,
+    Target, Targets, Task, Upstream, sum,
 };
+use crate::parallel;
 
 /// How per-sample losses are combined, as in PyTorch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -348,41 +349,19 @@ impl MultiMarginLoss {
         });
         match grad_input.map(|(grad, grad_pitch)| (G::as_real(grad), grad_pitch)) {
             Some((Err(narrow), grad_pitch)) => {
-                // A gradient rounded to the scores' half type: the loss as a forward call would
-                // give it, then the gradient a block at a time through a float32 buffer.
-                let (g, upstream) = upstream.expect("a gradient comes with grad_output");
-                let mut buffer = GradBuffer::<S::Float>::new(c)?;
-                crate::error::check_targets(target, c)?;
-                if let Some(output) = output {
-                    self.run_forward((input, pitch), target, n, c, &params, output)?;
-                }
-                let mut start = 0;
-                while start < n {
-                    let rows = buffer.rows(c).min(n - start);
-                    let end = start + rows;
-                    let scratch = &mut buffer.values[..rows * c];
-                    let task = Task {
-                        input: &input[start * pitch..(end - 1) * pitch + c],
-                        pitch,
-                        target: target.range(start, end),
-                        loss: LossOut::Skip,
-                        grad: Some(GradOut {
-                            g,
-                            upstream: upstream.range(start, end),
-                            grad: scratch,
-                            pitch: c,
-                        }),
-                    };
-                    engine::execute(&params, c, task);
-                    for (i, row) in buffer.values[..rows * c].chunks_exact(c).enumerate() {
-                        let out = &mut narrow[(start + i) * grad_pitch..][..c];
-                        for (o, &v) in out.iter_mut().zip(row) {
-                            *o = G::store(v);
-                        }
-                    }
-                    start = end;
-                }
-                Ok(())
+                // A gradient rounded to the scores' half type: computed a block at a time into
+                // a float32 buffer, then rounded into place.
+                let grad = ArrayViewMut2::from_shape((n, c).strides((grad_pitch, 1)), narrow)
+                    .expect("the gradient's extent was checked");
+                let output = output.map(ArrayViewMut1::from);
+                self.stage(
+                    Source::Rows(input, pitch),
+                    (n, c),
+                    target,
+                    grad_output,
+                    output,
+                    Some(grad),
+                )
             }
             Some((Ok(grad), grad_pitch)) => {
                 let (g, upstream) = upstream.expect("a gradient comes with grad_output");
@@ -396,20 +375,6 @@ impl MultiMarginLoss {
             }
             None => self.run((input, pitch), target, n, c, &params, output, None),
         }
-    }
-
-    /// The loss alone.
-    #[inline(always)]
-    fn run_forward<S: Scores>(
-        &self,
-        input: (&[S], usize),
-        target: Targets<'_>,
-        n: usize,
-        c: usize,
-        params: &Params<'_, S::Float>,
-        output: &mut [S::Float],
-    ) -> Result<(), Error> {
-        self.run(input, target, n, c, params, Some(output), None)
     }
 
     /// Runs a checked call on the engine and writes a reduced loss at the end.
@@ -592,41 +557,65 @@ impl MultiMarginLoss {
                 .map(|g| (g.as_slice_mut().expect("checked"), c));
             return self.compute_rows((scores, c), target, n, c, grad_output, output, grad);
         }
-        self.stage(input, target, grad_output, output, grad_input)
+        self.stage(
+            Source::View(input),
+            (n, c),
+            target,
+            grad_output,
+            output,
+            grad_input,
+        )
     }
 
-    /// A call on views in any layout, a block of rows at a time: each block's scores are
-    /// gathered into a buffer of one block, computed there as contiguous rows, and its losses
-    /// and gradient written to their views. Reduced losses are summed as the engine sums the
-    /// same call on contiguous rows (PyTorch's serial chain below the parallel threshold, the
-    /// fixed blocks' interleaved partials above), so every layout gives the same bits.
-    fn stage<S: Scores, G: GradStore<S::Float>>(
-        &self,
-        input: ArrayView2<S>,
-        target: Targets<'_>,
-        grad_output: Option<&[S::Float]>,
+    /// A call on views in any layout, or with a gradient rounded to a half type, a block of
+    /// rows at a time: each block's scores (gathered into a buffer where they are not pitched
+    /// rows) are computed as contiguous rows with per-row losses, and its losses and gradient
+    /// written to their views. Reduced losses are summed as the engine sums the same call on
+    /// contiguous rows (PyTorch's serial chain below the parallel threshold, the fixed blocks'
+    /// interleaved partials above), so every layout gives the same bits. Above the threshold the
+    /// blocks run on the pool, each thread with buffers of its own, all allocated first.
+    #[allow(clippy::too_many_arguments)]
+    fn stage<'a, S: Scores, G: GradStore<S::Float>>(
+        &'a self,
+        input: Source<'a, S>,
+        (n, c): (usize, usize),
+        target: Targets<'a>,
+        grad_output: Option<&'a [S::Float]>,
         mut output: Option<ArrayViewMut1<S::Float>>,
         mut grad_input: Option<ArrayViewMut2<G>>,
     ) -> Result<(), Error> {
-        let (n, c) = input.dim();
         let weight = S::Float::weight(self);
         if let Some(w) = weight {
             expect_len(Buffer::Weight, w.len(), c)?;
         }
+        let reduction = self.options.reduction;
+        let summed = reduction != Reduction::None;
         let block = engine::rows_per_block(c).min(n.max(1));
-        let mut scores = try_vec(block * c, S::default())?;
-        let mut losses = try_vec(block, S::Float::ZERO)?;
-        let mut grads = try_vec(
-            if grad_input.is_some() { block * c } else { 0 },
-            S::Float::ZERO,
-        )?;
+        let blocks = n.div_ceil(block);
+        let large = n.saturating_mul(c) >= engine::PARALLEL_MIN_ELEMENTS;
+        let team = parallel::Team::for_items(if large { blocks } else { 1 });
+        let gathers = matches!(input, Source::View(_));
+        let mut buffers = Vec::new();
+        buffers
+            .try_reserve_exact(team.threads())
+            .map_err(|_| Error::OutOfMemory)?;
+        for _ in 0..team.threads() {
+            buffers.push(StageBuffers {
+                scores: try_vec(if gathers { block * c } else { 0 }, S::default())?,
+                losses: try_vec(if output.is_some() { block } else { 0 }, S::Float::ZERO)?,
+                grads: try_vec(
+                    if grad_input.is_some() { block * c } else { 0 },
+                    S::Float::ZERO,
+                )?,
+            });
+        }
+        let mut partials = try_vec(if summed && large { blocks } else { 0 }, 0.0f64)?;
         crate::error::check_targets(target, c)?;
         let params = Params {
             power: self.options.power,
             margin: S::Float::from_f64(self.options.margin),
             weight,
         };
-        let reduction = self.options.reduction;
         let g = S::Float::from_f64(match reduction {
             Reduction::Mean => 1.0 / ((n * c) as f64),
             Reduction::None | Reduction::Sum => 1.0 / (c as f64),
@@ -635,60 +624,65 @@ impl MultiMarginLoss {
             Reduction::None => Upstream::PerRow(go),
             Reduction::Mean | Reduction::Sum => Upstream::Scalar(go[0]),
         });
-        let summed = reduction != Reduction::None;
-        let large = n.saturating_mul(c) >= engine::PARALLEL_MIN_ELEMENTS;
+        let stage = Stage {
+            input,
+            c,
+            target,
+            params,
+            upstream: upstream.map(|up| (g, up)),
+            loss: output.is_some(),
+        };
+        let isa = crate::kernel::Isa::selected();
         let mut total = 0.0f64;
-        let mut start = 0;
-        while start < n {
-            let end = n.min(start + block);
-            let rows = end - start;
-            let mut staged = ArrayViewMut2::from_shape((rows, c), &mut scores[..rows * c])
-                .expect("the buffer holds a block");
-            staged.assign(&input.slice(ndarray::s![start..end, ..]));
-            let grad = grad_input.as_ref().map(|_| GradOut {
-                g,
-                upstream: upstream
-                    .expect("a gradient comes with grad_output")
-                    .range(start, end),
-                grad: &mut grads[..rows * c],
-                pitch: c,
+        {
+            let axis = ndarray::Axis(0);
+            let mut out_chunks = output
+                .as_mut()
+                .filter(|_| !summed)
+                .map(|o| o.axis_chunks_iter_mut(axis, block));
+            let mut grad_chunks = grad_input
+                .as_mut()
+                .map(|g| g.axis_chunks_iter_mut(axis, block));
+            let mut partial_slots = partials.iter_mut();
+            let items = (0..blocks).map(|b| {
+                let out = out_chunks.as_mut().and_then(Iterator::next);
+                let grad = grad_chunks.as_mut().and_then(Iterator::next);
+                (b * block, out, grad, partial_slots.next())
             });
-            let loss = match output {
-                Some(_) => LossOut::PerRow(&mut losses[..rows]),
-                None => LossOut::Skip,
-            };
-            let task = Task {
-                input: &scores[..rows * c],
-                pitch: c,
-                target: target.range(start, end),
-                loss,
-                grad,
-            };
-            engine::execute(&params, c, task);
-            if let Some(out) = output.as_mut() {
-                let losses = &losses[..rows];
-                if !summed {
-                    out.slice_mut(ndarray::s![start..end])
-                        .iter_mut()
-                        .zip(losses)
-                        .for_each(|(o, &l)| *o = l);
-                } else if large {
-                    let mut partials = [0.0f64; INTERLEAVE];
-                    for (i, l) in losses.iter().enumerate() {
-                        partials[i % INTERLEAVE] = sum::add(partials[i % INTERLEAVE], l.to_f64());
+            if large {
+                let buffers = std::sync::Mutex::new(buffers);
+                team.for_each(items, |(start, out, grad, partial)| {
+                    let mut mine = buffers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop()
+                        .expect("a set of buffers per thread");
+                    let losses =
+                        stage.block(isa, start, n.min(start + block), &mut mine, out, grad);
+                    if let Some(partial) = partial {
+                        let mut sums = [0.0f64; INTERLEAVE];
+                        for (i, l) in losses.iter().enumerate() {
+                            sums[i % INTERLEAVE] = sum::add(sums[i % INTERLEAVE], l.to_f64());
+                        }
+                        *partial = engine::reduce_block(&sums);
                     }
-                    total = sum::add(total, engine::reduce_block(&partials));
-                } else {
-                    total = sum::chain(total, losses);
+                    buffers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(mine);
+                });
+            } else {
+                let mine = &mut buffers[0];
+                for (start, out, grad, _) in items {
+                    let losses = stage.block(isa, start, n.min(start + block), mine, out, grad);
+                    if summed {
+                        total = sum::chain(total, losses);
+                    }
                 }
             }
-            if let Some(grad) = grad_input.as_mut() {
-                let staged = ArrayView2::from_shape((rows, c), &grads[..rows * c])
-                    .expect("the buffer holds a block");
-                grad.slice_mut(ndarray::s![start..end, ..])
-                    .zip_mut_with(&staged, |o, &v| *o = G::store(v));
-            }
-            start = end;
+        }
+        if large {
+            total = partials.iter().fold(0.0, |acc, &p| sum::add(acc, p));
         }
         if let (Some(out), true) = (output.as_mut(), summed) {
             out[0] = S::Float::from_f64(match reduction {
@@ -792,37 +786,6 @@ fn rows_extent(n: usize, c: usize, pitch: usize) -> Result<usize, Error> {
         .ok_or(Error::SizeOverflow { n, c })
 }
 
-/// The float32 buffer a gradient rounded to a half type goes through: at least
-/// [`GRAD_BUFFER_VALUES`] values, or one row where rows are longer.
-struct GradBuffer<T> {
-    values: Vec<T>,
-}
-
-/// Values of a [`GradBuffer`]: 64 KiB, a block's worth of rows that stays in L2.
-const GRAD_BUFFER_VALUES: usize = 1 << 14;
-
-impl<T: Real> GradBuffer<T> {
-    fn new(c: usize) -> Result<GradBuffer<T>, Error> {
-        let len = GRAD_BUFFER_VALUES.max(c);
-        let mut values = Vec::new();
-        values
-            .try_reserve_exact(len)
-            .map_err(|_| Error::OutOfMemory)?;
-        values.resize(len, T::ZERO);
-        Ok(GradBuffer { values })
-    }
-
-    /// Rows per pass: whole vectors of rows where they fit.
-    fn rows(&self, c: usize) -> usize {
-        let rows = self.values.len() / c;
-        if rows >= 16 {
-            rows / 16 * 16
-        } else {
-            rows.max(1)
-        }
-    }
-}
-
 /// A vector of `len` copies of `value`, or [`Error::OutOfMemory`].
 fn try_vec<T: Clone>(len: usize, value: T) -> Result<Vec<T>, Error> {
     let mut v = Vec::new();
@@ -839,4 +802,92 @@ fn contiguous_copy<T: Copy + Default>(v: &ArrayView1<'_, T>) -> Result<Vec<T>, E
     let mut copy = try_vec(v.len(), T::default())?;
     copy.iter_mut().zip(v).for_each(|(c, &x)| *c = x);
     Ok(copy)
+}
+
+/// Where a staged call's scores come from: rows `pitch` apart in a slice (read in place), or a
+/// view of any layout (gathered a block at a time).
+enum Source<'a, S> {
+    Rows(&'a [S], usize),
+    View(ArrayView2<'a, S>),
+}
+
+/// One thread's buffers in a staged call: a block's gathered scores, losses and gradient.
+struct StageBuffers<S: Scores> {
+    scores: Vec<S>,
+    losses: Vec<S::Float>,
+    grads: Vec<S::Float>,
+}
+
+/// What every block of a staged call shares.
+struct Stage<'a, S: Scores> {
+    input: Source<'a, S>,
+    c: usize,
+    target: Targets<'a>,
+    params: Params<'a, S::Float>,
+    upstream: Option<(S::Float, Upstream<'a, S::Float>)>,
+    loss: bool,
+}
+
+// SAFETY-free: `Source` holds shared views and slices only, read from every thread.
+impl<S: Scores> Stage<'_, S> {
+    /// Rows `start..end`: computed into `buffers` (the scores gathered first where they are a
+    /// view), the losses written to `out` (when given) and returned, the gradient rounded or
+    /// copied into `grad`.
+    fn block<'b, G: GradStore<S::Float>>(
+        &self,
+        isa: crate::kernel::Isa,
+        start: usize,
+        end: usize,
+        buffers: &'b mut StageBuffers<S>,
+        out: Option<ArrayViewMut1<'_, S::Float>>,
+        grad: Option<ArrayViewMut2<'_, G>>,
+    ) -> &'b [S::Float] {
+        let (rows, c) = (end - start, self.c);
+        let StageBuffers {
+            scores,
+            losses,
+            grads,
+        } = buffers;
+        let (input, pitch) = match &self.input {
+            Source::Rows(slice, pitch) => (&slice[start * pitch..(end - 1) * pitch + c], *pitch),
+            Source::View(view) => {
+                let mut staged = ArrayViewMut2::from_shape((rows, c), &mut scores[..rows * c])
+                    .expect("the buffer holds a block");
+                staged.assign(&view.slice(ndarray::s![start..end, ..]));
+                (&scores[..rows * c], c)
+            }
+        };
+        let task = Task {
+            input,
+            pitch,
+            target: self.target.range(start, end),
+            loss: if self.loss {
+                LossOut::PerRow(&mut losses[..rows])
+            } else {
+                LossOut::Skip
+            },
+            grad: match (&grad, self.upstream) {
+                (Some(_), Some((g, upstream))) => Some(GradOut {
+                    g,
+                    upstream: upstream.range(start, end),
+                    grad: &mut grads[..rows * c],
+                    pitch: c,
+                }),
+                _ => None,
+            },
+        };
+        // The kernel alone (never the pool: this may run on one of its workers).
+        Plan::<S>::new(isa, c, Op::of(&task)).run_one(&self.params, c, task);
+        if let Some(mut out) = out {
+            out.iter_mut()
+                .zip(&losses[..rows])
+                .for_each(|(o, &l)| *o = l);
+        }
+        if let Some(mut grad) = grad {
+            let computed = ArrayView2::from_shape((rows, c), &grads[..rows * c])
+                .expect("the buffer holds a block");
+            grad.zip_mut_with(&computed, |o, &v| *o = G::store(v));
+        }
+        &losses[..rows.min(losses.len())]
+    }
 }

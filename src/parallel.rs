@@ -166,6 +166,15 @@ impl Team {
         }
     }
 
+    /// The threads that run the call's items, the calling thread included.
+    pub fn threads(&self) -> usize {
+        if self.workers.is_some() {
+            self.helpers + 1
+        } else {
+            1
+        }
+    }
+
     /// Whether the calling thread runs every item, one after another.
     pub fn is_alone(&self) -> bool {
         self.workers.is_none()

@@ -194,10 +194,20 @@ fn pool_reports_panics_and_stays_usable() {
             panicked,
             "the panic (on a worker: {panics_on_worker}) did not reach the caller"
         );
+        // No item runs twice. Where only workers panic, the calling thread drains the rest, so
+        // every item runs; where the calling thread panics, the call ends once the items already
+        // taken have finished, and items no worker took yet never run (workers may join late
+        // on a loaded machine).
         assert!(
-            hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
-            "an item ran twice or not at all"
+            hits.iter().all(|h| h.load(Ordering::Relaxed) <= 1),
+            "an item ran twice"
         );
+        if panics_on_worker {
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "an item did not run although the calling thread kept draining"
+            );
+        }
         let after: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
         mml::parallel::for_each(0..1000, |i: usize| {
             after[i].fetch_add(1, Ordering::Relaxed);
