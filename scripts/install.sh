@@ -9,6 +9,7 @@
 #   LIBDIR/cmake/mml/mmlConfig.cmake        find_package(mml): mml::mml, mml::cpp, mml::mml_static
 #   LIBDIR/cmake/mml/mmlConfigVersion.cmake
 #   INCLUDEDIR/mml.h, INCLUDEDIR/mml.hpp    the C header and the header-only C++17 wrapper
+#   INCLUDEDIR/mml_dlpack.hpp               its DLPack overloads (needs mml_dlpack.h, dlpack.h)
 #   DATADIR/mml/go/                         the Go binding's sources (`#cgo pkg-config: mml`)
 #   DATADIR/mml/csharp/                     the C# binding's sources
 #   DATADIR/doc/mml/                        README.md, LICENSE-MIT, LICENSE-APACHE
@@ -136,6 +137,7 @@ ln -sfn "$soname" "$(dest "$libdir")/libmml.so"
 put 0644 "$staticlib" "$(dest "$libdir")/libmml.a" --strip-debug
 put 0644 "$root/include/mml.h" "$(dest "$includedir")/mml.h"
 put 0644 "$root/bindings/cpp/include/mml.hpp" "$(dest "$includedir")/mml.hpp"
+put 0644 "$root/bindings/cpp/include/mml_dlpack.hpp" "$(dest "$includedir")/mml_dlpack.hpp"
 subst "$root/pkgconfig/mml.pc.in" "$(dest "$pcdir")/mml.pc"
 subst "$root/cmake/mmlConfig.cmake.in" "$(dest "$cmakedir")/mmlConfig.cmake"
 subst "$root/cmake/mmlConfigVersion.cmake.in" "$(dest "$cmakedir")/mmlConfigVersion.cmake"
