@@ -208,6 +208,7 @@ enum class Argument : std::uint32_t {
   Reduction = MML_ARG_REDUCTION,
   Classes = MML_ARG_CLASSES,
   Dtype = MML_ARG_DTYPE,
+  Error = MML_ARG_ERROR,  // the MmlError itself overlaps a buffer of the call
 };
 
 // The library's static English text for a status (any value, known or not).
@@ -808,13 +809,25 @@ class MultiMarginLoss {
                                 n * c, size);
   }
 
+  // The C-shaped overloads that take grad_input_len call the untyped entry points, which check
+  // that length themselves; a failure is explained by mml_explain (the same checks, nothing
+  // computed).
   template <class T>
   void backward_len(const T* input, const std::int64_t* target, std::size_t n, std::size_t c,
                     const T* grad_output, std::size_t grad_output_len, T* grad_input,
                     std::size_t grad_input_len) const {
     require_handle("backward");
-    require_elements<T>("backward", Argument::GradInput, "grad_input", grad_input_len, n, c);
-    backward(input, c, target, n, c, grad_output, grad_output_len, grad_input, c);
+    std::uint32_t code;
+    if constexpr (std::is_same_v<T, float>) {
+      code = mml_backward(handle_, input, target, n, c, grad_output, grad_output_len, grad_input,
+                          grad_input_len);
+    } else {
+      code = mml_backward_f64(handle_, input, target, n, c, grad_output, grad_output_len,
+                              grad_input, grad_input_len);
+    }
+    if (code == MML_STATUS_OK) return;
+    explain<T>(code, "backward", MML_OP_BACKWARD, input, target, n, c, grad_output,
+               grad_output_len, nullptr, 0, grad_input, grad_input_len);
   }
   template <class T>
   void forward_backward_len(const T* input, const std::int64_t* target, std::size_t n,
@@ -822,10 +835,31 @@ class MultiMarginLoss {
                             T* output, std::size_t output_len, T* grad_input,
                             std::size_t grad_input_len) const {
     require_handle("forward_backward");
-    require_elements<T>("forward_backward", Argument::GradInput, "grad_input", grad_input_len,
-                        n, c);
-    forward_backward(input, c, target, n, c, grad_output, grad_output_len, output, output_len,
-                     grad_input, c);
+    std::uint32_t code;
+    if constexpr (std::is_same_v<T, float>) {
+      code = mml_forward_backward(handle_, input, target, n, c, grad_output, grad_output_len,
+                                  output, output_len, grad_input, grad_input_len);
+    } else {
+      code = mml_forward_backward_f64(handle_, input, target, n, c, grad_output, grad_output_len,
+                                      output, output_len, grad_input, grad_input_len);
+    }
+    if (code == MML_STATUS_OK) return;
+    explain<T>(code, "forward_backward", MML_OP_FORWARD_BACKWARD, input, target, n, c,
+               grad_output, grad_output_len, output, output_len, grad_input, grad_input_len);
+  }
+  // Throws what mml_explain says about a failed untyped call (its status, should the
+  // explanation disagree).
+  template <class T>
+  void explain(std::uint32_t code, const char* function, std::uint32_t op, const T* input,
+               const std::int64_t* target, std::size_t n, std::size_t c, const T* grad_output,
+               std::size_t grad_output_len, const T* output, std::size_t output_len,
+               const T* grad_input, std::size_t grad_input_len) const {
+    MmlError e{};
+    const std::uint32_t explained =
+        mml_explain(handle_, op, detail::dtype_of<T>::value, input, target, n, c, grad_output,
+                    grad_output_len, output, output_len, grad_input, grad_input_len, &e);
+    if (explained != code) e = MmlError{};
+    throw detail::library_error(code, where(function), e);
   }
 
   // The span overloads' input rule: n * c must be addressable (else InvalidArgument, as mml
