@@ -28,7 +28,10 @@
 // mml's own detail (Error::detail(): the argument at fault, expected and actual lengths, the
 // bad target's row and value, mml's message) and a message "<function>: <status text>: <mml's
 // message>". The binding computes nothing of it: every call goes to mml's typed entry points
-// with an MmlError. On any error nothing has been written to the output buffers.
+// with an MmlError, except the C-shaped overloads that take grad_input_len, which call the
+// untyped ones and ask mml_explain. The binding's own checks are the lengths only it knows
+// (a span's input, and grad_input, must hold n * c values). On any error nothing has been
+// written to the output buffers.
 //
 // Thread safety. A MultiMarginLoss is immutable after construction and every compute method is
 // const: one object (e.g. a `const MultiMarginLoss&`) may be used by any number of threads at
