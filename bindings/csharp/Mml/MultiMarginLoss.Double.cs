@@ -61,8 +61,9 @@ namespace Mml
             fixed (double* po = output)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       null, 0, At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64, null, 0);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64, null, 0);
             }
         }
 
@@ -125,8 +126,10 @@ namespace Mml
             fixed (double* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0, NativeMethods.DtypeFloat64, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0,
+                       NativeMethods.DtypeFloat64, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
 
@@ -204,8 +207,11 @@ namespace Mml
             fixed (double* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64,
+                       At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
     }

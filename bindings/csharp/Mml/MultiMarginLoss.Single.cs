@@ -60,8 +60,9 @@ namespace Mml
             fixed (float* po = output)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       null, 0, At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32, null, 0);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32, null, 0);
             }
         }
 
@@ -124,8 +125,10 @@ namespace Mml
             fixed (float* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0, NativeMethods.DtypeFloat32, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0,
+                       NativeMethods.DtypeFloat32, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
 
@@ -203,8 +206,11 @@ namespace Mml
             fixed (float* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32,
+                       At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
     }

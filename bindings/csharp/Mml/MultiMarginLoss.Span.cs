@@ -29,8 +29,9 @@ namespace Mml
             fixed (float* po = &MemoryMarshal.GetReference(output))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       null, 0, At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat32, null, 0);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0, At(po, 0, output.Length), output.Length,
+                       NativeMethods.DtypeFloat32, null, 0);
             }
         }
 
@@ -47,8 +48,9 @@ namespace Mml
             fixed (float* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, 0, gradOutput.Length), gradOutput.Length, null, 0, NativeMethods.DtypeFloat32, At(pgi, 0, gradInput.Length), gradInput.Length);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       null, 0, NativeMethods.DtypeFloat32, At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -66,8 +68,10 @@ namespace Mml
             fixed (float* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, 0, gradOutput.Length), gradOutput.Length, At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat32, At(pgi, 0, gradInput.Length), gradInput.Length);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat32,
+                       At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -83,8 +87,9 @@ namespace Mml
             fixed (double* po = &MemoryMarshal.GetReference(output))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       null, 0, At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat64, null, 0);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0, At(po, 0, output.Length), output.Length,
+                       NativeMethods.DtypeFloat64, null, 0);
             }
         }
 
@@ -101,8 +106,9 @@ namespace Mml
             fixed (double* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, 0, gradOutput.Length), gradOutput.Length, null, 0, NativeMethods.DtypeFloat64, At(pgi, 0, gradInput.Length), gradInput.Length);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       null, 0, NativeMethods.DtypeFloat64, At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -120,8 +126,10 @@ namespace Mml
             fixed (double* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length), NativeMethods.DtypeInt64, t, n, classes,
-                       At(pg, 0, gradOutput.Length), gradOutput.Length, At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat64, At(pgi, 0, gradInput.Length), gradInput.Length);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat64,
+                       At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
     }
