@@ -86,7 +86,8 @@ inline const std::vector<Case>* cases() {
     std::stringstream buffer;
     buffer << file.rdbuf();
     std::vector<Case> all;
-    for (const json::Value& v : json::parse(buffer.str()).items()) {
+    const json::Value root = json::parse(buffer.str());
+    for (const json::Value& v : root.items()) {
       Case k;
       k.name = v["name"].str();
       k.dtype = v["dtype"].str();
