@@ -57,5 +57,5 @@ func ExampleLoss_ForwardInto() {
 	fmt.Println(err)
 	// Output:
 	// 0.0667 2.0967
-	// mml: ForwardInto: output has 1 elements, expected 2 (reduction none, n = 2)
+	// mml: ForwardInto: output has 1 elements, expected 2
 }

@@ -630,14 +630,14 @@ func TestOutOfMemoryStatus(t *testing.T) {
 	}
 	// Every status has its own sentinel; unknown codes are ErrInternal.
 	seen := map[error]Status{}
-	for st := StatusNullPointer; st <= StatusOutOfMemory; st++ {
+	for st := StatusNullPointer; st <= StatusInvalidLayout; st++ {
 		s := sentinelFor(st)
 		if prev, dup := seen[s]; dup {
 			t.Fatalf("statuses %d and %d share the sentinel %v", prev, st, s)
 		}
 		seen[s] = st
 	}
-	if sentinelFor(StatusOutOfMemory+1) != ErrInternal {
+	if sentinelFor(StatusInvalidLayout+1) != ErrInternal {
 		t.Fatal("an unknown status does not map to ErrInternal")
 	}
 }
