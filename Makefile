@@ -81,7 +81,8 @@ test-header: build
 # The C tests. Through every kernel path (MML_ISA is clamped to what the CPU has; each program
 # prints the path that ran), under ASan/UBSan: test_mml.c (the API), guard_pages.c (every buffer
 # against an inaccessible page), hostile_oracle.c (PyTorch's loops in C, -ffp-contract=off, on
-# hostile numbers). Then out_of_memory.c once, without sanitizers: it replaces the allocator (to
+# hostile numbers), typed.c (the typed entry points, MmlError and mml_explain on every case of
+# tests/data's formats.json and multi_margin_loss.json). Then out_of_memory.c once, without sanitizers: it replaces the allocator (to
 # fail each allocation in turn), which ASan does too.
 C_TEST_FLAGS := -Iinclude -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release -lm
 C_SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -95,9 +96,12 @@ test-c: build
 	    tests/c/hostile_oracle.c $(C_TEST_FLAGS) -o target/c/hostile_oracle
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -g tests/c/out_of_memory.c $(C_TEST_FLAGS) \
 	    -o target/c/out_of_memory
+	$(CC) -std=c99 -O1 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/typed.c $(C_TEST_FLAGS) \
+	    -o target/c/typed
 	for isa in scalar wide avx2 avx512; do \
 	    export MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1; \
-	    target/c/test_mml && target/c/guard_pages && target/c/hostile_oracle || exit 1; \
+	    target/c/test_mml && target/c/guard_pages && target/c/hostile_oracle && \
+	    target/c/typed tests/data || exit 1; \
 	done
 	target/c/out_of_memory
 

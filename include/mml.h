@@ -64,6 +64,78 @@ extern "C" {
 #define MML_REDUCTION_SUM 2
 
 /**
+ * `MmlError.argument`: the status is about no argument in particular (success, out of memory,
+ * internal error).
+ */
+#define MML_ARG_NONE 0
+
+/**
+ * The loss handle.
+ */
+#define MML_ARG_LOSS 1
+
+/**
+ * The scores.
+ */
+#define MML_ARG_INPUT 2
+
+/**
+ * The class indices.
+ */
+#define MML_ARG_TARGET 3
+
+/**
+ * The loss's per-class weights (their length against `c`).
+ */
+#define MML_ARG_WEIGHT 4
+
+/**
+ * The loss output.
+ */
+#define MML_ARG_OUTPUT 5
+
+/**
+ * The upstream gradient.
+ */
+#define MML_ARG_GRAD_OUTPUT 6
+
+/**
+ * The gradient with respect to the scores.
+ */
+#define MML_ARG_GRAD_INPUT 7
+
+/**
+ * `p` of `mml_create`.
+ */
+#define MML_ARG_P 8
+
+/**
+ * The reduction of `mml_create`.
+ */
+#define MML_ARG_REDUCTION 9
+
+/**
+ * The number of classes `c`.
+ */
+#define MML_ARG_CLASSES 10
+
+/**
+ * A dtype argument of a typed call (`dtype`, `target_dtype` or `grad_dtype`; the message says
+ * which).
+ */
+#define MML_ARG_DTYPE 11
+
+/**
+ * The `MmlError` itself (it overlaps a buffer of the call; then it is not written).
+ */
+#define MML_ARG_ERROR 12
+
+/**
+ * Bytes of `MmlError.message`, its terminating NUL included.
+ */
+#define MML_ERROR_MESSAGE_LEN 256
+
+/**
  * The call succeeded.
  */
 #define MML_STATUS_OK 0
@@ -113,6 +185,65 @@ extern "C" {
 #define MML_STATUS_OUT_OF_MEMORY 7
 
 /**
+ * A tensor mml does not take: an unknown or unsupported dtype (or a gradient dtype that does
+ * not go with the scores'), and for DLPack tensors a device other than `kDLCPU`, `lanes` other
+ * than 1, or an `ndim` the role does not have.
+ */
+#define MML_STATUS_UNSUPPORTED_TENSOR 8
+
+/**
+ * A layout mml cannot use: a row pitch below `c`, a pitch or stride whose extent overflows the
+ * address space, or (DLPack) a negative stride. An output whose strides overlap itself is
+ * `MML_STATUS_ALIASED_BUFFERS`.
+ */
+#define MML_STATUS_INVALID_LAYOUT 9
+
+/**
+ * float32 (C `float`).
+ */
+#define MML_DTYPE_FLOAT32 0
+
+/**
+ * float64 (C `double`).
+ */
+#define MML_DTYPE_FLOAT64 1
+
+/**
+ * bfloat16, stored as its 16 bits (`uint16_t`): float32's upper half.
+ */
+#define MML_DTYPE_BFLOAT16 2
+
+/**
+ * IEEE 754 binary16, stored as its 16 bits (`uint16_t`).
+ */
+#define MML_DTYPE_FLOAT16 3
+
+/**
+ * int64 targets (`int64_t`).
+ */
+#define MML_DTYPE_INT64 4
+
+/**
+ * int32 targets (`int32_t`).
+ */
+#define MML_DTYPE_INT32 5
+
+/**
+ * `mml_explain`'s `op`: a call of `mml_forward` or `mml_forward_f64`.
+ */
+#define MML_OP_FORWARD 0
+
+/**
+ * `mml_explain`'s `op`: a call of `mml_backward` or `mml_backward_f64`.
+ */
+#define MML_OP_BACKWARD 1
+
+/**
+ * `mml_explain`'s `op`: a call of `mml_forward_backward` or `mml_forward_backward_f64`.
+ */
+#define MML_OP_FORWARD_BACKWARD 2
+
+/**
  * A configured loss (p, margin, weights, reduction).
  *
  * Immutable after `mml_create`: one handle may be used by any number of threads at once
@@ -120,6 +251,41 @@ extern "C" {
  * error (a use-after-free), as for any C object.
  */
 typedef struct MmlLoss MmlLoss;
+
+/**
+ * The detail of a call's status, written by the call into a caller-owned struct (pass NULL for
+ * none). Every field is written, on success too (status `MML_STATUS_OK`, message "ok").
+ */
+typedef struct {
+  /**
+   * The status the call returned.
+   */
+  uint32_t status;
+  /**
+   * What the status is about: `MML_ARG_*`.
+   */
+  uint32_t argument;
+  /**
+   * The expected length, count or value where one is wrong, else 0.
+   */
+  uint64_t expected;
+  /**
+   * The actual one, else 0.
+   */
+  uint64_t actual;
+  /**
+   * The first bad target's row (`MML_STATUS_TARGET_OUT_OF_RANGE`), else 0.
+   */
+  uint64_t row;
+  /**
+   * That target's value, else 0.
+   */
+  int64_t value;
+  /**
+   * A NUL-terminated English sentence, mml's own text for the error; always set.
+   */
+  char message[MML_ERROR_MESSAGE_LEN];
+} MmlError;
 
 /**
  * Creates a loss.
@@ -141,6 +307,19 @@ uint32_t mml_create(uint32_t p,
                     size_t weight_len,
                     uint32_t reduction,
                     MmlLoss **out);
+
+/**
+ * Creates a loss with float64 weights: `mml_create` with `weight` as doubles. The float64 entry
+ * points (`mml_forward_f64`, and the typed calls on float64 scores) use them as given,
+ * bit-identical to PyTorch's float64 computation; the float32 and half ones use them rounded to
+ * float, as `.to(torch.float32)` rounds. Arguments, statuses and `*out` as in `mml_create`.
+ */
+uint32_t mml_create_f64(uint32_t p,
+                        double margin,
+                        const double *weight,
+                        size_t weight_len,
+                        uint32_t reduction,
+                        MmlLoss **out);
 
 /**
  * Destroys a loss created by `mml_create`. NULL is a no-op. The handle must not be in use by
@@ -294,6 +473,112 @@ uint32_t mml_set_num_threads(size_t n);
  * The number of threads (the calling thread included) that large calls use.
  */
 size_t mml_get_num_threads(void);
+
+/**
+ * The loss of `n` rows of `c` scores of any dtype.
+ *
+ * - `dtype`: `MML_DTYPE_FLOAT32`, `_FLOAT64`, `_BFLOAT16` or `_FLOAT16` (16-bit values given as
+ *   their bits). Half scores are widened to float32, exactly, and computed in float32, as
+ *   PyTorch's CPU autocast does.
+ * - `input`: rows of `c` scores, `input_pitch` values apart (`input_pitch >= c`; `c` for
+ *   contiguous rows): `(n-1)·input_pitch + c` values.
+ * - `target_dtype`: `MML_DTYPE_INT64` or `MML_DTYPE_INT32`; `target`: `n` class indices.
+ * - `output`: `output_len` values (`n` for `MML_REDUCTION_NONE`, else 1), `double` for float64
+ *   scores, else `float`.
+ * - `error`: NULL, or an `MmlError` that receives the call's detail (on success too).
+ *
+ * Statuses as for `mml_forward`, and `MML_STATUS_UNSUPPORTED_TENSOR` for an unknown dtype,
+ * `MML_STATUS_INVALID_LAYOUT` for a pitch below `c` or one that overflows. On any error
+ * nothing is written but `*error`.
+ */
+uint32_t mml_forward_typed(const MmlLoss *loss,
+                           uint32_t dtype,
+                           const void *input,
+                           size_t input_pitch,
+                           uint32_t target_dtype,
+                           const void *target,
+                           size_t n,
+                           size_t c,
+                           void *output,
+                           size_t output_len,
+                           MmlError *error);
+
+/**
+ * The gradient with respect to `input`, arguments as in `mml_forward_typed`, and:
+ *
+ * - `grad_output`: the upstream gradient, `grad_output_len` values (`n` for
+ *   `MML_REDUCTION_NONE`, else 1), of the output's type.
+ * - `grad_dtype`: the gradient's type: the scores' dtype, or `MML_DTYPE_FLOAT32` for half
+ *   scores (the float32 gradient; in the half type it is that gradient rounded to nearest even,
+ *   as PyTorch's autocast returns it).
+ * - `grad_input`: rows of `c` values, `grad_input_pitch` apart (`>= c`), every row's `c`
+ *   values written, the values between rows untouched. It must not overlap any input.
+ */
+uint32_t mml_backward_typed(const MmlLoss *loss,
+                            uint32_t dtype,
+                            const void *input,
+                            size_t input_pitch,
+                            uint32_t target_dtype,
+                            const void *target,
+                            size_t n,
+                            size_t c,
+                            const void *grad_output,
+                            size_t grad_output_len,
+                            uint32_t grad_dtype,
+                            void *grad_input,
+                            size_t grad_input_pitch,
+                            MmlError *error);
+
+/**
+ * The loss and its gradient in one pass, bit-identical to `mml_forward_typed` followed by
+ * `mml_backward_typed`; arguments as in those two.
+ */
+uint32_t mml_forward_backward_typed(const MmlLoss *loss,
+                                    uint32_t dtype,
+                                    const void *input,
+                                    size_t input_pitch,
+                                    uint32_t target_dtype,
+                                    const void *target,
+                                    size_t n,
+                                    size_t c,
+                                    const void *grad_output,
+                                    size_t grad_output_len,
+                                    void *output,
+                                    size_t output_len,
+                                    uint32_t grad_dtype,
+                                    void *grad_input,
+                                    size_t grad_input_pitch,
+                                    MmlError *error);
+
+/**
+ * Explains a status of the untyped entry points (`mml_forward`, `mml_backward`,
+ * `mml_forward_backward` and their `_f64` forms): runs the checks such a call makes, with the
+ * same arguments, computes nothing, writes only `*error`, and returns the status the call
+ * returns (`MML_STATUS_OK` if it passes every check).
+ *
+ * - `op`: `MML_OP_FORWARD`, `MML_OP_BACKWARD` or `MML_OP_FORWARD_BACKWARD`: which call. The
+ *   arguments that call does not take are ignored (pass NULL and 0).
+ * - `dtype`: `MML_DTYPE_FLOAT32` for the float calls, `MML_DTYPE_FLOAT64` for the `_f64` ones.
+ * - the rest: the call's arguments (its targets are int64).
+ *
+ * Side-effect free: the buffers are only read (the targets, to find the first bad one).
+ * `MML_STATUS_INVALID_ARGUMENT` for an unknown `op`, `MML_STATUS_UNSUPPORTED_TENSOR` for
+ * another `dtype`.
+ */
+uint32_t mml_explain(const MmlLoss *loss,
+                     uint32_t op,
+                     uint32_t dtype,
+                     const void *input,
+                     const int64_t *target,
+                     size_t n,
+                     size_t c,
+                     const void *grad_output,
+                     size_t grad_output_len,
+                     const void *output,
+                     size_t output_len,
+                     const void *grad_input,
+                     size_t grad_input_len,
+                     MmlError *error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

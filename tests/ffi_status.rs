@@ -360,7 +360,7 @@ fn messages_and_versions() {
             .unwrap()
             .to_owned()
     };
-    let all: Vec<String> = (0..=7).map(text).collect();
+    let all: Vec<String> = (0..=9).map(text).collect();
     for (i, a) in all.iter().enumerate() {
         assert!(!a.is_empty());
         assert!(
@@ -369,7 +369,7 @@ fn messages_and_versions() {
         );
     }
     assert_eq!(text(MML_STATUS_OUT_OF_MEMORY), "out of memory");
-    assert!(text(8).contains("unknown"));
+    assert!(text(10).contains("unknown"));
     assert!(text(99).contains("unknown"));
     // SAFETY: static NUL-terminated string.
     let version = unsafe { std::ffi::CStr::from_ptr(mml_version()) }

@@ -12,14 +12,26 @@
 
 mod boundary;
 mod buffers;
+mod detail;
 pub mod status;
+mod typed;
 
 use std::ffi::c_char;
 use std::ops::Range;
 
 use boundary::ffi_boundary;
 use buffers::{Raw, no_overlap};
+pub use detail::{
+    MML_ARG_CLASSES, MML_ARG_DTYPE, MML_ARG_ERROR, MML_ARG_GRAD_INPUT, MML_ARG_GRAD_OUTPUT,
+    MML_ARG_INPUT, MML_ARG_LOSS, MML_ARG_NONE, MML_ARG_OUTPUT, MML_ARG_P, MML_ARG_REDUCTION,
+    MML_ARG_TARGET, MML_ARG_WEIGHT, MML_ERROR_MESSAGE_LEN, MmlError,
+};
 pub use status::*;
+pub use typed::{
+    MML_DTYPE_BFLOAT16, MML_DTYPE_FLOAT16, MML_DTYPE_FLOAT32, MML_DTYPE_FLOAT64, MML_DTYPE_INT32,
+    MML_DTYPE_INT64, MML_OP_BACKWARD, MML_OP_FORWARD, MML_OP_FORWARD_BACKWARD, mml_backward_typed,
+    mml_explain, mml_forward_backward_typed, mml_forward_typed,
+};
 
 use crate::error::check_targets;
 use crate::kernel::{Isa, Power};
@@ -95,12 +107,7 @@ pub unsafe extern "C" fn mml_create(
             return Err(MML_STATUS_INVALID_ARGUMENT);
         }
         let power = Power::try_from(p)?;
-        let reduction = match reduction {
-            MML_REDUCTION_NONE => Reduction::None,
-            MML_REDUCTION_MEAN => Reduction::Mean,
-            MML_REDUCTION_SUM => Reduction::Sum,
-            _ => return Err(MML_STATUS_INVALID_ARGUMENT),
-        };
+        let reduction = reduction_of(reduction)?;
         let weight = Raw::new(weight, weight_len);
         weight.check()?;
         let weight = if weight_len > 0 {
@@ -118,6 +125,58 @@ pub unsafe extern "C" fn mml_create(
         // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
         unsafe { out.write(handle) };
         Ok(())
+    }
+}
+
+/// Creates a loss with float64 weights: `mml_create` with `weight` as doubles. The float64 entry
+/// points (`mml_forward_f64`, and the typed calls on float64 scores) use them as given,
+/// bit-identical to PyTorch's float64 computation; the float32 and half ones use them rounded to
+/// float, as `.to(torch.float32)` rounds. Arguments, statuses and `*out` as in `mml_create`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mml_create_f64(
+    p: u32,
+    margin: f64,
+    weight: *const f64,
+    weight_len: usize,
+    reduction: u32,
+    out: *mut *mut MmlLoss,
+) -> u32 {
+    ffi_boundary! {
+        if out.is_null() {
+            return Err(MML_STATUS_NULL_POINTER);
+        }
+        if !out.is_aligned() {
+            return Err(MML_STATUS_INVALID_ARGUMENT);
+        }
+        let power = Power::try_from(p)?;
+        let reduction = reduction_of(reduction)?;
+        let weight = Raw::new(weight, weight_len);
+        weight.check()?;
+        let options = Options { power, margin, weight: None, reduction };
+        let loss = if weight_len > 0 {
+            // SAFETY: checked above; the caller guarantees `weight_len` readable doubles.
+            let weight = unsafe { weight.as_slice() };
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(weight.len()).map_err(|_| MML_STATUS_OUT_OF_MEMORY)?;
+            copy.extend_from_slice(weight);
+            MultiMarginLoss::try_with_f64_weight(options, copy)?
+        } else {
+            MultiMarginLoss::try_new(options)?
+        };
+        let handle = new_handle(MmlLoss { loss, panics: false })?;
+        // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(handle) };
+        Ok(())
+    }
+}
+
+/// A reduction code as a [`Reduction`].
+fn reduction_of(reduction: u32) -> Result<Reduction, Status> {
+    match reduction {
+        MML_REDUCTION_NONE => Ok(Reduction::None),
+        MML_REDUCTION_MEAN => Ok(Reduction::Mean),
+        MML_REDUCTION_SUM => Ok(Reduction::Sum),
+        _ => Err(MML_STATUS_INVALID_ARGUMENT),
     }
 }
 

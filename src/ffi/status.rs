@@ -30,15 +30,23 @@ pub const MML_STATUS_INTERNAL_ERROR: u32 = 6;
 /// count): if the system cannot give a new thread a few hundred bytes, the process aborts, as
 /// for any thread that Rust's standard library starts.
 pub const MML_STATUS_OUT_OF_MEMORY: u32 = 7;
+/// A tensor mml does not take: an unknown or unsupported dtype (or a gradient dtype that does
+/// not go with the scores'), and for DLPack tensors a device other than `kDLCPU`, `lanes` other
+/// than 1, or an `ndim` the role does not have.
+pub const MML_STATUS_UNSUPPORTED_TENSOR: u32 = 8;
+/// A layout mml cannot use: a row pitch below `c`, a pitch or stride whose extent overflows the
+/// address space, or (DLPack) a negative stride. An output whose strides overlap itself is
+/// `MML_STATUS_ALIASED_BUFFERS`.
+pub const MML_STATUS_INVALID_LAYOUT: u32 = 9;
 
 pub(crate) type Status = u32;
 
 pub(crate) fn status_of(error: &Error) -> Status {
     match error {
-        Error::InvalidPower(_)
-        | Error::NoClasses
-        | Error::SizeOverflow { .. }
-        | Error::InvalidPitch { .. } => MML_STATUS_INVALID_ARGUMENT,
+        Error::InvalidPower(_) | Error::NoClasses | Error::SizeOverflow { .. } => {
+            MML_STATUS_INVALID_ARGUMENT
+        }
+        Error::InvalidPitch { .. } => MML_STATUS_INVALID_LAYOUT,
         Error::ShapeMismatch { .. } => MML_STATUS_SHAPE_MISMATCH,
         Error::TargetOutOfRange { .. } => MML_STATUS_TARGET_OUT_OF_RANGE,
         Error::OutOfMemory => MML_STATUS_OUT_OF_MEMORY,
@@ -63,6 +71,10 @@ pub(crate) fn message(status: u32) -> &'static std::ffi::CStr {
         MML_STATUS_ALIASED_BUFFERS => c"an output buffer overlaps another buffer",
         MML_STATUS_INTERNAL_ERROR => c"internal error in mml (please report it)",
         MML_STATUS_OUT_OF_MEMORY => c"out of memory",
+        MML_STATUS_UNSUPPORTED_TENSOR => c"a dtype, device, lanes or ndim mml does not take",
+        MML_STATUS_INVALID_LAYOUT => {
+            c"a pitch or stride mml cannot use (below c, overflowing, or negative)"
+        }
         _ => c"unknown mml status code",
     }
 }
