@@ -13,6 +13,7 @@ LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
         test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
+        install-dlpack \
         build-asan test-asan test-fuzz install-mono
 
 all: build
@@ -74,7 +75,7 @@ test-isa: build-tests
 # The committed header is what cbindgen generates; mml.h compiles as C89, C99, C11 and C++,
 # mml.hpp as C++17 and C++20 and stops with a clear #error below C++17; the library's SONAME
 # follows docs/ABI.md.
-test-header: build
+test-header: build install-dlpack
 	$(CARGO) run -q -p mml-header -- --check
 	scripts/check-header.sh
 
@@ -82,11 +83,13 @@ test-header: build
 # prints the path that ran), under ASan/UBSan: test_mml.c (the API), guard_pages.c (every buffer
 # against an inaccessible page), hostile_oracle.c (PyTorch's loops in C, -ffp-contract=off, on
 # hostile numbers), typed.c (the typed entry points, MmlError and mml_explain on every case of
-# tests/data's formats.json and multi_margin_loss.json). Then out_of_memory.c once, without sanitizers: it replaces the allocator (to
-# fail each allocation in turn), which ASan does too.
+# tests/data's formats.json and multi_margin_loss.json), dlpack.c (the DLPack entry points on
+# the same cases in eight layouts, and every rule; DLPack's header from libdlpack-dev,
+# installed by scripts/install-dlpack.sh when missing). Then out_of_memory.c once, without
+# sanitizers: it replaces the allocator (to fail each allocation in turn), which ASan does too.
 C_TEST_FLAGS := -Iinclude -Ltarget/release -lmml -Wl,-rpath,$(CURDIR)/target/release -lm
 C_SANITIZE   := -fsanitize=address,undefined -fno-sanitize-recover=all
-test-c: build
+test-c: build install-dlpack
 	mkdir -p target/c
 	$(CC) -std=c99 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/test_mml.c $(C_TEST_FLAGS) \
 	    -o target/c/test_mml
@@ -98,10 +101,12 @@ test-c: build
 	    -o target/c/out_of_memory
 	$(CC) -std=c99 -O1 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/typed.c $(C_TEST_FLAGS) \
 	    -o target/c/typed
+	$(CC) -std=c99 -O1 -Wall -Wextra -Werror -g $(C_SANITIZE) tests/c/dlpack.c $(C_TEST_FLAGS) \
+	    -o target/c/dlpack
 	for isa in scalar wide avx2 avx512; do \
 	    export MML_ISA=$$isa ASAN_OPTIONS=detect_leaks=1; \
 	    target/c/test_mml && target/c/guard_pages && target/c/hostile_oracle && \
-	    target/c/typed tests/data || exit 1; \
+	    target/c/typed tests/data && target/c/dlpack tests/data || exit 1; \
 	done
 	target/c/out_of_memory
 
@@ -143,6 +148,10 @@ test-fuzz: $(if $(ASAN_BUILT),,build-asan)
 
 install-mono:
 	scripts/install-mono.sh
+
+# DLPack's header (Debian's libdlpack-dev), for include/mml_dlpack.h and its tests.
+install-dlpack:
+	@scripts/install-dlpack.sh
 
 # PREFIX, LIBDIR, INCLUDEDIR and DATADIR as in GNU make's conventions (relative LIBDIR,
 # INCLUDEDIR and DATADIR are taken under PREFIX); DESTDIR is prepended to every path written;

@@ -3,6 +3,9 @@
 # `mml-header --check` has compared include/mml.h with what the sources generate):
 #   - mml.h, included twice, compiles as C89, C99 and C11 and as C++98, C++11 and C++17, with
 #     -Wall -Wextra -Wpedantic -Werror;
+#   - mml_dlpack.h (with <dlpack/dlpack.h>, scripts/install-dlpack.sh) compiles as C99, C11,
+#     C++11 and C++17 under the same warnings, also beside a host's own copy of dlpack.h
+#     included before or after it, and neither header defines DLPack's types;
 #   - mml.hpp compiles as C++17 and C++20 under the same warnings, and below C++17 it fails
 #     with its own #error and no other error;
 #   - target/release/libmml.so carries the SONAME of docs/ABI.md (scripts/soname.sh).
@@ -31,6 +34,41 @@ done
 for std in c++98 c++11 c++17; do
     "$CXX" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -x c++ "$tmp/use_h.c"
     echo "check-header: mml.h compiles as $std"
+done
+
+scripts/install-dlpack.sh
+if grep -nE '(struct|\})[[:space:]]*DL(Tensor|Device|DataType)[[:space:]]*[;{]' include/mml.h include/mml_dlpack.h; then
+    echo "check-header: a header defines one of dlpack.h's types; it must include dlpack.h instead" >&2
+    exit 1
+fi
+cat >"$tmp/use_dlpack.c" <<'C'
+#include <mml_dlpack.h>
+#include <mml_dlpack.h>
+#include <mml.h>
+int main(void) {
+    DLTensor t;
+    t.ndim = 0;
+    return mml_forward_dlpack(0, &t, &t, &t, 0) == MML_STATUS_NULL_POINTER ? 0 : 1;
+}
+C
+# A host with its own copy of dlpack.h (PyTorch's ATen/dlpack.h, TVM's), included first or last.
+mkdir -p "$tmp/host/third_party"
+cp "$(echo '#include <dlpack/dlpack.h>' | "$CC" -E -x c - | sed -n 's|^# [0-9]* "\(.*dlpack/dlpack.h\)".*|\1|p' | head -n 1)" \
+    "$tmp/host/third_party/dlpack.h"
+printf '#include "third_party/dlpack.h"\n#include <mml_dlpack.h>\nint main(void) { DLTensor t; (void)t; return 0; }\n' \
+    >"$tmp/host_first.c"
+printf '#include <mml_dlpack.h>\n#include "third_party/dlpack.h"\nint main(void) { DLTensor t; (void)t; return 0; }\n' \
+    >"$tmp/host_last.c"
+for std in c99 c11; do
+    "$CC" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -x c "$tmp/use_dlpack.c"
+    "$CC" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -I"$tmp/host" -x c "$tmp/host_first.c"
+    "$CC" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -I"$tmp/host" -x c "$tmp/host_last.c"
+    echo "check-header: mml_dlpack.h compiles as $std (alone, and beside a host's dlpack.h)"
+done
+for std in c++11 c++17; do
+    "$CXX" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -x c++ "$tmp/use_dlpack.c"
+    "$CXX" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -I"$tmp/host" -x c++ "$tmp/host_first.c"
+    echo "check-header: mml_dlpack.h compiles as $std"
 done
 
 printf '#include <mml.hpp>\nint main() { return mml::abi_version() > 0 ? 0 : 1; }\n' >"$tmp/use_hpp.cpp"

@@ -132,12 +132,10 @@ pub(crate) enum Reason {
     /// A gradient dtype that does not go with the scores' dtype.
     GradDtype { scores: u32, grad: u32 },
     /// A tensor property mml does not take (DLPack: device, lanes, ndim).
-    #[allow(dead_code)] // the DLPack entry points' (next)
     Tensor(Arg, String),
     /// A pitch or stride that overflows, or a layout refused.
     Layout(Arg, String),
     /// A shape that disagrees with the scores' (DLPack).
-    #[allow(dead_code)] // the DLPack entry points' (next)
     Shape(Arg, String),
     /// Anything else, said in full.
     Other(String),
@@ -182,7 +180,6 @@ impl Failure {
         Failure::new(MML_STATUS_INVALID_LAYOUT, arg, Reason::Layout(arg, text))
     }
 
-    #[allow(dead_code)] // the DLPack entry points' (next)
     pub fn tensor(arg: Arg, text: String) -> Failure {
         Failure::new(
             MML_STATUS_UNSUPPORTED_TENSOR,

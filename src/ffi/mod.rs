@@ -13,6 +13,7 @@
 mod boundary;
 mod buffers;
 mod detail;
+mod dlpack;
 pub mod status;
 mod typed;
 
@@ -26,6 +27,7 @@ pub use detail::{
     MML_ARG_INPUT, MML_ARG_LOSS, MML_ARG_NONE, MML_ARG_OUTPUT, MML_ARG_P, MML_ARG_REDUCTION,
     MML_ARG_TARGET, MML_ARG_WEIGHT, MML_ERROR_MESSAGE_LEN, MmlError,
 };
+pub use dlpack::{mml_backward_dlpack, mml_forward_backward_dlpack, mml_forward_dlpack};
 pub use status::*;
 pub use typed::{
     MML_DTYPE_BFLOAT16, MML_DTYPE_FLOAT16, MML_DTYPE_FLOAT32, MML_DTYPE_FLOAT64, MML_DTYPE_INT32,

@@ -83,7 +83,8 @@ c_cmake() { # prefix build-dir libdir
 # ---- layout: make install, as the README says
 echo "== install: make install PREFIX=$prefix"
 make -C "$root" --no-print-directory -s install PREFIX="$prefix" >/dev/null
-for f in "lib/$file" "lib/$soname" lib/libmml.so lib/libmml.a include/mml.h include/mml.hpp include/mml_dlpack.hpp \
+for f in "lib/$file" "lib/$soname" lib/libmml.so lib/libmml.a include/mml.h include/mml_dlpack.h include/mml.hpp \
+         include/mml_dlpack.hpp \
          lib/pkgconfig/mml.pc lib/cmake/mml/mmlConfig.cmake lib/cmake/mml/mmlConfigVersion.cmake \
          share/mml/go/go.mod share/mml/go/mml.go share/mml/go/cgo_pkgconfig.go \
          share/mml/csharp/Mml/Mml.csproj share/doc/mml/LICENSE-MIT share/doc/mml/LICENSE-APACHE; do
@@ -99,6 +100,7 @@ for f in share/mml/go/cgo_local.go share/mml/go/mml_test.go; do
   [[ ! -e "$prefix/$f" ]] || fail "$f is installed (in-tree or test file)"
 done
 cmp -s "$root/include/mml.h" "$prefix/include/mml.h" || fail "installed mml.h differs"
+cmp -s "$root/include/mml_dlpack.h" "$prefix/include/mml_dlpack.h" || fail "installed mml_dlpack.h differs"
 cmp -s "$root/LICENSE-MIT" "$prefix/share/doc/mml/LICENSE-MIT" || fail "installed LICENSE-MIT differs"
 echo "   $file ($(du -k "$prefix/lib/$file" | cut -f1) KiB, stripped), $soname -> $file," \
      "libmml.so -> $soname, libmml.a ($(du -k "$prefix/lib/libmml.a" | cut -f1) KiB, no debug info)"
