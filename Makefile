@@ -110,7 +110,8 @@ test-c: build install-dlpack
 	done
 	target/c/out_of_memory
 
-test-cpp: build
+# The C++ binding (its DLPack overloads need libdlpack-dev: install-dlpack).
+test-cpp: build install-dlpack
 	bindings/cpp/test.sh
 
 test-go: build
