@@ -13,7 +13,7 @@ LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
         test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
-        install-dlpack \
+        install-dlpack install-numpy test-dlpack \
         build-asan test-asan test-fuzz install-mono
 
 all: build
@@ -42,7 +42,7 @@ header:
 # compiles twice in all: for release (the library, the Rust tests, the demo and every native
 # test use that build) and instrumented.
 TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
-             test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
+             test-dlpack test-cpp test-go wait:install-mono test-csharp test-install test-valgrind \
              wait:sanitizers
 
 test:
@@ -109,6 +109,14 @@ test-c: build install-dlpack
 	    target/c/typed tests/data && target/c/dlpack tests/data || exit 1; \
 	done
 	target/c/out_of_memory
+
+# The DLPack entry points with tensors from a real producer: numpy's __dlpack__ (slices,
+# transposes, reversed and broadcast views, float16; numpy from PyPI, installed when missing).
+test-dlpack: build install-numpy
+	python3 tests/python/test_dlpack.py $(LIB) tests/data
+
+install-numpy:
+	@scripts/install-numpy.sh
 
 # The C++ binding (its DLPack overloads need libdlpack-dev: install-dlpack).
 test-cpp: build install-dlpack

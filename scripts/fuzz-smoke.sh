@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzz smoke run: runs each target in fuzz/ for FUZZ_SECONDS (default 10, 40 s for the
-# four), starting from the committed seed corpus (copied, so the repo's corpus does not grow).
+# Bounded fuzz smoke run: runs each target in fuzz/ for FUZZ_SECONDS (default 10, 60 s for the
+# six), starting from the committed seed corpus (copied, so the repo's corpus does not grow).
 # Exits non-zero on any crash, assertion failure, leak or timeout.
 #
 # The targets come from the instrumented build shared with the ASan run (scripts/asan-env.sh:
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/asan-env.sh
 
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-10}
-TARGETS=(create forward backward fused)
+TARGETS=(create forward backward fused typed dlpack)
 
 start=$(date +%s)
 cargo build "${ASAN_CARGO[@]}" -p mml-fuzz --bins

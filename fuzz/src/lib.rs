@@ -19,6 +19,7 @@
 
 #[path = "../../tests/oracle/mod.rs"]
 pub mod oracle;
+pub mod tensors;
 
 use std::collections::BTreeSet;
 use std::ffi::CStr;

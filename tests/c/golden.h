@@ -38,6 +38,15 @@ static int all_poison(const unsigned char *p, size_t len) {
     return 1;
 }
 
+/* Every case runs by default; MML_TEST_SUBSET=k runs every k-th case (scripts/valgrind.sh,
+ * where memcheck makes the full sweep minutes long; make test-c runs it all). */
+static size_t subset = 1;
+
+static void read_subset(void) {
+    const char *s = getenv("MML_TEST_SUBSET");
+    if (s && atoi(s) > 0) subset = (size_t)atoi(s);
+}
+
 static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) { fprintf(stderr, "typed: out of memory\n"); exit(2); }
