@@ -120,7 +120,8 @@ test-dlpack: build install-numpy
 install-numpy:
 	@scripts/install-numpy.sh
 
-test-cpp: build
+# The C++ binding (its DLPack overloads need libdlpack-dev: install-dlpack).
+test-cpp: build install-dlpack
 	bindings/cpp/test.sh
 
 test-go: build
@@ -132,7 +133,7 @@ test-csharp: build install-mono
 # Each host's own route against an installed copy, from outside the repository: C through
 # pkg-config, C++ through CMake, Go through `#cgo pkg-config`, C# through the NuGet package; and
 # the `make dist` tarball unpacked elsewhere.
-test-install: build install-mono
+test-install: build install-mono install-dlpack
 	tests/install/test.sh
 
 # valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.

@@ -7,7 +7,8 @@
 #     C++11 and C++17 under the same warnings, also beside a host's own copy of dlpack.h
 #     included before or after it, and neither header defines DLPack's types;
 #   - mml.hpp compiles as C++17 and C++20 under the same warnings, and below C++17 it fails
-#     with its own #error and no other error;
+#     with its own #error and no other error; mml_dlpack.hpp compiles as C++17 and C++20, and
+#     after a plain mml.hpp stops with its own #error;
 #   - target/release/libmml.so carries the SONAME of docs/ABI.md (scripts/soname.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +92,27 @@ for std in c++11 c++14; do
     fi
     echo "check-header: mml.hpp stops with its #error as $std"
 done
+
+# mml_dlpack.hpp: mml.hpp with the DLPack overloads, as C++17 and C++20 (also beside a host's
+# dlpack.h included first); after a plain mml.hpp it stops with its own #error.
+printf '#include <mml_dlpack.hpp>\n#include <mml.hpp>\nint main() { DLTensor t{}; (void)t; return mml::abi_version() > 0 ? 0 : 1; }\n' \
+    >"$tmp/use_dlpack_hpp.cpp"
+printf '#include "third_party/dlpack.h"\n#include <mml_dlpack.hpp>\nint main() { return 0; }\n' \
+    >"$tmp/host_dlpack_hpp.cpp"
+for std in c++17 c++20; do
+    "$CXX" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -Ibindings/cpp/include "$tmp/use_dlpack_hpp.cpp"
+    "$CXX" -std=$std "${warn[@]}" -fsyntax-only -Iinclude -Ibindings/cpp/include -I"$tmp/host" \
+        "$tmp/host_dlpack_hpp.cpp"
+    echo "check-header: mml_dlpack.hpp compiles as $std"
+done
+printf '#include <mml.hpp>\n#include <mml_dlpack.hpp>\nint main() { return 0; }\n' >"$tmp/late_dlpack_hpp.cpp"
+if "$CXX" -std=c++17 -fsyntax-only -Iinclude -Ibindings/cpp/include "$tmp/late_dlpack_hpp.cpp" \
+    >"$tmp/out.txt" 2>&1 || ! grep -q '#error "include <mml_dlpack.hpp> before <mml.hpp>' "$tmp/out.txt"; then
+    echo "check-header: mml_dlpack.hpp after mml.hpp must stop with its #error; the compiler said:" >&2
+    cat "$tmp/out.txt" >&2
+    exit 1
+fi
+echo "check-header: mml_dlpack.hpp after mml.hpp stops with its #error"
 
 want=$(scripts/soname.sh)
 have=$(readelf -d target/release/libmml.so | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')

@@ -4,7 +4,7 @@
 # mml.pc (prefix=${pcfiledir}/../..) and the CMake package, which finds its prefix from its own
 # location anyway:
 #
-#   mml-VERSION-TRIPLE/include/          mml.h, mml_dlpack.h, mml.hpp
+#   mml-VERSION-TRIPLE/include/          mml.h, mml_dlpack.h, mml.hpp, mml_dlpack.hpp
 #   mml-VERSION-TRIPLE/lib/              libmml.so.VERSION and its links, libmml.a,
 #                                        pkgconfig/mml.pc, cmake/mml/
 #   mml-VERSION-TRIPLE/share/mml/        the Go and C# bindings' sources

@@ -10,6 +10,7 @@
 #   LIBDIR/cmake/mml/mmlConfigVersion.cmake
 #   INCLUDEDIR/mml.h, INCLUDEDIR/mml.hpp    the C header and the header-only C++17 wrapper
 #   INCLUDEDIR/mml_dlpack.h                 the DLPack entry points (includes <dlpack/dlpack.h>)
+#   INCLUDEDIR/mml_dlpack.hpp               mml.hpp with the DLPack overloads (needs mml_dlpack.h)
 #   DATADIR/mml/go/                         the Go binding's sources (`#cgo pkg-config: mml`)
 #   DATADIR/mml/csharp/                     the C# binding's sources
 #   DATADIR/doc/mml/                        README.md, LICENSE-MIT, LICENSE-APACHE
@@ -138,6 +139,7 @@ put 0644 "$staticlib" "$(dest "$libdir")/libmml.a" --strip-debug
 put 0644 "$root/include/mml.h" "$(dest "$includedir")/mml.h"
 put 0644 "$root/include/mml_dlpack.h" "$(dest "$includedir")/mml_dlpack.h"
 put 0644 "$root/bindings/cpp/include/mml.hpp" "$(dest "$includedir")/mml.hpp"
+put 0644 "$root/bindings/cpp/include/mml_dlpack.hpp" "$(dest "$includedir")/mml_dlpack.hpp"
 subst "$root/pkgconfig/mml.pc.in" "$(dest "$pcdir")/mml.pc"
 subst "$root/cmake/mmlConfig.cmake.in" "$(dest "$cmakedir")/mmlConfig.cmake"
 subst "$root/cmake/mmlConfigVersion.cmake.in" "$(dest "$cmakedir")/mmlConfigVersion.cmake"
@@ -161,5 +163,5 @@ done
 echo "installed mml $version into ${DESTDIR:+$DESTDIR}$prefix:"
 echo "  $libdir/$file (SONAME $soname), $soname, libmml.so, libmml.a"
 echo "  $pcdir/mml.pc, $cmakedir/mmlConfig.cmake"
-echo "  $includedir/mml.h, $includedir/mml_dlpack.h, $includedir/mml.hpp"
+echo "  $includedir/mml.h, $includedir/mml_dlpack.h, $includedir/mml.hpp, $includedir/mml_dlpack.hpp"
 echo "  $datadir/mml/go, $datadir/mml/csharp, $datadir/doc/mml"

@@ -27,11 +27,16 @@ if [[ -f "$build/CMakeCache.txt" ]]; then
   [[ "$cached" == "$want" ]] || rm -rf "$build"
 fi
 
+# The DLPack overloads' tests must build wherever the repository has the DLPack header (they
+# need <dlpack/dlpack.h> too: Debian's libdlpack-dev).
+dlpack=OFF
+[[ -f "$root/include/mml_dlpack.h" ]] && dlpack=ON
+
 echo "== cpp: configure ($build)"
 # -O1 without debug info: the test sources compile in a fraction of -O2 -g's time.
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1" \
-  -DMML_CPP_SANITIZE="${MML_CPP_SANITIZE:-ON}" -DMML_CPP_REQUIRE_CXX20=ON >/dev/null
+  -DMML_CPP_SANITIZE="${MML_CPP_SANITIZE:-ON}" -DMML_CPP_REQUIRE_CXX20=ON -DMML_CPP_REQUIRE_DLPACK=$dlpack >/dev/null
 echo "== cpp: build"
 cmake --build "$build" --parallel "$jobs"
 echo "== cpp: ctest"

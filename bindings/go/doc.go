@@ -28,7 +28,9 @@
 // row-major: input has n·c scores, target has n class indices in [0, c), and n is always
 // len(target). Every method comes in an allocating form (Forward, Backward,
 // ForwardBackward) and an Into form writing caller slices, in float32 and, with the suffix
-// 64, float64.
+// 64, float64. The generic functions [Forward], [Backward], [ForwardBackward] and their Into
+// forms take every score type ([Score]: float32, float64, [BFloat16], [Float16]) and both
+// target types ([Label]: int64, int32).
 //
 // The zero value of [Options] is usable: P == 0 means p = 1, Reduction's zero value is
 // [ReductionMean], Weight nil (or empty) means no weights, but Margin is used as given, so
@@ -38,9 +40,11 @@
 // # Errors and threads
 //
 // Failures are returned as *[Error] values, which carry the C status and say what was
-// wrong; test them with errors.Is against [ErrInvalidArgument], [ErrShapeMismatch],
-// [ErrTargetOutOfRange], [ErrAliasedBuffers], [ErrNullPointer], [ErrOutOfMemory],
-// [ErrInternal] and [ErrClosed]. On any error nothing is written to the caller's output
+// wrong in mml's own words, with mml's detail (the [Argument], expected and actual lengths, the
+// bad target's row and value): every call passes an MmlError to the library, so the binding
+// never re-derives a diagnosis. Test them with errors.Is against [ErrInvalidArgument],
+// [ErrShapeMismatch], [ErrTargetOutOfRange], [ErrAliasedBuffers], [ErrNullPointer],
+// [ErrOutOfMemory], [ErrUnsupportedTensor], [ErrInvalidLayout], [ErrInternal] and [ErrClosed]. On any error nothing is written to the caller's output
 // slices. An n·c that overflows int is ErrInvalidArgument, as in the C library.
 //
 // A Loss is safe for concurrent use by any number of goroutines; Close waits for calls in

@@ -2,18 +2,14 @@ package mml
 
 /*
 #include "mml.h"
-
-// MML_STATUS_OUT_OF_MEMORY is new in mml.h; a header from before it still builds, with the
-// code's value.
-#ifndef MML_STATUS_OUT_OF_MEMORY
-#define MML_STATUS_OUT_OF_MEMORY 7
-#endif
 */
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Status is a status code of the C library (MML_STATUS_*).
@@ -29,7 +25,65 @@ const (
 	StatusAliasedBuffers   Status = C.MML_STATUS_ALIASED_BUFFERS
 	StatusInternalError    Status = C.MML_STATUS_INTERNAL_ERROR
 	StatusOutOfMemory      Status = C.MML_STATUS_OUT_OF_MEMORY
+	// StatusUnsupportedTensor: a dtype mml does not take for that role (a gradient type
+	// that does not go with the scores', for example).
+	StatusUnsupportedTensor Status = C.MML_STATUS_UNSUPPORTED_TENSOR
+	// StatusInvalidLayout: a pitch or stride that overflows, or a pitch below c.
+	StatusInvalidLayout Status = C.MML_STATUS_INVALID_LAYOUT
 )
+
+// Argument is the argument a failure is about (MML_ARG_*, mml's MmlError.argument).
+type Argument uint32
+
+// The arguments mml names in its errors.
+const (
+	ArgNone       Argument = C.MML_ARG_NONE
+	ArgLoss       Argument = C.MML_ARG_LOSS
+	ArgInput      Argument = C.MML_ARG_INPUT
+	ArgTarget     Argument = C.MML_ARG_TARGET
+	ArgWeight     Argument = C.MML_ARG_WEIGHT
+	ArgOutput     Argument = C.MML_ARG_OUTPUT
+	ArgGradOutput Argument = C.MML_ARG_GRAD_OUTPUT
+	ArgGradInput  Argument = C.MML_ARG_GRAD_INPUT
+	ArgP          Argument = C.MML_ARG_P
+	ArgReduction  Argument = C.MML_ARG_REDUCTION
+	ArgClasses    Argument = C.MML_ARG_CLASSES
+	ArgDtype      Argument = C.MML_ARG_DTYPE
+	ArgError      Argument = C.MML_ARG_ERROR
+)
+
+// String returns the argument's name as mml's messages spell it ("grad_output", ...).
+func (a Argument) String() string {
+	switch a {
+	case ArgNone:
+		return "none"
+	case ArgLoss:
+		return "loss"
+	case ArgInput:
+		return "input"
+	case ArgTarget:
+		return "target"
+	case ArgWeight:
+		return "weight"
+	case ArgOutput:
+		return "output"
+	case ArgGradOutput:
+		return "grad_output"
+	case ArgGradInput:
+		return "grad_input"
+	case ArgP:
+		return "p"
+	case ArgReduction:
+		return "reduction"
+	case ArgClasses:
+		return "classes"
+	case ArgDtype:
+		return "dtype"
+	case ArgError:
+		return "error"
+	}
+	return fmt.Sprintf("Argument(%d)", uint32(a))
+}
 
 // String returns the C library's text for the status (mml_status_message).
 func (s Status) String() string {
@@ -47,6 +101,10 @@ var (
 	// ErrOutOfMemory: the library could not allocate memory (in New, for its copy of the
 	// weights; in a large call, for the call's buffers). Nothing was written to the outputs.
 	ErrOutOfMemory = errors.New("mml: out of memory")
+	// ErrUnsupportedTensor: a dtype mml does not take (StatusUnsupportedTensor).
+	ErrUnsupportedTensor = errors.New("mml: unsupported tensor")
+	// ErrInvalidLayout: a pitch or stride mml refuses (StatusInvalidLayout).
+	ErrInvalidLayout = errors.New("mml: invalid layout")
 	// ErrClosed is returned by every computing method of a Loss that was closed (through
 	// any copy of it), of a nil *Loss and of the zero Loss, before any argument is looked at.
 	// It has no C status.
@@ -61,12 +119,18 @@ type Error struct {
 	// carry the status C would have given (an input of the wrong length is
 	// StatusShapeMismatch); ErrClosed, which C never reports, has StatusOK.
 	Status Status
-	// Msg says what was wrong, e.g. "target[3] = 12 is outside [0, 10)".
+	// Msg says what was wrong, in mml's own words for every failure the library reports
+	// (e.g. "target[3] = 12 is outside [0, 10)", "grad_output has 2 elements, expected 1").
 	Msg string
 	// Row and Target, for StatusTargetOutOfRange only: the first row whose target is
 	// outside [0, c), and that target.
 	Row    int
 	Target int64
+	// Argument is the argument the failure is about; Expected and Actual the expected and
+	// actual lengths (or values) where one is wrong, else 0. From mml's MmlError.
+	Argument Argument
+	Expected uint64
+	Actual   uint64
 
 	sentinel error
 }
@@ -93,6 +157,10 @@ func sentinelFor(s Status) error {
 		return ErrAliasedBuffers
 	case StatusOutOfMemory:
 		return ErrOutOfMemory
+	case StatusUnsupportedTensor:
+		return ErrUnsupportedTensor
+	case StatusInvalidLayout:
+		return ErrInvalidLayout
 	default:
 		// StatusInternalError, and any code this binding does not know.
 		return ErrInternal
@@ -105,4 +173,23 @@ func newError(op string, s Status, format string, args ...any) *Error {
 
 func closedError(op string) *Error {
 	return &Error{Op: op, Status: StatusOK, Msg: "the Loss is closed", sentinel: ErrClosed}
+}
+
+// libraryError is the *Error for what mml reported in its MmlError: its status, its argument,
+// lengths, bad row and value, and its message.
+func libraryError(op string, st Status, e *C.MmlError) *Error {
+	raw := C.GoBytes(unsafe.Pointer(&e.message[0]), C.int(len(e.message)))
+	if i := bytes.IndexByte(raw, 0); i >= 0 {
+		raw = raw[:i]
+	}
+	msg := string(raw)
+	if msg == "" {
+		msg = st.String()
+	}
+	err := &Error{Op: op, Status: st, Msg: msg, Argument: Argument(e.argument),
+		Expected: uint64(e.expected), Actual: uint64(e.actual), sentinel: sentinelFor(st)}
+	if st == StatusTargetOutOfRange {
+		err.Row, err.Target = int(e.row), int64(e.value)
+	}
+	return err
 }

@@ -57,5 +57,29 @@ func ExampleLoss_ForwardInto() {
 	fmt.Println(err)
 	// Output:
 	// 0.0667 2.0967
-	// mml: ForwardInto: output has 1 elements, expected 2 (reduction none, n = 2)
+	// mml: ForwardInto: output has 1 elements, expected 2
+}
+
+// Half-precision scores and int32 targets through the generic functions: the loss is float32,
+// the gradient bfloat16 (the float32 gradient rounded to nearest even, as PyTorch's autocast
+// returns it). The scores round to 0.10009766, 0.20019531, 0.40039062 and 0.80078125: the
+// loss is (3·(1 − 0.80078125) + 0.10009766 + 0.20019531 + 0.40039062) / 4.
+func ExampleForwardBackward() {
+	loss, err := mml.New(mml.DefaultOptions())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer loss.Close()
+
+	var scores []mml.BFloat16
+	for _, x := range []float32{0.1, 0.2, 0.4, 0.8} {
+		scores = append(scores, mml.BFloat16FromFloat32(x))
+	}
+	out, grad, err := mml.ForwardBackward(loss, scores, []int32{3}, 4, []float32{1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.4f %v\n", out[0], grad[3].Float32())
+	// Output:
+	// 0.3246 -0.75
 }

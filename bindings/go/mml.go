@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -89,6 +88,10 @@ type Options struct {
 	// c == len(Weight). nil or empty: no weights.
 	Weight    []float32
 	Reduction Reduction
+	// Weight64 holds per-class weights in float64 (mml_create_f64): the float64 methods use
+	// them as given, the float32 and 16-bit ones round them to float32. Set Weight or
+	// Weight64, not both.
+	Weight64 []float64
 }
 
 // DefaultOptions returns PyTorch's defaults: p 1, margin 1, no weights, mean.
@@ -108,6 +111,7 @@ type Loss struct {
 	p         int
 	margin    float64
 	weight    []float32 // never written after New
+	weight64  []float64 // never written after New
 	reduction Reduction
 }
 
@@ -135,10 +139,20 @@ func New(opts Options) (*Loss, error) {
 	if p > 0 && uint64(p) <= math.MaxUint32 {
 		cp = C.uint32_t(p)
 	}
+	if len(opts.Weight) > 0 && len(opts.Weight64) > 0 {
+		return nil, newError("New", StatusInvalidArgument, "set Weight or Weight64, not both")
+	}
 	weight := append([]float32(nil), opts.Weight...)
+	weight64 := append([]float64(nil), opts.Weight64...)
 	var h *C.MmlLoss
-	st := Status(C.mml_create(cp, C.double(opts.Margin), (*C.float)(ptr(weight)), C.size_t(len(weight)),
-		opts.Reduction.c(), &h))
+	var st Status
+	if len(weight64) > 0 {
+		st = Status(C.mml_create_f64(cp, C.double(opts.Margin), (*C.double)(ptr(weight64)), C.size_t(len(weight64)),
+			opts.Reduction.c(), &h))
+	} else {
+		st = Status(C.mml_create(cp, C.double(opts.Margin), (*C.float)(ptr(weight)), C.size_t(len(weight)),
+			opts.Reduction.c(), &h))
+	}
 	if st != StatusOK {
 		var msg string
 		switch {
@@ -154,7 +168,7 @@ func New(opts Options) (*Loss, error) {
 	liveHandles.Add(1)
 	hd := &handle{c: h}
 	runtime.SetFinalizer(hd, (*handle).finalize)
-	return &Loss{h: hd, p: p, margin: opts.Margin, weight: weight, reduction: opts.Reduction}, nil
+	return &Loss{h: hd, p: p, margin: opts.Margin, weight: weight, weight64: weight64, reduction: opts.Reduction}, nil
 }
 
 // Close releases the C handle. It is idempotent, waits for calls in progress, and always
@@ -217,6 +231,15 @@ func (l *Loss) Weight() []float32 {
 	return append([]float32(nil), l.weight...)
 }
 
+// Weight64 returns a copy of the float64 class weights (Options.Weight64), nil when there are
+// none.
+func (l *Loss) Weight64() []float64 {
+	if len(l.weight64) == 0 {
+		return nil
+	}
+	return append([]float64(nil), l.weight64...)
+}
+
 // Reduction returns the reduction.
 func (l *Loss) Reduction() Reduction { return l.reduction }
 
@@ -247,10 +270,16 @@ const (
 
 type float interface{ float32 | float64 }
 
-// run validates in Go what must hold before pointers go to C (input holds exactly n·c
-// values), calls the C function, and turns a failing status into a precise *Error. A closed
-// Loss is reported before anything else is looked at.
+// run is the float32/float64, int64-target call of the methods below: the generic call.
 func run[T float](l *Loss, op string, k kind, input []T, target []int64, c int, gradOutput, output, gradInput []T) error {
+	return call(l, op, k, input, target, c, gradOutput, output, gradInput)
+}
+
+// call checks in Go what must hold before pointers go to C (input, and gradInput when the call
+// writes one, hold exactly n·c values; the loss type goes with the scores'), then makes one
+// typed C call (mml_forward_typed etc.) with an MmlError, and turns a failing status into an
+// *Error carrying mml's detail. A closed Loss is reported before anything else is looked at.
+func call[S Score, T Label, R Real, G Score](l *Loss, op string, k kind, input []S, target []T, c int, gradOutput, output []R, gradInput []G) error {
 	h := l.acquire()
 	if h == nil {
 		return closedError(op)
@@ -260,97 +289,36 @@ func run[T float](l *Loss, op string, k kind, input []T, target []int64, c int, 
 		return err
 	}
 	n := len(target)
-	var zero T
-	f64 := unsafe.Sizeof(zero) == 8
-	in, tg, up, out, gi := ptr(input), (*C.int64_t)(ptr(target)), ptr(gradOutput), ptr(output), ptr(gradInput)
+	if k != kForward && len(gradInput) != n*c {
+		e := newError(op, StatusShapeMismatch, "grad_input has %d elements, expected %d", len(gradInput), n*c)
+		e.Argument, e.Expected, e.Actual = ArgGradInput, uint64(n*c), uint64(len(gradInput))
+		return e
+	}
+	dt, rt := dtypeOf[S](), dtypeOf[R]()
+	if want := lossDtype(dt); rt != want {
+		e := newError(op, StatusInvalidArgument, "the loss of %s scores is %s, not %s", dtypeName(dt), dtypeName(want), dtypeName(rt))
+		e.Argument = ArgOutput
+		return e
+	}
+	in, tg, up, out, gi := ptr(input), ptr(target), ptr(gradOutput), ptr(output), ptr(gradInput)
+	tdt, gdt := dtypeOf[T](), dtypeOf[G]()
 	cn, cc := C.size_t(n), C.size_t(c)
-	upN, outN, giN := C.size_t(len(gradOutput)), C.size_t(len(output)), C.size_t(len(gradInput))
+	upN, outN := C.size_t(len(gradOutput)), C.size_t(len(output))
+	var detail C.MmlError
 	var st C.uint32_t
-	switch {
-	case k == kForward && !f64:
-		st = C.mml_forward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(out), outN)
-	case k == kForward && f64:
-		st = C.mml_forward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(out), outN)
-	case k == kBackward && !f64:
-		st = C.mml_backward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN, (*C.float)(gi), giN)
-	case k == kBackward && f64:
-		st = C.mml_backward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN, (*C.double)(gi), giN)
-	case k == kForwardBackward && !f64:
-		st = C.mml_forward_backward(h.c, (*C.float)(in), tg, cn, cc, (*C.float)(up), upN,
-			(*C.float)(out), outN, (*C.float)(gi), giN)
+	switch k {
+	case kForward:
+		st = C.mml_forward_typed(h.c, dt, in, cc, tdt, tg, cn, cc, out, outN, &detail)
+	case kBackward:
+		st = C.mml_backward_typed(h.c, dt, in, cc, tdt, tg, cn, cc, up, upN, gdt, gi, cc, &detail)
 	default:
-		st = C.mml_forward_backward_f64(h.c, (*C.double)(in), tg, cn, cc, (*C.double)(up), upN,
-			(*C.double)(out), outN, (*C.double)(gi), giN)
+		st = C.mml_forward_backward_typed(h.c, dt, in, cc, tdt, tg, cn, cc, up, upN, out, outN, gdt, gi, cc, &detail)
 	}
 	runtime.KeepAlive(h)
 	if st == C.MML_STATUS_OK {
 		return nil
 	}
-	return explain(l, op, Status(st), k, input, target, c, gradOutput, output, gradInput)
-}
-
-// explain builds the error for a failing status: which buffer, which length, which target.
-func explain[T float](l *Loss, op string, st Status, k kind, input []T, target []int64, c int, gradOutput, output, gradInput []T) error {
-	n := len(target)
-	switch st {
-	case StatusInvalidArgument:
-		if c == 0 {
-			return newError(op, st, "c = 0: there must be at least one class")
-		}
-		return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
-	case StatusShapeMismatch:
-		var what []string
-		if len(l.weight) > 0 && len(l.weight) != c {
-			what = append(what, fmt.Sprintf("weight has %d elements, expected c = %d", len(l.weight), c))
-		}
-		want := l.OutputLen(n)
-		if k != kBackward && len(output) != want {
-			what = append(what, fmt.Sprintf("output has %d elements, expected %d (reduction %v, n = %d)", len(output), want, l.reduction, n))
-		}
-		if k != kForward && len(gradOutput) != want {
-			what = append(what, fmt.Sprintf("gradOutput has %d elements, expected %d (reduction %v, n = %d)", len(gradOutput), want, l.reduction, n))
-		}
-		if k != kForward && len(gradInput) != len(input) {
-			what = append(what, fmt.Sprintf("gradInput has %d elements, expected n·c = %d", len(gradInput), len(input)))
-		}
-		if len(what) == 0 {
-			return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
-		}
-		return newError(op, st, "%s", strings.Join(what, "; "))
-	case StatusTargetOutOfRange:
-		if err := checkTargets(op, target, c); err != nil {
-			return err
-		}
-	case StatusAliasedBuffers:
-		type buf struct {
-			name       string
-			start, end uintptr
-		}
-		span := func(name string, p unsafe.Pointer, bytes uintptr) buf {
-			return buf{name, uintptr(p), uintptr(p) + bytes}
-		}
-		var zero T
-		size := unsafe.Sizeof(zero)
-		var outs []buf
-		if k != kBackward {
-			outs = append(outs, span("output", ptr(output), uintptr(len(output))*size))
-		}
-		if k != kForward {
-			outs = append(outs, span("gradInput", ptr(gradInput), uintptr(len(gradInput))*size))
-		}
-		ins := []buf{span("input", ptr(input), uintptr(len(input))*size), span("target", ptr(target), uintptr(len(target))*8)}
-		if k != kForward {
-			ins = append(ins, span("gradOutput", ptr(gradOutput), uintptr(len(gradOutput))*size))
-		}
-		for i, o := range outs {
-			for _, other := range append(append([]buf(nil), outs[i+1:]...), ins...) {
-				if o.start < o.end && other.start < other.end && o.start < other.end && other.start < o.end {
-					return newError(op, st, "%s overlaps %s (they share memory)", o.name, other.name)
-				}
-			}
-		}
-	}
-	return newError(op, st, "%s (n = %d, c = %d)", st, n, c)
+	return libraryError(op, Status(st), &detail)
 }
 
 // checkTargets returns nil when every target is in [0, c), else an *Error naming the first
@@ -506,7 +474,7 @@ func (l *Loss) ForwardBackward64(input []float64, target []int64, c int, gradOut
 // precheck runs the Go-side checks before an allocating method allocates its outputs, so
 // that a closed Loss or a bad shape fails without allocating n·c values. A closed Loss is
 // reported first.
-func precheck[T float](l *Loss, op string, input []T, n, c int) error {
+func precheck[T Score](l *Loss, op string, input []T, n, c int) error {
 	h := l.acquire()
 	if h == nil {
 		return closedError(op)
@@ -518,17 +486,23 @@ func precheck[T float](l *Loss, op string, input []T, n, c int) error {
 // checkShape checks in Go what must hold before pointers go to C: c is not negative, n·c
 // values fit in memory (else ErrInvalidArgument, the C library's status for a size overflow)
 // and input holds exactly n·c values (else ErrShapeMismatch).
-func checkShape[T float](op string, input []T, n, c int) error {
+func checkShape[T Score](op string, input []T, n, c int) error {
 	if c < 0 {
-		return newError(op, StatusInvalidArgument, "c = %d is negative", c)
+		e := newError(op, StatusInvalidArgument, "c = %d is negative", c)
+		e.Argument = ArgClasses
+		return e
 	}
 	var zero T
 	nc, ok := mulInt(n, c)
 	if !ok || nc > math.MaxInt/int(unsafe.Sizeof(zero)) {
-		return newError(op, StatusInvalidArgument, "n·c = %d·%d overflows the address space", n, c)
+		e := newError(op, StatusInvalidArgument, "n·c = %d·%d overflows the address space", n, c)
+		e.Argument = ArgInput
+		return e
 	}
 	if len(input) != nc {
-		return newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", len(input), n, c, nc)
+		e := newError(op, StatusShapeMismatch, "input has %d elements, expected n·c = %d·%d = %d", len(input), n, c, nc)
+		e.Argument, e.Expected, e.Actual = ArgInput, uint64(nc), uint64(len(input))
+		return e
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func mustNew(t testing.TB, o Options) *Loss {
 }
 
 var allSentinels = []error{ErrNullPointer, ErrInvalidArgument, ErrShapeMismatch, ErrTargetOutOfRange,
-	ErrAliasedBuffers, ErrInternal, ErrOutOfMemory, ErrClosed}
+	ErrAliasedBuffers, ErrInternal, ErrOutOfMemory, ErrUnsupportedTensor, ErrInvalidLayout, ErrClosed}
 
 // wantErr checks errors.Is against the sentinel, the *Error's status, and message fragments.
 func wantErr(t *testing.T, err error, sentinel error, status Status, fragments ...string) {
@@ -93,6 +93,18 @@ func wantErr(t *testing.T, err error, sentinel error, status Status, fragments .
 		if !strings.Contains(err.Error(), f) {
 			t.Fatalf("error %q does not say %q", err, f)
 		}
+	}
+}
+
+// wantDetail checks the detail mml put in its MmlError: the argument and the lengths.
+func wantDetail(t *testing.T, err error, arg Argument, expected, actual uint64) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %q is not an *Error", err)
+	}
+	if e.Argument != arg || e.Expected != expected || e.Actual != actual {
+		t.Fatalf("error %q: argument %v, expected %d, actual %d; want %v, %d, %d", err, e.Argument, e.Expected, e.Actual, arg, expected, actual)
 	}
 }
 
@@ -227,10 +239,11 @@ func TestShapeErrors(t *testing.T) {
 	out = canaries32(3)
 	err = mean.ForwardInto(input, target, 3, out)
 	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "ForwardInto", "output has 3 elements, expected 1")
+	wantDetail(t, err, ArgOutput, 1, 3)
 	untouched32(t, "output", out)
 	out = canaries32(1)
 	err = none.ForwardInto(input, target, 3, out)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "output has 1 elements, expected 2 (reduction none")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "output has 1 elements, expected 2")
 	untouched32(t, "output", out)
 	out64 := canaries64(0)
 	err = mean.Forward64Into(promote(input), target, 3, out64)
@@ -239,18 +252,18 @@ func TestShapeErrors(t *testing.T) {
 	// grad_output and grad_input lengths.
 	gi := canaries32(6)
 	err = mean.BackwardInto(input, target, 3, []float32{1, 1}, gi)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "gradOutput has 2 elements, expected 1")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "grad_output has 2 elements, expected 1")
 	untouched32(t, "gradInput", gi)
 	_, err = none.Backward(input, target, 3, []float32{1})
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Backward", "gradOutput has 1 elements, expected 2")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Backward", "grad_output has 1 elements, expected 2")
 	gi = canaries32(5)
 	err = mean.BackwardInto(input, target, 3, []float32{1}, gi)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "gradInput has 5 elements, expected n·c = 6")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "grad_input has 5 elements, expected 6")
 	untouched32(t, "gradInput", gi)
 	gi64 := canaries64(7)
 	out64 = canaries64(1)
 	err = mean.ForwardBackward64Into(promote(input), target, 3, []float64{1}, out64, gi64)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "ForwardBackward64Into", "gradInput has 7 elements, expected n·c = 6")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "ForwardBackward64Into", "grad_input has 7 elements, expected 6")
 	untouched64(t, "output", out64)
 	untouched64(t, "gradInput", gi64)
 
@@ -258,11 +271,12 @@ func TestShapeErrors(t *testing.T) {
 	w := mustNew(t, Options{P: 2, Margin: 1, Weight: []float32{1, 2, 3, 4}, Reduction: ReductionSum})
 	out, gi = canaries32(1), canaries32(6)
 	err = w.ForwardBackwardInto(input, target, 3, []float32{1}, out, gi)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "weight has 4 elements, expected c = 3")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "weight has 4 elements")
+	wantDetail(t, err, ArgWeight, 3, 4)
 	untouched32(t, "output", out)
 	untouched32(t, "gradInput", gi)
 	_, err = w.Forward64(promote(input), target, 3)
-	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Forward64", "weight has 4 elements, expected c = 3")
+	wantErr(t, err, ErrShapeMismatch, StatusShapeMismatch, "Forward64", "weight has 4 elements")
 }
 
 func TestArgumentErrors(t *testing.T) {
@@ -270,10 +284,11 @@ func TestArgumentErrors(t *testing.T) {
 	// c == 0 with samples: rejected by C.
 	out := canaries32(1)
 	err := l.ForwardInto(nil, []int64{0, 0}, 0, out)
-	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "c = 0")
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "classes c must be at least 1")
+	wantDetail(t, err, ArgClasses, 0, 0)
 	untouched32(t, "output", out)
 	_, err = l.Backward64(nil, []int64{0}, 0, []float64{1})
-	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "Backward64", "c = 0")
+	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "Backward64", "classes c must be at least 1")
 	// Negative c and n·c overflow: found in Go.
 	_, err = l.Forward([]float32{1}, []int64{0}, -1)
 	wantErr(t, err, ErrInvalidArgument, StatusInvalidArgument, "c = -1 is negative")
@@ -369,12 +384,12 @@ func TestAliasingErrors(t *testing.T) {
 	input := []float32{0.3, 0.1, 0.2, 0.5, 0.4, 0.6}
 	shared := canaries32(8)
 	err = l.BackwardInto(input, target, 3, shared[:2], shared[1:7])
-	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "gradInput overlaps gradOutput")
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "grad_input overlaps grad_output")
 	untouched32(t, "shared", shared)
 	// output overlaps gradInput in the fused call.
 	shared = canaries32(8)
 	err = l.ForwardBackwardInto(input, target, 3, []float32{1, 1}, shared[:2], shared[:6])
-	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "output overlaps gradInput")
+	wantErr(t, err, ErrAliasedBuffers, StatusAliasedBuffers, "overlaps")
 	untouched32(t, "shared", shared)
 	// float64: the same slice as input and output.
 	in64 := promote(input)
@@ -615,14 +630,14 @@ func TestOutOfMemoryStatus(t *testing.T) {
 	}
 	// Every status has its own sentinel; unknown codes are ErrInternal.
 	seen := map[error]Status{}
-	for st := StatusNullPointer; st <= StatusOutOfMemory; st++ {
+	for st := StatusNullPointer; st <= StatusInvalidLayout; st++ {
 		s := sentinelFor(st)
 		if prev, dup := seen[s]; dup {
 			t.Fatalf("statuses %d and %d share the sentinel %v", prev, st, s)
 		}
 		seen[s] = st
 	}
-	if sentinelFor(StatusOutOfMemory+1) != ErrInternal {
+	if sentinelFor(StatusInvalidLayout+1) != ErrInternal {
 		t.Fatal("an unknown status does not map to ErrInternal")
 	}
 }

@@ -84,6 +84,7 @@ c_cmake() { # prefix build-dir libdir
 echo "== install: make install PREFIX=$prefix"
 make -C "$root" --no-print-directory -s install PREFIX="$prefix" >/dev/null
 for f in "lib/$file" "lib/$soname" lib/libmml.so lib/libmml.a include/mml.h include/mml_dlpack.h include/mml.hpp \
+         include/mml_dlpack.hpp \
          lib/pkgconfig/mml.pc lib/cmake/mml/mmlConfig.cmake lib/cmake/mml/mmlConfigVersion.cmake \
          share/mml/go/go.mod share/mml/go/mml.go share/mml/go/cgo_pkgconfig.go \
          share/mml/csharp/Mml/Mml.csproj share/doc/mml/LICENSE-MIT share/doc/mml/LICENSE-APACHE; do

@@ -61,11 +61,9 @@ namespace Mml
             fixed (double* po = output)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_forward_f64(handle, At(pi, inputOffset, elements), t,
-                                                        Size(n), Size(classes),
-                                                        At(po, outputOffset, outputLength), Size(outputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, outputLength, -1, -1);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64, null, 0);
             }
         }
 
@@ -128,12 +126,10 @@ namespace Mml
             fixed (double* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_backward_f64(handle, At(pi, inputOffset, elements), t,
-                                                         Size(n), Size(classes),
-                                                         At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
-                                                         At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, -1, gradOutputLength, gradInputLength);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0,
+                       NativeMethods.DtypeFloat64, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
 
@@ -211,13 +207,11 @@ namespace Mml
             fixed (double* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_forward_backward_f64(handle, At(pi, inputOffset, elements), t,
-                                                                 Size(n), Size(classes),
-                                                                 At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
-                                                                 At(po, outputOffset, outputLength), Size(outputLength),
-                                                                 At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, outputLength, gradOutputLength, gradInputLength);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat64,
+                       At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
     }

@@ -60,11 +60,9 @@ namespace Mml
             fixed (float* po = output)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_forward(handle, At(pi, inputOffset, elements), t,
-                                                        Size(n), Size(classes),
-                                                        At(po, outputOffset, outputLength), Size(outputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, outputLength, -1, -1);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32, null, 0);
             }
         }
 
@@ -127,12 +125,10 @@ namespace Mml
             fixed (float* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_backward(handle, At(pi, inputOffset, elements), t,
-                                                         Size(n), Size(classes),
-                                                         At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
-                                                         At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, -1, gradOutputLength, gradInputLength);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength, null, 0,
+                       NativeMethods.DtypeFloat32, At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
 
@@ -210,13 +206,11 @@ namespace Mml
             fixed (float* pgi = gradInput)
             {
                 long* t = At(pt, targetOffset, n);
-                uint status = NativeMethods.mml_forward_backward(handle, At(pi, inputOffset, elements), t,
-                                                                 Size(n), Size(classes),
-                                                                 At(pg, gradOutputOffset, gradOutputLength), Size(gradOutputLength),
-                                                                 At(po, outputOffset, outputLength), Size(outputLength),
-                                                                 At(pgi, gradInputOffset, gradInputLength), Size(gradInputLength));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, outputLength, gradOutputLength, gradInputLength);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, inputOffset, elements),
+                       NativeMethods.DtypeInt64, t, n, classes,
+                       At(pg, gradOutputOffset, gradOutputLength), gradOutputLength,
+                       At(po, outputOffset, outputLength), outputLength, NativeMethods.DtypeFloat32,
+                       At(pgi, gradInputOffset, gradInputLength), gradInputLength);
             }
         }
     }

@@ -29,10 +29,9 @@ namespace Mml
             fixed (float* po = &MemoryMarshal.GetReference(output))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_forward(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                        At(po, 0, output.Length), Size(output.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, output.Length, -1, -1);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0, At(po, 0, output.Length), output.Length,
+                       NativeMethods.DtypeFloat32, null, 0);
             }
         }
 
@@ -49,11 +48,9 @@ namespace Mml
             fixed (float* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_backward(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                         At(pg, 0, gradOutput.Length), Size(gradOutput.Length),
-                                                         At(pgi, 0, gradInput.Length), Size(gradInput.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, -1, gradOutput.Length, gradInput.Length);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       null, 0, NativeMethods.DtypeFloat32, At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -71,12 +68,10 @@ namespace Mml
             fixed (float* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_forward_backward(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                                 At(pg, 0, gradOutput.Length), Size(gradOutput.Length),
-                                                                 At(po, 0, output.Length), Size(output.Length),
-                                                                 At(pgi, 0, gradInput.Length), Size(gradInput.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, output.Length, gradOutput.Length, gradInput.Length);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat32, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat32,
+                       At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -92,10 +87,9 @@ namespace Mml
             fixed (double* po = &MemoryMarshal.GetReference(output))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_forward_f64(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                        At(po, 0, output.Length), Size(output.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, output.Length, -1, -1);
+                Invoke(NativeMethods.OpForward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, null, 0, At(po, 0, output.Length), output.Length,
+                       NativeMethods.DtypeFloat64, null, 0);
             }
         }
 
@@ -112,11 +106,9 @@ namespace Mml
             fixed (double* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_backward_f64(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                         At(pg, 0, gradOutput.Length), Size(gradOutput.Length),
-                                                         At(pgi, 0, gradInput.Length), Size(gradInput.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, -1, gradOutput.Length, gradInput.Length);
+                Invoke(NativeMethods.OpBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       null, 0, NativeMethods.DtypeFloat64, At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
 
@@ -134,12 +126,10 @@ namespace Mml
             fixed (double* pgi = &MemoryMarshal.GetReference(gradInput))
             {
                 long* t = At(pt, 0, n);
-                uint status = NativeMethods.mml_forward_backward_f64(handle, At(pi, 0, input.Length), t, Size(n), Size(classes),
-                                                                 At(pg, 0, gradOutput.Length), Size(gradOutput.Length),
-                                                                 At(po, 0, output.Length), Size(output.Length),
-                                                                 At(pgi, 0, gradInput.Length), Size(gradInput.Length));
-                if (status != 0)
-                    throw Failure(status, t, n, classes, output.Length, gradOutput.Length, gradInput.Length);
+                Invoke(NativeMethods.OpForwardBackward, NativeMethods.DtypeFloat64, At(pi, 0, input.Length),
+                       NativeMethods.DtypeInt64, t, n, classes, At(pg, 0, gradOutput.Length), gradOutput.Length,
+                       At(po, 0, output.Length), output.Length, NativeMethods.DtypeFloat64,
+                       At(pgi, 0, gradInput.Length), gradInput.Length);
             }
         }
     }

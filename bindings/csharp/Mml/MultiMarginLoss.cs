@@ -32,6 +32,7 @@ namespace Mml
         private readonly int p;
         private readonly double margin;
         private readonly float[] weight;
+        private readonly double[] weight64;
         private readonly Reduction reduction;
 
         /// <summary>Creates a loss; the defaults are PyTorch's (p = 1, margin = 1, no weight, mean).</summary>
@@ -39,16 +40,54 @@ namespace Mml
         /// <param name="margin">The margin.</param>
         /// <param name="weight">Per-class weights (copied), or null / empty for none.</param>
         /// <param name="reduction">None, Mean or Sum.</param>
-        public unsafe MultiMarginLoss(int p = 1, double margin = 1.0, float[] weight = null,
-                                      Reduction reduction = Reduction.Mean)
+        public MultiMarginLoss(int p = 1, double margin = 1.0, float[] weight = null,
+                               Reduction reduction = Reduction.Mean)
+            : this(p, margin, weight, null, reduction)
+        {
+        }
+
+        /// <summary>Creates a loss from options (null means the defaults).</summary>
+        public MultiMarginLoss(MultiMarginLossOptions options)
+            : this(options == null ? 1 : options.P,
+                   options == null ? 1.0 : options.Margin,
+                   options == null ? null : options.Weight,
+                   options == null ? null : options.Weight64,
+                   options == null ? Reduction.Mean : options.Reduction)
+        {
+        }
+
+        /// <summary>Creates a loss with double-precision class weights (mml_create_f64): the double entry
+        /// points use them as given, the float and 16-bit ones round them to float.</summary>
+        public static MultiMarginLoss WithWeight64(int p, double margin, double[] weight64,
+                                                   Reduction reduction = Reduction.Mean)
+        {
+            return new MultiMarginLoss(p, margin, null, weight64, reduction);
+        }
+
+        private unsafe MultiMarginLoss(int p, double margin, float[] weight, double[] weight64, Reduction reduction)
         {
             float[] w = weight == null ? new float[0] : (float[])weight.Clone();
+            double[] w64 = weight64 == null ? new double[0] : (double[])weight64.Clone();
+            if (w.Length != 0 && w64.Length != 0)
+                throw MmlException.Create(Status.InvalidArgument, MmlArgument.Weight, 0, 0,
+                                          "set Weight or Weight64, not both");
             MmlLossHandle created;
             uint status;
-            fixed (float* pw = w)
+            if (w64.Length != 0)
             {
-                status = NativeMethods.mml_create(unchecked((uint)p), margin, w.Length == 0 ? null : pw,
-                                                  new UIntPtr((uint)w.Length), (uint)reduction, out created);
+                fixed (double* pw = w64)
+                {
+                    status = NativeMethods.mml_create_f64(unchecked((uint)p), margin, pw,
+                                                          new UIntPtr((uint)w64.Length), (uint)reduction, out created);
+                }
+            }
+            else
+            {
+                fixed (float* pw = w)
+                {
+                    status = NativeMethods.mml_create(unchecked((uint)p), margin, w.Length == 0 ? null : pw,
+                                                      new UIntPtr((uint)w.Length), (uint)reduction, out created);
+                }
             }
             if (status != 0)
             {
@@ -69,16 +108,8 @@ namespace Mml
             this.p = p;
             this.margin = margin;
             this.weight = w;
+            this.weight64 = w64;
             this.reduction = reduction;
-        }
-
-        /// <summary>Creates a loss from options (null means the defaults).</summary>
-        public MultiMarginLoss(MultiMarginLossOptions options)
-            : this(options == null ? 1 : options.P,
-                   options == null ? 1.0 : options.Margin,
-                   options == null ? null : options.Weight,
-                   options == null ? Reduction.Mean : options.Reduction)
-        {
         }
 
         /// <summary>The power of the hinge, 1 or 2.</summary>
@@ -92,6 +123,9 @@ namespace Mml
 
         /// <summary>A copy of the per-class weights, or null when the loss has none.</summary>
         public float[] Weight { get { return weight.Length == 0 ? null : (float[])weight.Clone(); } }
+
+        /// <summary>A copy of the double-precision class weights, or null when the loss has none.</summary>
+        public double[] Weight64 { get { return weight64.Length == 0 ? null : (double[])weight64.Clone(); } }
 
         /// <summary>The native handle (for interop); closed once the loss is disposed.</summary>
         public MmlLossHandle Handle { get { return handle; } }
@@ -202,57 +236,75 @@ namespace Mml
             return new UIntPtr((uint)value);
         }
 
-        // ---- errors ----
+        // ---- the native calls ----
 
         /// <summary>
-        /// Turns a failed status into an exception whose message says what was wrong. Lengths of -1
-        /// mean "not part of this call". <paramref name="target"/> is still pinned by the caller.
+        /// Every Forward, Backward and ForwardBackward ends here, its buffers pinned. float or double scores
+        /// with long targets and a gradient of the scores' type call the untyped entry points (mml_forward
+        /// etc.), which check every length they are given; mml_explain then says what was wrong. Every other
+        /// combination calls the typed entry points (rows contiguous: pitch c) with an MmlError, after the
+        /// one check only the binding can make: the gradient region holds n·c values (the typed call knows
+        /// it by its pitch). A failure throws what mml said. n·c fits an int (the callers' Elements).
         /// </summary>
-        private unsafe MmlException Failure(uint status, long* target, int n, int c,
-                                            int outputLen, int gradOutputLen, int gradInputLen)
+        private unsafe void Invoke(uint op, uint dtype, void* input, uint targetDtype, void* target, int n, int c,
+                                   void* gradOutput, int gradOutputLength, void* output, int outputLength,
+                                   uint gradDtype, void* gradInput, int gradInputLength)
         {
-            string detail = null;
-            switch ((Status)status)
+            MmlError error;
+            uint status;
+            bool untyped = (dtype == NativeMethods.DtypeFloat32 || dtype == NativeMethods.DtypeFloat64)
+                           && targetDtype == NativeMethods.DtypeInt64 && gradDtype == dtype;
+            if (untyped)
             {
-                case Status.TargetOutOfRange:
-                {
-                    UIntPtr row;
-                    long value;
-                    if (NativeMethods.mml_check_targets(target, Size(n), Size(c), out row, out value) != 0)
-                        detail = string.Format(CultureInfo.InvariantCulture,
-                            "target[{0}] = {1} is outside [0, {2})", row.ToUInt64(), value, c);
-                    break;
-                }
-                case Status.ShapeMismatch:
-                {
-                    int perSample = reduction == Reduction.None ? n : 1;
-                    string rule = reduction == Reduction.None
-                        ? "reduction None: one value per sample, n = " + n.ToString(CultureInfo.InvariantCulture)
-                        : "reduction " + reduction + ": one value";
-                    if (weight.Length != 0 && weight.Length != c)
-                        detail = string.Format(CultureInfo.InvariantCulture,
-                            "the loss has {0} class weights but the input has c = {1} classes", weight.Length, c);
-                    else if (outputLen >= 0 && outputLen != perSample)
-                        detail = string.Format(CultureInfo.InvariantCulture,
-                            "output has length {0}, expected {1} ({2})", outputLen, perSample, rule);
-                    else if (gradOutputLen >= 0 && gradOutputLen != perSample)
-                        detail = string.Format(CultureInfo.InvariantCulture,
-                            "gradOutput has length {0}, expected {1} ({2})", gradOutputLen, perSample, rule);
-                    else if (gradInputLen >= 0 && gradInputLen != (long)n * c)
-                        detail = string.Format(CultureInfo.InvariantCulture,
-                            "gradInput has length {0}, expected n·c = {1}·{2} = {3}", gradInputLen, n, c, (long)n * c);
-                    break;
-                }
-                case Status.InvalidArgument:
-                    if (c == 0)
-                        detail = "c = 0: there must be at least one class";
-                    break;
-                case Status.AliasedBuffers:
-                    detail = "an output array region overlaps an input region or the other output; "
-                             + "use separate arrays";
-                    break;
+                status = Untyped(op, dtype == NativeMethods.DtypeFloat64, input, (long*)target, n, c,
+                                 gradOutput, gradOutputLength, output, outputLength, gradInput, gradInputLength);
+                if (status == 0)
+                    return;
+                uint explained = NativeMethods.mml_explain(handle, op, dtype, input, (long*)target, Size(n), Size(c),
+                                                           gradOutput, Size(gradOutputLength), output, Size(outputLength),
+                                                           gradInput, Size(gradInputLength), &error);
+                if (explained != status)
+                    error = new MmlError();
+                throw MmlException.FromNative(status, &error);
             }
-            return MmlException.Create(status, detail);
+            if (op != NativeMethods.OpForward && gradInputLength != n * c)
+                throw MmlException.Create(Status.ShapeMismatch, MmlArgument.GradInput, (ulong)(n * c),
+                                          (ulong)gradInputLength, string.Format(CultureInfo.InvariantCulture,
+                                              "grad_input has {0} elements, expected {1}", gradInputLength, n * c));
+            UIntPtr pitch = Size(c);
+            if (op == NativeMethods.OpForward)
+                status = NativeMethods.mml_forward_typed(handle, dtype, input, pitch, targetDtype, target, Size(n), pitch,
+                                                         output, Size(outputLength), &error);
+            else if (op == NativeMethods.OpBackward)
+                status = NativeMethods.mml_backward_typed(handle, dtype, input, pitch, targetDtype, target, Size(n), pitch,
+                                                          gradOutput, Size(gradOutputLength), gradDtype, gradInput, pitch,
+                                                          &error);
+            else
+                status = NativeMethods.mml_forward_backward_typed(handle, dtype, input, pitch, targetDtype, target,
+                                                                  Size(n), pitch, gradOutput, Size(gradOutputLength),
+                                                                  output, Size(outputLength), gradDtype, gradInput,
+                                                                  pitch, &error);
+            if (status != 0)
+                throw MmlException.FromNative(status, &error);
+        }
+
+        private unsafe uint Untyped(uint op, bool f64, void* input, long* target, int n, int c,
+                                    void* gradOutput, int gradOutputLength, void* output, int outputLength,
+                                    void* gradInput, int gradInputLength)
+        {
+            UIntPtr sn = Size(n), sc = Size(c), go = Size(gradOutputLength), o = Size(outputLength), gi = Size(gradInputLength);
+            if (op == NativeMethods.OpForward)
+                return f64 ? NativeMethods.mml_forward_f64(handle, (double*)input, target, sn, sc, (double*)output, o)
+                           : NativeMethods.mml_forward(handle, (float*)input, target, sn, sc, (float*)output, o);
+            if (op == NativeMethods.OpBackward)
+                return f64 ? NativeMethods.mml_backward_f64(handle, (double*)input, target, sn, sc, (double*)gradOutput, go,
+                                                            (double*)gradInput, gi)
+                           : NativeMethods.mml_backward(handle, (float*)input, target, sn, sc, (float*)gradOutput, go,
+                                                        (float*)gradInput, gi);
+            return f64 ? NativeMethods.mml_forward_backward_f64(handle, (double*)input, target, sn, sc, (double*)gradOutput, go,
+                                                                (double*)output, o, (double*)gradInput, gi)
+                       : NativeMethods.mml_forward_backward(handle, (float*)input, target, sn, sc, (float*)gradOutput, go,
+                                                            (float*)output, o, (float*)gradInput, gi);
         }
     }
 }

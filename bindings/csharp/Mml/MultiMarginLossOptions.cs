@@ -12,6 +12,11 @@ namespace Mml
         /// <summary>Per-class weights, or null (default) for none. Copied at creation.</summary>
         public float[] Weight { get; set; }
 
+        /// <summary>Per-class weights in double precision, or null (default): the double entry points use
+        /// them as given, the float and 16-bit ones round them to float (mml_create_f64). Set
+        /// <see cref="Weight"/> or this, not both.</summary>
+        public double[] Weight64 { get; set; }
+
         /// <summary>How per-sample losses combine (default <see cref="Mml.Reduction.Mean"/>).</summary>
         public Reduction Reduction { get; set; }
 

@@ -6,10 +6,61 @@ using System.Security;
 
 namespace Mml
 {
+    /// <summary>mml's MmlError: the detail of a call's status, written by the library into
+    /// caller-owned memory (no thread-local state).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct MmlError
+    {
+        internal const int MessageLength = 256;
+        public uint Status;
+        public uint Argument;
+        public ulong Expected;
+        public ulong Actual;
+        public ulong Row;
+        public long Value;
+        public fixed byte Message[MessageLength];
+    }
+
     [SuppressUnmanagedCodeSecurity]
     internal static unsafe class NativeMethods
     {
         internal const string Library = "mml";
+
+        // MML_DTYPE_* and MML_OP_*.
+        internal const uint DtypeFloat32 = 0, DtypeFloat64 = 1, DtypeBFloat16 = 2, DtypeFloat16 = 3,
+                            DtypeInt64 = 4, DtypeInt32 = 5;
+        internal const uint OpForward = 0, OpBackward = 1, OpForwardBackward = 2;
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint mml_create_f64(uint p, double margin, double* weight, UIntPtr weightLen,
+                                                   uint reduction, out MmlLossHandle loss);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint mml_forward_typed(MmlLossHandle loss, uint dtype, void* input, UIntPtr inputPitch,
+                                                      uint targetDtype, void* target, UIntPtr n, UIntPtr c,
+                                                      void* output, UIntPtr outputLen, MmlError* error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint mml_backward_typed(MmlLossHandle loss, uint dtype, void* input, UIntPtr inputPitch,
+                                                       uint targetDtype, void* target, UIntPtr n, UIntPtr c,
+                                                       void* gradOutput, UIntPtr gradOutputLen,
+                                                       uint gradDtype, void* gradInput, UIntPtr gradInputPitch,
+                                                       MmlError* error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint mml_forward_backward_typed(MmlLossHandle loss, uint dtype, void* input,
+                                                               UIntPtr inputPitch, uint targetDtype, void* target,
+                                                               UIntPtr n, UIntPtr c,
+                                                               void* gradOutput, UIntPtr gradOutputLen,
+                                                               void* output, UIntPtr outputLen,
+                                                               uint gradDtype, void* gradInput, UIntPtr gradInputPitch,
+                                                               MmlError* error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint mml_explain(MmlLossHandle loss, uint op, uint dtype, void* input, long* target,
+                                                UIntPtr n, UIntPtr c, void* gradOutput, UIntPtr gradOutputLen,
+                                                void* output, UIntPtr outputLen, void* gradInput, UIntPtr gradInputLen,
+                                                MmlError* error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint mml_create(uint p, double margin, float* weight, UIntPtr weightLen,

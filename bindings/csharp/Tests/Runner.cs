@@ -125,6 +125,9 @@ namespace Mml.Tests
             {
                 ApiTests.Register();
                 GoldenTests.Register(golden);
+                FormatsTests.Register(golden == null ? null
+                                      : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(golden)),
+                                                               "formats.json"));
             }
             catch (Exception e)
             {
