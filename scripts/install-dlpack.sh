@@ -5,8 +5,6 @@
 set -euo pipefail
 if echo '#include <dlpack/dlpack.h>' | "${CC:-cc}" -E -x c - >/dev/null 2>&1; then exit 0; fi
 echo "install-dlpack: installing DLPack's header (libdlpack-dev)" >&2
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends libdlpack-dev >/dev/null
+"$(dirname "$0")"/apt-get.sh update -qq
+"$(dirname "$0")"/apt-get.sh install -y -qq --no-install-recommends libdlpack-dev >/dev/null

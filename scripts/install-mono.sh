@@ -5,8 +5,6 @@ set -euo pipefail
 if command -v mcs >/dev/null 2>&1 && command -v mono >/dev/null 2>&1; then exit 0; fi
 echo "install-mono: installing Mono (mono-mcs, mono-runtime)" >&2
 # mono-mcs depends on the class libraries the C# test runner uses (System.Core among them).
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime >/dev/null
+"$(dirname "$0")"/apt-get.sh update -qq
+"$(dirname "$0")"/apt-get.sh install -y -qq --no-install-recommends mono-mcs mono-runtime >/dev/null

@@ -31,10 +31,8 @@ if command -v "$PY" >/dev/null 2>&1 && usable "$PY"; then chosen "$(command -v "
 
 apt_install() {
     echo "install-onnx: installing $* with apt" >&2
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+    "$(dirname "$0")"/apt-get.sh update -qq >&2
+    "$(dirname "$0")"/apt-get.sh install -y -qq --no-install-recommends "$@" >&2
 }
 
 command -v "$PY" >/dev/null 2>&1 || { apt_install python3 python3-venv; PY=python3; }
