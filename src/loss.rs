@@ -351,8 +351,13 @@ impl MultiMarginLoss {
             Some((Err(narrow), grad_pitch)) => {
                 // A gradient rounded to the scores' half type: computed a block at a time into
                 // a float32 buffer, then rounded into place.
-                let grad = ArrayViewMut2::from_shape((n, c).strides((grad_pitch, 1)), narrow)
-                    .expect("the gradient's extent was checked");
+                // (No rows: ndarray refuses custom strides over an empty slice.)
+                let grad = if n == 0 {
+                    ArrayViewMut2::from_shape((0, c), narrow)
+                } else {
+                    ArrayViewMut2::from_shape((n, c).strides((grad_pitch, 1)), narrow)
+                }
+                .expect("the gradient's extent was checked");
                 let output = output.map(ArrayViewMut1::from);
                 self.stage(
                     Source::Rows(input, pitch),

@@ -287,3 +287,41 @@ fn float64_cases_with_float64_weights_match_pytorch() {
         }
     }
 }
+
+/// An empty batch with a gradient rounded to a half type, pitched or not: `sum` gives 0,
+/// `mean` NaN, nothing else is written.
+#[test]
+fn empty_batches_with_rounded_gradients() {
+    for reduction in [
+        mml::Reduction::Sum,
+        mml::Reduction::Mean,
+        mml::Reduction::None,
+    ] {
+        let loss = mml::MultiMarginLoss::builder()
+            .reduction(reduction)
+            .build()
+            .unwrap();
+        let mut out = vec![5.0f32; loss.output_len(0)];
+        let up = vec![1.0f32; loss.output_len(0)];
+        let mut grad: Vec<f16> = Vec::new();
+        let no_rows: [f16; 0] = [];
+        loss.forward_backward_slice(&no_rows, &[0i32; 0], 0, 4, &up, &mut out, &mut grad)
+            .unwrap();
+        let no_grad: Option<(&mut [f16], usize)> = Some((&mut grad, 7));
+        loss.compute_rows(
+            (&no_rows, 7),
+            (&[0i64; 0][..]).into(),
+            0,
+            4,
+            Some(&up),
+            Some(&mut out),
+            no_grad,
+        )
+        .unwrap();
+        match reduction {
+            mml::Reduction::Sum => assert_eq!(out[0].to_bits(), 0),
+            mml::Reduction::Mean => assert!(out[0].is_nan()),
+            mml::Reduction::None => assert!(out.is_empty()),
+        }
+    }
+}
