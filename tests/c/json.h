@@ -24,6 +24,7 @@ typedef struct json {
     size_t len;             /* array items or object members */
     struct json *items;     /* array items, or object values */
     const char **keys;      /* object keys */
+    char *owned;            /* the root's: the file's text, which its strings point into */
 } json;
 
 static void json_die(const char *what, const char *at) {
@@ -32,9 +33,6 @@ static void json_die(const char *what, const char *at) {
 }
 
 static char *json_p;
-/* The files' buffers, kept reachable (for LeakSanitizer) for the program's life. */
-static char *json_buffers[8];
-static size_t json_buffer_count;
 
 static void json_ws(void) {
     while (*json_p == ' ' || *json_p == '\n' || *json_p == '\r' || *json_p == '\t') json_p++;
@@ -132,16 +130,16 @@ static json json_load(const char *path) {
     fclose(f);
     buf[size] = '\0';
     buf[size + 1] = '\0';
-    if (json_buffer_count < sizeof json_buffers / sizeof *json_buffers)
-        json_buffers[json_buffer_count++] = buf;
     json_p = buf;
     json_value(&root);
+    root.owned = buf;
     return root;
 }
 
-/* Frees a parsed value's tree (the file's buffer stays until exit). */
+/* Frees a parsed value's tree (for the root, the file's text too). */
 static void json_free(json *v) {
     size_t i;
+    free(v->owned);
     if (v->kind == JSON_NUMBER) free((void *)v->text);
     if (v->kind == JSON_ARRAY || v->kind == JSON_OBJECT) {
         for (i = 0; i < v->len; i++) json_free(&v->items[i]);
