@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::element::Targets;
+use super::element::{Half, Targets, half_bits};
 use super::schedule::{self, Schedule, Work};
 use super::task::Params;
 use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
@@ -495,16 +495,12 @@ fn transpose_f64x4(r: &mut [__m256d; 4]) {
 /// row goes on past them (values past `width` are read, never used), else `width` values one by
 /// one (the last rows of a task).
 #[inline(always)]
-fn half_row<H: Copy>(rows: &[H], at: usize, width: usize) -> __m128i {
+fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m128i {
     if rows.len() >= at + 8 {
         // SAFETY: SSE2; `rows[at..at + 8]` is inside `rows` (16 bytes, unaligned load).
         unsafe { _mm_loadu_si128(rows.as_ptr().add(at).cast()) }
     } else {
-        let mut bits = [0u16; 8];
-        for (b, h) in bits.iter_mut().zip(&rows[at..at + width]) {
-            // SAFETY: `H` is a 16-bit half type (`bf16` or `f16`), plain bits.
-            *b = unsafe { std::mem::transmute_copy::<H, u16>(h) };
-        }
+        let bits = half_bits::<H, 8>(rows, at, width);
         // SAFETY: SSE2; `bits` holds 8 values.
         unsafe { _mm_loadu_si128(bits.as_ptr().cast()) }
     }

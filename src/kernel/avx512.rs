@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::element::Targets;
+use super::element::{Half, Targets, half_bits};
 use super::schedule::{self, Schedule, Work};
 use super::task::Params;
 use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
@@ -572,16 +572,12 @@ fn transpose_f64x8(r: &mut [__m512d; 8]) {
 /// row goes on past them (values past `width` are read, never used), else `width` values one by
 /// one (the last rows of a task).
 #[inline(always)]
-fn half_row<H: Copy>(rows: &[H], at: usize, width: usize) -> __m256i {
+fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m256i {
     if rows.len() >= at + 16 {
         // SAFETY: AVX; `rows[at..at + 16]` is inside `rows` (32 bytes, unaligned load).
         unsafe { _mm256_loadu_si256(rows.as_ptr().add(at).cast()) }
     } else {
-        let mut bits = [0u16; 16];
-        for (b, h) in bits.iter_mut().zip(&rows[at..at + width]) {
-            // SAFETY: `H` is a 16-bit half type (`bf16` or `f16`), plain bits.
-            *b = unsafe { std::mem::transmute_copy::<H, u16>(h) };
-        }
+        let bits = half_bits::<H, 16>(rows, at, width);
         // SAFETY: AVX; `bits` holds 16 values.
         unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) }
     }

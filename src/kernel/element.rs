@@ -46,6 +46,36 @@ impl Element for half::f16 {
     }
 }
 
+/// The 16-bit score types, by their bits.
+pub(crate) trait Half: Element<Real = f32> {
+    fn bits(self) -> u16;
+}
+
+impl Half for half::bf16 {
+    #[inline(always)]
+    fn bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
+impl Half for half::f16 {
+    #[inline(always)]
+    fn bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
+/// The bit patterns of `rows[at..at + width]` (`width <= N`), zeros after: a row's last values
+/// where a whole vector's load would read past the task's scores.
+#[inline(always)]
+pub(crate) fn half_bits<H: Half, const N: usize>(rows: &[H], at: usize, width: usize) -> [u16; N] {
+    let mut bits = [0u16; N];
+    for (b, h) in bits.iter_mut().zip(&rows[at..at + width]) {
+        *b = h.bits();
+    }
+    bits
+}
+
 /// A type a gradient is written in, from the working precision `R`: `R` itself, or a half type
 /// rounded as PyTorch rounds (to nearest even; see [`Narrow`]).
 pub trait GradStore<R>: Copy + Debug + Default + Send + Sync + 'static + sealed::Sealed {
