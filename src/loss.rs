@@ -310,7 +310,7 @@ impl MultiMarginLoss {
         output: Option<&mut [S::Float]>,
         grad_input: Option<Rows<'_, G>>,
     ) -> Result<(), Error> {
-        let len = checked_elements::<S>(n, c)?;
+        checked_elements::<S>(n, c)?;
         let out_len = self.output_len(n);
         expect_len(Buffer::Input, input.len(), rows_extent(n, c, pitch)?)?;
         expect_len(Buffer::Target, target.len(), n)?;
@@ -327,26 +327,11 @@ impl MultiMarginLoss {
         if let Some((gi, grad_pitch)) = &grad_input {
             expect_len(Buffer::GradInput, gi.len(), rows_extent(n, c, *grad_pitch)?)?;
         }
-        let params = Params {
-            power: self.options.power,
-            margin: S::Float::from_f64(self.options.margin),
-            weight,
-        };
-        let reduction = self.options.reduction;
+        let params = self.params(weight);
         let grad_output = grad_output.filter(|_| grad_input.is_some());
         // The gradient's factor and the upstream gradient, as PyTorch computes them:
         // static_cast<scalar_t>(1. / (nframe * dim)) for mean, 1. / dim otherwise.
-        let upstream = grad_output.map(|grad_output| {
-            let g = S::Float::from_f64(match reduction {
-                Reduction::Mean => 1.0 / (len as f64),
-                Reduction::None | Reduction::Sum => 1.0 / (c as f64),
-            });
-            let upstream = match reduction {
-                Reduction::None => Upstream::PerRow(grad_output),
-                Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
-            };
-            (g, upstream)
-        });
+        let upstream = self.upstream(n, c, grad_output);
         match grad_input.map(|(grad, grad_pitch)| (G::as_real(grad), grad_pitch)) {
             Some((Err(narrow), grad_pitch)) => {
                 // A gradient rounded to the scores' half type: computed a block at a time into
@@ -380,6 +365,39 @@ impl MultiMarginLoss {
             }
             None => self.run((input, pitch), target, n, c, &params, output, None),
         }
+    }
+
+    /// The loss parameters in the working precision `T`, with these weights.
+    fn params<'a, T: Float>(&self, weight: Option<&'a [T]>) -> Params<'a, T> {
+        Params {
+            power: self.options.power,
+            // Converted to `T`, as PyTorch does with its `Scalar` argument.
+            margin: T::from_f64(self.options.margin),
+            weight,
+        }
+    }
+
+    /// The gradient's factor and upstream gradient of an `n×c` call, as PyTorch computes them:
+    /// `static_cast<scalar_t>(1. / (nframe * dim))` for mean, `1. / dim` otherwise; `grad_output`
+    /// per row for `none`, its one value otherwise.
+    fn upstream<'a, T: Float>(
+        &self,
+        n: usize,
+        c: usize,
+        grad_output: Option<&'a [T]>,
+    ) -> Option<(T, Upstream<'a, T>)> {
+        let reduction = self.options.reduction;
+        grad_output.map(|grad_output| {
+            let g = T::from_f64(match reduction {
+                Reduction::Mean => 1.0 / ((n * c) as f64),
+                Reduction::None | Reduction::Sum => 1.0 / (c as f64),
+            });
+            let upstream = match reduction {
+                Reduction::None => Upstream::PerRow(grad_output),
+                Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
+            };
+            (g, upstream)
+        })
     }
 
     /// Runs a checked call on the engine and writes a reduced loss at the end.
@@ -616,25 +634,12 @@ impl MultiMarginLoss {
         }
         let mut partials = try_vec(if summed && large { blocks } else { 0 }, 0.0f64)?;
         crate::error::check_targets(target, c)?;
-        let params = Params {
-            power: self.options.power,
-            margin: S::Float::from_f64(self.options.margin),
-            weight,
-        };
-        let g = S::Float::from_f64(match reduction {
-            Reduction::Mean => 1.0 / ((n * c) as f64),
-            Reduction::None | Reduction::Sum => 1.0 / (c as f64),
-        });
-        let upstream = grad_output.map(|go| match reduction {
-            Reduction::None => Upstream::PerRow(go),
-            Reduction::Mean | Reduction::Sum => Upstream::Scalar(go[0]),
-        });
         let stage = Stage {
             input,
             c,
             target,
-            params,
-            upstream: upstream.map(|up| (g, up)),
+            params: self.params(weight),
+            upstream: self.upstream(n, c, grad_output),
             loss: output.is_some(),
         };
         let isa = crate::kernel::Isa::selected();

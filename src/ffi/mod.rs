@@ -101,33 +101,8 @@ pub unsafe extern "C" fn mml_create(
     reduction: u32,
     out: *mut *mut MmlLoss,
 ) -> u32 {
-    ffi_boundary! {
-        if out.is_null() {
-            return Err(MML_STATUS_NULL_POINTER);
-        }
-        if !out.is_aligned() {
-            return Err(MML_STATUS_INVALID_ARGUMENT);
-        }
-        let power = Power::try_from(p)?;
-        let reduction = reduction_of(reduction)?;
-        let weight = Raw::new(weight, weight_len);
-        weight.check()?;
-        let weight = if weight_len > 0 {
-            // SAFETY: checked above; the caller guarantees `weight_len` readable floats.
-            let weight = unsafe { weight.as_slice() };
-            let mut copy = Vec::new();
-            copy.try_reserve_exact(weight.len()).map_err(|_| MML_STATUS_OUT_OF_MEMORY)?;
-            copy.extend_from_slice(weight);
-            Some(copy)
-        } else {
-            None
-        };
-        let loss = MultiMarginLoss::try_new(Options { power, margin, weight, reduction })?;
-        let handle = new_handle(MmlLoss { loss, panics: false })?;
-        // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
-        unsafe { out.write(handle) };
-        Ok(())
-    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { create(p, margin, (weight, weight_len), reduction, out) }
 }
 
 /// Creates a loss with float64 weights: `mml_create` with `weight` as doubles. The float64 entry
@@ -140,6 +115,22 @@ pub unsafe extern "C" fn mml_create_f64(
     margin: f64,
     weight: *const f64,
     weight_len: usize,
+    reduction: u32,
+    out: *mut *mut MmlLoss,
+) -> u32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { create(p, margin, (weight, weight_len), reduction, out) }
+}
+
+/// The body of `mml_create` and `mml_create_f64`: checks the arguments, copies the weights
+/// (`W`: `f32` or `f64`) fallibly, and builds the loss (`WeightType::build`).
+///
+/// # Safety
+/// As `mml_create`: `weight` readable for `weight_len` values unless that is 0, `out` writable.
+unsafe fn create<W: WeightType>(
+    p: u32,
+    margin: f64,
+    (weight, weight_len): (*const W, usize),
     reduction: u32,
     out: *mut *mut MmlLoss,
 ) -> u32 {
@@ -156,12 +147,12 @@ pub unsafe extern "C" fn mml_create_f64(
         weight.check()?;
         let options = Options { power, margin, weight: None, reduction };
         let loss = if weight_len > 0 {
-            // SAFETY: checked above; the caller guarantees `weight_len` readable doubles.
+            // SAFETY: checked above; the caller guarantees `weight_len` readable values.
             let weight = unsafe { weight.as_slice() };
             let mut copy = Vec::new();
             copy.try_reserve_exact(weight.len()).map_err(|_| MML_STATUS_OUT_OF_MEMORY)?;
             copy.extend_from_slice(weight);
-            MultiMarginLoss::try_with_f64_weight(options, copy)?
+            W::build(options, copy)?
         } else {
             MultiMarginLoss::try_new(options)?
         };
@@ -169,6 +160,26 @@ pub unsafe extern "C" fn mml_create_f64(
         // SAFETY: `out` is non-NULL and aligned; the caller guarantees it is writable.
         unsafe { out.write(handle) };
         Ok(())
+    }
+}
+
+/// The weights' types of `mml_create` (`f32`) and `mml_create_f64` (`f64`).
+trait WeightType: Copy {
+    fn build(options: Options, weight: Vec<Self>) -> Result<MultiMarginLoss, crate::Error>;
+}
+
+impl WeightType for f32 {
+    fn build(options: Options, weight: Vec<f32>) -> Result<MultiMarginLoss, crate::Error> {
+        MultiMarginLoss::try_new(Options {
+            weight: Some(weight),
+            ..options
+        })
+    }
+}
+
+impl WeightType for f64 {
+    fn build(options: Options, weight: Vec<f64>) -> Result<MultiMarginLoss, crate::Error> {
+        MultiMarginLoss::try_with_f64_weight(options, weight)
     }
 }
 
