@@ -251,12 +251,39 @@ fn assert_outputs_same<T: Float>(what: &str, got: &Outputs<T>, want: &Outputs<T>
     assert_same(&format!("{what} grad"), &got.grad, &want.grad);
 }
 
+/// The combinations a sweep runs: all of them, or under `MML_TEST_SUBSET=k` (the run under
+/// AddressSanitizer, `scripts/asan.sh`, where these sweeps took minutes) the first and every
+/// `k`-th after it, counted across the sweep's shapes so that the choice rotates through the
+/// parameters and every path still runs.
+struct Subset {
+    every: usize,
+    seen: usize,
+}
+
+impl Subset {
+    fn new() -> Self {
+        let every = std::env::var("MML_TEST_SUBSET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&k| k > 0)
+            .unwrap_or(1);
+        Subset { every, seen: 0 }
+    }
+
+    /// Whether the next combination runs.
+    fn take(&mut self) -> bool {
+        self.seen += 1;
+        (self.seen - 1).is_multiple_of(self.every)
+    }
+}
+
 fn check_random<T: Float>(seed: u64) {
     let mut rng = Rng(seed);
     let runners: Vec<Runner> = Isa::available()
         .into_iter()
         .flat_map(|isa| [Runner::Kernel(isa), Runner::Engine(isa)])
         .collect();
+    let mut subset = Subset::new();
     for &c in &TAIL_CLASSES {
         for &n in &TAIL_ROWS {
             if c * n > 40_000 {
@@ -269,6 +296,9 @@ fn check_random<T: Float>(seed: u64) {
             for power in [Power::One, Power::Two] {
                 for weighted in [false, true] {
                     for margin in [0.0, 1.0, 0.5] {
+                        if !subset.take() {
+                            continue;
+                        }
                         let params = Params {
                             power,
                             margin: T::from_f64(margin),
@@ -1024,6 +1054,7 @@ fn finite_score<T: Float>(rng: &mut Rng) -> T {
 fn check_streamed<T: Float>() {
     let mut rng = Rng(0x57e4_a3ed);
     let runners: Vec<Runner> = Isa::available().into_iter().map(Runner::Streamed).collect();
+    let mut subset = Subset::new();
     for c in [200usize, 256, 257, 300, 1000, 1025] {
         for isa in Isa::available() {
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
@@ -1048,6 +1079,9 @@ fn check_streamed<T: Float>() {
             ];
             for (p, target) in patterns.iter().enumerate() {
                 for (power, weighted, margin) in PARAMETERS {
+                    if !subset.take() {
+                        continue;
+                    }
                     let params = Params {
                         power,
                         margin: T::from_f64(margin),
@@ -1343,7 +1377,11 @@ fn check_large_call<T: Float>(c: usize, n: usize) {
         .collect();
     let target: Vec<i64> = (0..n).map(|_| rng.below(c) as i64).collect();
     let weight: Vec<T> = (0..c).map(|j| T::from_f64(0.5 + j as f64 / 8.0)).collect();
+    let mut subset = Subset::new();
     for (power, weighted) in [(Power::One, false), (Power::Two, true)] {
+        if !subset.take() {
+            continue;
+        }
         let params = Params {
             power,
             margin: T::from_f64(1.0),
