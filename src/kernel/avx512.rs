@@ -22,19 +22,19 @@ pub(super) struct F64x8(__m512d);
 // `platform`).
 schedule::entries! {
     #[target_feature(enable = "avx512f,avx2,fma")]
-    forward_short_f32 = f32, F32x16, true, true, false;
-    forward_long_f32 = f32, F32x16, false, true, false;
-    gradient_short_f32 = f32, F32x16, true, false, true;
-    forward_short_f64 = f64, F64x8, true, true, false;
-    forward_long_f64 = f64, F64x8, false, true, false;
-    gradient_short_f64 = f64, F64x8, true, false, true;
-    gradient_long_f64 = f64, F64x8, false, false, true;
-    forward_short_bf16 = half::bf16, F32x16, true, true, false;
-    forward_long_bf16 = half::bf16, F32x16, false, true, false;
-    gradient_short_bf16 = half::bf16, F32x16, true, false, true;
-    forward_short_f16 = half::f16, F32x16, true, true, false;
-    forward_long_f16 = half::f16, F32x16, false, true, false;
-    gradient_short_f16 = half::f16, F32x16, true, false, true;
+    forward_short_f32 = f32, F32x16, SHORT | PAIRS;
+    forward_long_f32 = f32, F32x16, STREAMS;
+    gradient_short_f32 = f32, F32x16, SHORT | GRAD;
+    forward_short_f64 = f64, F64x8, SHORT;
+    forward_long_f64 = f64, F64x8, PAIRS | STREAMS;
+    gradient_short_f64 = f64, F64x8, SHORT | GRAD;
+    gradient_long_f64 = f64, F64x8, GRAD;
+    forward_short_bf16 = half::bf16, F32x16, SHORT | PAIRS;
+    forward_long_bf16 = half::bf16, F32x16, STREAMS;
+    gradient_short_bf16 = half::bf16, F32x16, SHORT | GRAD;
+    forward_short_f16 = half::f16, F32x16, SHORT | PAIRS;
+    forward_long_f16 = half::f16, F32x16, STREAMS;
+    gradient_short_f16 = half::f16, F32x16, SHORT | GRAD;
 }
 
 /// [`super::sum::sum_in_any_order`] with this backend's vectors: the portable pass

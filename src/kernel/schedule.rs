@@ -4,10 +4,16 @@
 
 use super::element::{Element, Targets};
 use super::reference;
+#[cfg(not(fuzzing))]
+use super::task::Power;
 use super::task::Upstream;
-use super::task::{GradOut, INTERLEAVE, LineAligned, LossOut, Params, Partials, Power, Task};
+use super::task::{GradOut, INTERLEAVE, LineAligned, LossOut, Params, Partials, Task};
+#[cfg(not(fuzzing))]
+use super::vector::Fixed;
+#[cfg(fuzzing)]
+use super::vector::Given;
 use super::vector::{
-    Block, CACHE_LINE, Load, MAX_CLASSES, MAX_LANES, Prefetch, STREAM_AHEAD, TO_L2, Vector,
+    Block, CACHE_LINE, Hinge, Load, MAX_CLASSES, MAX_LANES, Prefetch, STREAM_AHEAD, TO_L2, Vector,
     block_grad, block_loss, prefetch,
 };
 
@@ -33,21 +39,30 @@ pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Wo
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
 /// are also compiled with `c` a constant: 10, the common case (forward 6–16% faster).
+#[cfg_attr(fuzzing, allow(dead_code))]
 const CONSTANT_CLASSES: usize = 10;
 /// A paired run takes about this many bytes of rows from one task, then from the other.
 const PAIR_GROUP_BYTES: usize = 2560;
 /// The most rows of a streamed chunk (an engine block of 257 classes has at most 256).
 const STREAMED_CHUNK_MAX_ROWS: usize = 512;
 
-/// Runs `$body` with `SQUARE` and `WEIGHTED` bound to `$params`' constants: one copy of the loops
-/// per (power, weighted). Where `$contiguous`, `$c` is also the constant [`CONSTANT_CLASSES`] if
-/// that kernel applies, and `CONTIGUOUS` says so (the body then gives its rows that pitch too).
+/// Runs `$body` with `H` ([`Hinge`]) bound to `$params`' p and weightedness as constants: one
+/// copy of the loops per (power, weighted). Where `$contiguous`, `$c` is also the constant
+/// [`CONSTANT_CLASSES`] if that kernel applies, and `CONTIGUOUS` says so (the body then gives
+/// its rows that pitch too). Expanded in [`run`], whose `SHORT` and `V` say, as a constant,
+/// whether the entry's rows can have that many classes at all (else that copy is never
+/// emitted). The instrumented build (`cfg(fuzzing)`) compiles one copy that reads both from
+/// `$params` ([`Given`]): the same memory accesses, a quarter of the code to instrument.
+#[cfg(not(fuzzing))]
 macro_rules! with_shape {
     ($params:expr, $c:ident, $contiguous:expr, || $body:expr) => {
         match ($params.power, $params.weight.is_some()) {
-            (Power::One, false) if $contiguous && $c == CONSTANT_CLASSES => {
-                const SQUARE: bool = false;
-                const WEIGHTED: bool = false;
+            (Power::One, false)
+                if const { SHORT == (CONSTANT_CLASSES <= V::TILE) }
+                    && $contiguous
+                    && $c == CONSTANT_CLASSES =>
+            {
+                type H = Fixed<false, false>;
                 #[allow(dead_code)]
                 const CONTIGUOUS: bool = true;
                 let $c = CONSTANT_CLASSES;
@@ -58,23 +73,19 @@ macro_rules! with_shape {
                 const CONTIGUOUS: bool = false;
                 match (power, weighted) {
                     (Power::One, false) => {
-                        const SQUARE: bool = false;
-                        const WEIGHTED: bool = false;
+                        type H = Fixed<false, false>;
                         $body
                     }
                     (Power::One, true) => {
-                        const SQUARE: bool = false;
-                        const WEIGHTED: bool = true;
+                        type H = Fixed<false, true>;
                         $body
                     }
                     (Power::Two, false) => {
-                        const SQUARE: bool = true;
-                        const WEIGHTED: bool = false;
+                        type H = Fixed<true, false>;
                         $body
                     }
                     (Power::Two, true) => {
-                        const SQUARE: bool = true;
-                        const WEIGHTED: bool = true;
+                        type H = Fixed<true, true>;
                         $body
                     }
                 }
@@ -83,11 +94,42 @@ macro_rules! with_shape {
     };
 }
 
-/// Runs work with vectors `V`, giving every task [`reference::run`]'s bits: forward work, or
-/// with `GRAD` backward and fused work. `SHORT`: rows of at most one tile; `MEMORY`: the
-/// schedules of large calls (pairs, streams) are compiled in. Inlined into each entry.
+#[cfg(fuzzing)]
+macro_rules! with_shape {
+    ($params:expr, $c:ident, $contiguous:expr, || $body:expr) => {{
+        let _ = $contiguous; // The one copy takes any pitch.
+        #[allow(dead_code)]
+        const CONTIGUOUS: bool = false;
+        type H = Given;
+        $body
+    }};
+}
+
+/// What an entry compiles in: a set of these bits (`entries!`), given to [`run`] as constants.
+pub(crate) mod body {
+    /// Forward work on rows longer than a tile, in neither schedule below.
+    pub const LONG_FORWARD: u8 = 0;
+    /// Rows of at most one tile (else longer ones).
+    pub const SHORT: u8 = 1;
+    /// Forward blocks of two tasks in turn (large calls of 9 to 31 classes).
+    pub const PAIRS: u8 = 2;
+    /// Forward blocks of long rows read in streams (large calls).
+    pub const STREAMS: u8 = 4;
+    /// Backward and fused work (else forward).
+    pub const GRAD: u8 = 8;
+}
+
+/// Runs work with vectors `V`, giving every task [`reference::run`]'s bits: the work an entry's
+/// [`body`] bits name, as constants (so that the compiler never emits the rest).
 #[inline(always)]
-pub(crate) fn run<S, V, const SHORT: bool, const MEMORY: bool, const GRAD: bool>(
+pub(crate) fn run<
+    S,
+    V,
+    const SHORT: bool,
+    const PAIRS: bool,
+    const STREAMS: bool,
+    const GRAD: bool,
+>(
     schedule: Schedule,
     params: &Params<S::Real>,
     c: usize,
@@ -101,9 +143,9 @@ pub(crate) fn run<S, V, const SHORT: bool, const MEMORY: bool, const GRAD: bool>
         Work::Pair(a, b) => (a, Some(b)),
     };
     // What the entry takes: a block of rows at least, rows as long as `SHORT` says, a pair of
-    // forward tasks with `MEMORY`. Plans keep to this; anything else runs the reference.
+    // forward tasks with `PAIRS`. Plans keep to this; anything else runs the reference.
     let takes = |t: &Task<'_, S>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
-    let pair = second.as_ref().is_none_or(|t| MEMORY && !GRAD && takes(t));
+    let pair = second.as_ref().is_none_or(|t| PAIRS && !GRAD && takes(t));
     if !takes(&first) || !pair || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
         return by_reference(params, c, first, second);
     }
@@ -137,40 +179,37 @@ pub(crate) fn run<S, V, const SHORT: bool, const MEMORY: bool, const GRAD: bool>
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, V, SQUARE, WEIGHTED, false>(params, c, rows, grad, None)
+                gradient::<S, V, H, false>(params, c, rows, grad, None)
             }),
             Some(sink) => with_shape!(params, c, contiguous, || {
                 let (rows, grad) = (
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, V, SQUARE, WEIGHTED, true>(params, c, rows, grad, Some(sink))
+                gradient::<S, V, H, true>(params, c, rows, grad, Some(sink))
             }),
         };
     }
     let checks = schedule.checks_targets;
     let (a, sink_a) = Rows::forward(first);
-    match second {
-        None if MEMORY && !SHORT && schedule.streams => with_shape!(params, c, false, || {
-            streamed::<S, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
-        }),
-        None => with_shape!(params, c, a.pitch == c, || {
-            let a = a.pitched::<CONTIGUOUS>(c);
-            forward::<S, V, SQUARE, WEIGHTED>(params, c, a, sink_a, checks)
-        }),
-        Some(second) => {
-            let (b, sink_b) = Rows::forward(second);
-            with_shape!(params, c, a.pitch == c && b.pitch == c, || {
-                let (a, b) = (a.pitched::<CONTIGUOUS>(c), b.pitched::<CONTIGUOUS>(c));
-                forward_pair::<S, V, SQUARE, WEIGHTED>(
-                    params,
-                    c,
-                    [(a, sink_a), (b, sink_b)],
-                    checks,
-                )
-            })
-        }
+    // `PAIRS` first: an entry without them never emits the paired loops (a pair reaching it went
+    // to the reference above).
+    if PAIRS && let Some(second) = second {
+        let (b, sink_b) = Rows::forward(second);
+        return with_shape!(params, c, a.pitch == c && b.pitch == c, || {
+            let (a, b) = (a.pitched::<CONTIGUOUS>(c), b.pitched::<CONTIGUOUS>(c));
+            forward_pair::<S, V, H>(params, c, [(a, sink_a), (b, sink_b)], checks)
+        });
     }
+    if STREAMS && !SHORT && schedule.streams {
+        return with_shape!(params, c, false, || {
+            streamed::<S, V, H>(params, c, a, sink_a, checks)
+        });
+    }
+    with_shape!(params, c, a.pitch == c, || {
+        let a = a.pitched::<CONTIGUOUS>(c);
+        forward::<S, V, H>(params, c, a, sink_a, checks)
+    })
 }
 
 /// Work the entry does not take, on the reference; out of line, as it is rare.
@@ -251,7 +290,7 @@ fn pitched<const CONTIGUOUS: bool, T>(grad: GradOut<'_, T>, c: usize) -> GradOut
 /// Every block of neighbouring rows of a forward task (a bad target found where `checks` ends
 /// it: the call fails whole).
 #[inline(always)]
-fn forward<S, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn forward<S, V, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     rows: Rows<'_, S>,
@@ -269,7 +308,7 @@ fn forward<S, V, const SQUARE: bool, const WEIGHTED: bool>(
         if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
             return sink.reject_targets();
         }
-        let losses = block_loss::<S, V, SQUARE, WEIGHTED>(params, c, rows.block(start), prefetch);
+        let losses = block_loss::<S, V, H>(params, c, rows.block(start), prefetch);
         sink.add(losses, start, first);
     }
     sink.finish(params, c, rows);
@@ -277,7 +316,7 @@ fn forward<S, V, const SQUARE: bool, const WEIGHTED: bool>(
 
 /// Every block of a backward (`!LOSS`) or fused task.
 #[inline(always)]
-fn gradient<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
+fn gradient<S, V, H: Hinge, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
     rows: Rows<'_, S>,
@@ -300,9 +339,7 @@ fn gradient<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
         };
         let grads = &mut grad[start * pitch..];
         let block = rows.block(start);
-        let losses = block_grad::<S, V, SQUARE, WEIGHTED, LOSS>(
-            params, c, block, prefetch, g, up, grads, pitch,
-        );
+        let losses = block_grad::<S, V, H, LOSS>(params, c, block, prefetch, g, up, grads, pitch);
         if let (true, Some(sink)) = (LOSS, sink.as_mut()) {
             sink.add(losses, start, first);
         }
@@ -317,7 +354,7 @@ fn gradient<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
 /// 1.16–1.3× faster on one thread at 9 to 31 classes). Each task keeps its own sink.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
-fn forward_pair<S, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn forward_pair<S, V, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     [(a, sink_a), (b, sink_b)]: [(Rows<'_, S>, Option<LossSink<'_, S::Real>>); 2],
@@ -349,8 +386,7 @@ fn forward_pair<S, V, const SQUARE: bool, const WEIGHTED: bool>(
                 if checks && $rows.target.from(start).any_out_of_range(V::LANES, c) {
                     return $sink.reject_targets();
                 }
-                let losses =
-                    block_loss::<S, V, SQUARE, WEIGHTED>(params, c, $rows.block(start), prefetch);
+                let losses = block_loss::<S, V, H>(params, c, $rows.block(start), prefetch);
                 $sink.add(losses, start, first);
             }
         };
@@ -370,7 +406,7 @@ fn forward_pair<S, V, const SQUARE: bool, const WEIGHTED: bool>(
 /// (forward 1.03–1.34× faster from memory at 300 to 2000 classes). The losses go to a buffer,
 /// then to the sink in row order, with the very adds of neighbouring blocks.
 #[inline(always)]
-fn streamed<S, V, const SQUARE: bool, const WEIGHTED: bool>(
+fn streamed<S, V, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     rows: Rows<'_, S>,
@@ -433,7 +469,7 @@ fn streamed<S, V, const SQUARE: bool, const WEIGHTED: bool>(
                 lane_pitch: per * pitch,
                 targets: Targets::I64(&lane_targets),
             };
-            block_loss::<S, V, SQUARE, WEIGHTED>(params, c, block, hints).store(&mut lane_losses);
+            block_loss::<S, V, H>(params, c, block, hints).store(&mut lane_losses);
             for (k, &loss) in lane_losses[..V::LANES].iter().enumerate() {
                 buffer[k * per + i] = loss;
             }
@@ -447,8 +483,7 @@ fn streamed<S, V, const SQUARE: bool, const WEIGHTED: bool>(
                 lane_pitch: pitch,
                 targets: targets.from(last),
             };
-            block_loss::<S, V, SQUARE, WEIGHTED>(params, c, block, hints)
-                .store(&mut buffer[last..]);
+            block_loss::<S, V, H>(params, c, block, hints).store(&mut buffer[last..]);
         }
         for (s, first) in blocks(len, V::LANES) {
             sink.add(V::load(&buffer[s..]), start + s, first);
@@ -572,11 +607,11 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
 }
 
 /// A backend's entries, one per line: thin wrappers compiling [`run`] with the backend's vectors
-/// and the constants named, as `#[target_feature]` functions where the backend needs CPU
+/// and the [`body`] bits named, as `#[target_feature]` functions where the backend needs CPU
 /// features (`platform` calls them only after detecting those), out of line for the portable
-/// backend: `entries! { #[attribute] name = Element, Vectors, SHORT, MEMORY, GRAD; … }`.
+/// backend: `entries! { #[attribute] name = Element, Vectors, SHORT | PAIRS; … }`.
 macro_rules! entries {
-    (#[$attr:meta] $($name:ident = $s:ty, $v:ty, $short:literal, $memory:literal, $grad:literal;)*) => {
+    (#[$attr:meta] $($name:ident = $s:ty, $v:ty, $body:expr;)*) => {
         $(
             #[$attr]
             pub(super) fn $name(
@@ -585,7 +620,16 @@ macro_rules! entries {
                 c: usize,
                 work: Work<'_, $s>,
             ) {
-                schedule::run::<$s, $v, $short, $memory, $grad>(schedule, params, c, work)
+                #[allow(unused_imports)]
+                use schedule::body::*;
+                schedule::run::<
+                    $s,
+                    $v,
+                    { $body & SHORT != 0 },
+                    { $body & PAIRS != 0 },
+                    { $body & STREAMS != 0 },
+                    { $body & GRAD != 0 },
+                >(schedule, params, c, work)
             }
         )*
     };

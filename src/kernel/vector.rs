@@ -14,6 +14,56 @@ use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
 
+/// How a block body knows `p` and whether there are weights: as constants of its copy
+/// ([`Fixed`]), or from the call's parameters ([`Given`]); see [`square!`] and [`weighted!`].
+pub(crate) trait Hinge {
+    /// `p = 2` in every call this copy runs.
+    const SQUARE: bool;
+    /// Weights in every call this copy runs.
+    const WEIGHTED: bool;
+    /// The copy reads both from the call's parameters instead.
+    const GIVEN: bool;
+}
+
+/// As constants: one copy of the loops per (p, weighted), what ships (`schedule::with_shape!`).
+#[cfg(not(fuzzing))]
+pub(crate) struct Fixed<const SQUARE: bool, const WEIGHTED: bool>;
+
+#[cfg(not(fuzzing))]
+impl<const SQUARE: bool, const WEIGHTED: bool> Hinge for Fixed<SQUARE, WEIGHTED> {
+    const SQUARE: bool = SQUARE;
+    const WEIGHTED: bool = WEIGHTED;
+    const GIVEN: bool = false;
+}
+
+/// From the call's parameters: one copy for every (p, weighted), with the same memory accesses.
+/// The instrumented build's (`cfg(fuzzing)`, `scripts/asan-env.sh`): a quarter of the code to
+/// instrument.
+#[cfg(fuzzing)]
+pub(crate) struct Given;
+
+#[cfg(fuzzing)]
+impl Hinge for Given {
+    const SQUARE: bool = false;
+    const WEIGHTED: bool = false;
+    const GIVEN: bool = true;
+}
+
+/// Whether the hinge term is squared in copy `$h` ([`Hinge`]) of a call with `$params`. Written
+/// as a condition on constants first, so that a [`Fixed`] copy never emits the other branch.
+macro_rules! square {
+    ($h:ty, $params:expr) => {
+        <$h>::SQUARE || (<$h>::GIVEN && $params.power == super::task::Power::Two)
+    };
+}
+
+/// Whether the hinge term is weighted in copy `$h` of a call with `$params` (as [`square!`]).
+macro_rules! weighted {
+    ($h:ty, $params:expr) => {
+        <$h>::WEIGHTED || (<$h>::GIVEN && $params.weight.is_some())
+    };
+}
+
 /// The most lanes of any backend (AVX-512 with `f32`).
 pub(crate) const MAX_LANES: usize = 16;
 
@@ -300,7 +350,8 @@ pub(crate) struct Block<'a, S> {
 
 /// Runs `$body` with `$jj` bound to each column index of a tile below `min($tile, $width)`,
 /// unrolled with constant indices: a tile's vectors then stay in registers instead of an array
-/// in memory (a loop with a runtime bound forces them there).
+/// in memory (a loop with a runtime bound forces them there). `$tile` is a constant (`V::TILE`):
+/// the columns past it are never emitted.
 macro_rules! each_column {
     ($tile:expr, $width:expr, |$jj:ident| $body:block) => {
         each_column!(@ $tile, $width, $jj, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
@@ -308,7 +359,7 @@ macro_rules! each_column {
     (@ $tile:expr, $width:expr, $jj:ident, $body:block, $($n:literal)*) => {
         $({
             let $jj: usize = $n;
-            if $jj < $tile && $jj < $width $body
+            if const { $n < $tile } && $jj < $width $body
         })*
     };
 }
@@ -332,22 +383,22 @@ macro_rules! tiles {
 
 /// `$sum` plus the hinge term of column `$x` (the block's row constants `$k`) where
 /// `z = base + x > 0`, and, with `unless $j == $class`, where the lane's class (relative to the
-/// tile) is not column `$j`. A macro so that every site is inlined; `SQUARE` and `WEIGHTED` are
-/// the caller's.
+/// tile) is not column `$j`. A macro so that every site is inlined; `$h` is the caller's copy
+/// ([`Hinge`]) and `$params` its call's.
 macro_rules! add_hinge_term {
-    ($sum:ident, $k:expr, $zero:expr, $x:expr, unless $j:ident == $class:expr) => {{
+    ($h:ty, $params:expr, $sum:ident, $k:expr, $zero:expr, $x:expr, unless $j:ident == $class:expr) => {{
         let z = $k.base.add($x);
         let active = z.gt_where_ne($zero, $class, column_index($j));
-        $sum = $sum.add_where(active, add_hinge_term!(@term $k, z));
+        $sum = $sum.add_where(active, add_hinge_term!(@term $h, $params, $k, z));
     }};
-    ($sum:ident, $k:expr, $zero:expr, $x:expr) => {{
+    ($h:ty, $params:expr, $sum:ident, $k:expr, $zero:expr, $x:expr) => {{
         let z = $k.base.add($x);
-        let term = add_hinge_term!(@term $k, z);
+        let term = add_hinge_term!(@term $h, $params, $k, z);
         $sum = $sum.add_where(z.gt($zero), term);
     }};
-    (@term $k:expr, $z:ident) => {{
-        let mut term = if SQUARE { $z.mul($z) } else { $z };
-        if WEIGHTED {
+    (@term $h:ty, $params:expr, $k:expr, $z:ident) => {{
+        let mut term = if square!($h, $params) { $z.mul($z) } else { $z };
+        if weighted!($h, $params) {
             term = term.mul($k.weight);
         }
         term
@@ -369,7 +420,7 @@ fn relative_classes<T: Real, V: Vector<T>>(class: V, first: usize) -> V {
 /// Row constants of a block whose `c <= TILE` columns are already in registers (`cols`): `x[y]`
 /// and `w[y]` picked with one select per column instead of `LANES` scalar loads.
 #[inline(always)]
-fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
+fn row_constants_from_columns<T: Real, V: Vector<T>, H: Hinge>(
     params: &Params<T>,
     class: V,
     c: usize,
@@ -380,7 +431,7 @@ fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
     each_column!(V::TILE, c, |j| {
         let other = class.ne(column_index(j));
         picked = V::select(other, picked, cols[j]);
-        if WEIGHTED {
+        if weighted!(H, params) {
             let w = params.weight.expect("weighted kernel without weights");
             weight = V::select(other, weight, V::splat(w[j]));
         }
@@ -393,7 +444,7 @@ fn row_constants_from_columns<T: Real, V: Vector<T>, const WEIGHTED: bool>(
 
 /// Row constants of a block of long rows, read with one scalar load per row (and per weight).
 #[inline(always)]
-fn row_constants_from_rows<S: Element, V: Vector<S::Real>, const WEIGHTED: bool>(
+fn row_constants_from_rows<S: Element, V: Vector<S::Real>, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     block: Block<'_, S>,
@@ -405,7 +456,7 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, const WEIGHTED: bool>
     for k in 0..V::LANES {
         let y = targets[k];
         picked[k] = block.rows[k * block.lane_pitch + y].widen();
-        if WEIGHTED {
+        if weighted!(H, params) {
             weight[k] = params.weight.expect("weighted kernel without weights")[y];
         }
     }
@@ -419,7 +470,7 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, const WEIGHTED: bool>
 /// most one tile (`c <= TILE`) are transposed here, once, into `cols`, which then stay in
 /// registers for every pass over them.
 #[inline(always)]
-fn start_block<S, V, const WEIGHTED: bool>(
+fn start_block<S, V, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     block: Block<'_, S>,
@@ -434,9 +485,9 @@ where
     let k = if c <= V::TILE {
         prefetch.tile::<S, V>(block.rows, (block.pitch, block.lane_pitch), 0);
         S::load_columns(block.rows, block.lane_pitch, 0, c, cols);
-        row_constants_from_columns::<S::Real, V, WEIGHTED>(params, class, c, cols)
+        row_constants_from_columns::<S::Real, V, H>(params, class, c, cols)
     } else {
-        row_constants_from_rows::<S, V, WEIGHTED>(params, c, block)
+        row_constants_from_rows::<S, V, H>(params, c, block)
     };
     (class, k)
 }
@@ -459,7 +510,7 @@ fn tiles_with_targets(c: usize, targets: Targets<'_>, lanes: usize, tile: usize)
 
 /// The losses of one block of `LANES` rows.
 #[inline(always)]
-pub(crate) fn block_loss<S, V, const SQUARE: bool, const WEIGHTED: bool>(
+pub(crate) fn block_loss<S, V, H: Hinge>(
     params: &Params<S::Real>,
     c: usize,
     block: Block<'_, S>,
@@ -471,11 +522,11 @@ where
 {
     let zero = V::splat(S::Real::ZERO);
     let mut cols = [zero; MAX_TILE];
-    let (class, k) = start_block::<S, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
+    let (class, k) = start_block::<S, V, H>(params, c, block, prefetch, &mut cols);
     let mut sum = zero;
     if c <= V::TILE {
         each_column!(V::TILE, c, |j| {
-            add_hinge_term!(sum, k, zero, cols[j], unless j == class);
+            add_hinge_term!(H, params, sum, k, zero, cols[j], unless j == class);
         });
     } else {
         let masked = if c >= SKIP_MASK_MIN_CLASSES {
@@ -490,11 +541,11 @@ where
             if masked.wrapping_shr((first / V::TILE) as u32) & 1 != 0 {
                 let tile_class = relative_classes(class, first);
                 each_column!(V::TILE, width, |j| {
-                    add_hinge_term!(sum, k, zero, cols[j], unless j == tile_class);
+                    add_hinge_term!(H, params, sum, k, zero, cols[j], unless j == tile_class);
                 });
             } else {
                 each_column!(V::TILE, width, |j| {
-                    add_hinge_term!(sum, k, zero, cols[j]);
+                    add_hinge_term!(H, params, sum, k, zero, cols[j]);
                 });
             }
         });
@@ -506,7 +557,7 @@ where
 /// `grads[k·grad_pitch..]`), and, with `LOSS`, the block's losses (else zeros).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn block_grad<S, V, const SQUARE: bool, const WEIGHTED: bool, const LOSS: bool>(
+pub(crate) fn block_grad<S, V, H: Hinge, const LOSS: bool>(
     params: &Params<S::Real>,
     c: usize,
     block: Block<'_, S>,
@@ -520,7 +571,7 @@ where
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    if WEIGHTED && upstream.any_nan() {
+    if weighted!(H, params) && upstream.any_nan() {
         // A NaN weight's gradient times a NaN upstream gradient: which NaN a vector product
         // keeps is the compiler's choice, so such blocks take the reference's written-out rule
         // (`reference::times_upstream`). Only weights make a gradient term NaN.
@@ -536,7 +587,7 @@ where
     let zero = V::splat(S::Real::ZERO);
     let mut cols = [zero; MAX_TILE];
     let mut grad_cols = [zero; MAX_TILE];
-    let (class, k) = start_block::<S, V, WEIGHTED>(params, c, block, prefetch, &mut cols);
+    let (class, k) = start_block::<S, V, H>(params, c, block, prefetch, &mut cols);
     let g2 = V::splat(S::Real::TWO * g);
     let g = V::splat(g);
     // Inactive entries are `0·up`, not 0: that keeps PyTorch's -0 and NaN.
@@ -548,14 +599,14 @@ where
         ($x:expr, $tile_class:expr, $j:expr) => {{
             let z = k.base.add($x);
             let active = z.gt_where_ne(zero, $tile_class, column_index($j));
-            let mut h = if SQUARE { g2.mul(z) } else { g };
-            if WEIGHTED {
+            let mut h = if square!(H, params) { g2.mul(z) } else { g };
+            if weighted!(H, params) {
                 h = h.mul(k.weight);
             }
             target_grad = target_grad.sub_where(active, h);
             if LOSS {
-                let mut term = if SQUARE { z.mul(z) } else { z };
-                if WEIGHTED {
+                let mut term = if square!(H, params) { z.mul(z) } else { z };
+                if weighted!(H, params) {
                     term = term.mul(k.weight);
                 }
                 sum = sum.add_where(active, term);

@@ -19,22 +19,22 @@ use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 // The portable path computes more slowly than memory reads: no schedules for large calls.
 schedule::entries! {
     #[inline(never)]
-    forward_short_f32 = f32, f32x8, true, false, false;
-    forward_long_f32 = f32, f32x8, false, false, false;
-    gradient_short_f32 = f32, f32x8, true, false, true;
-    gradient_long_f32 = f32, f32x8, false, false, true;
-    forward_short_f64 = f64, f64x4, true, false, false;
-    forward_long_f64 = f64, f64x4, false, false, false;
-    gradient_short_f64 = f64, f64x4, true, false, true;
-    gradient_long_f64 = f64, f64x4, false, false, true;
-    forward_short_bf16 = half::bf16, f32x8, true, false, false;
-    forward_long_bf16 = half::bf16, f32x8, false, false, false;
-    gradient_short_bf16 = half::bf16, f32x8, true, false, true;
-    gradient_long_bf16 = half::bf16, f32x8, false, false, true;
-    forward_short_f16 = half::f16, f32x8, true, false, false;
-    forward_long_f16 = half::f16, f32x8, false, false, false;
-    gradient_short_f16 = half::f16, f32x8, true, false, true;
-    gradient_long_f16 = half::f16, f32x8, false, false, true;
+    forward_short_f32 = f32, f32x8, SHORT;
+    forward_long_f32 = f32, f32x8, LONG_FORWARD;
+    gradient_short_f32 = f32, f32x8, SHORT | GRAD;
+    gradient_long_f32 = f32, f32x8, GRAD;
+    forward_short_f64 = f64, f64x4, SHORT;
+    forward_long_f64 = f64, f64x4, LONG_FORWARD;
+    gradient_short_f64 = f64, f64x4, SHORT | GRAD;
+    gradient_long_f64 = f64, f64x4, GRAD;
+    forward_short_bf16 = half::bf16, f32x8, SHORT;
+    forward_long_bf16 = half::bf16, f32x8, LONG_FORWARD;
+    gradient_short_bf16 = half::bf16, f32x8, SHORT | GRAD;
+    gradient_long_bf16 = half::bf16, f32x8, GRAD;
+    forward_short_f16 = half::f16, f32x8, SHORT;
+    forward_long_f16 = half::f16, f32x8, LONG_FORWARD;
+    gradient_short_f16 = half::f16, f32x8, SHORT | GRAD;
+    gradient_long_f16 = half::f16, f32x8, GRAD;
 }
 
 /// The lanes' targets as exact floats, one by one.
