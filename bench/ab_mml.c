@@ -6,8 +6,8 @@
  *   cc -std=c11 -O2 -Wall -Wextra -Iinclude bench/ab_mml.c -ldl -o target/bench/ab_mml
  *   target/bench/ab_mml old/libmml.so new/libmml.so N C OP ROUNDS INNER
  *
- * OP: 0 forward, 1 backward, 2 fused (f32, or f64 when built with -DAB_F64; p = 1, margin 1,
- * no weights, mean, or the reduction AB_REDUCTION (0 none, 1 mean, 2 sum) from the environment;
+ * OP: 0 forward, 1 backward, 2 fused (f32, or f64 when built with -DAB_F64; p = 1 (AB_P), margin 1,
+ * no weights (AB_WEIGHTED=1: 0.5 + j/64), mean, or the reduction AB_REDUCTION (0 none, 1 mean, 2 sum) from the environment;
  * 1 thread, or AB_THREADS threads from the environment: each library keeps its own pool). Each round times INNER calls of every library in turn; prints each library's
  * median and minimum per call over ROUNDS rounds, and the ratio of the second median to the
  * first.
@@ -47,6 +47,7 @@ struct lib {
     backward_fn backward;
     fused_fn fused;
     MmlLoss *loss;
+    create_fn create;
 };
 
 static double now_ns(void) {
@@ -74,6 +75,10 @@ int main(int argc, char **argv) {
     int count = 0, a = 1;
     const char *threads_env = getenv("AB_THREADS");
     size_t threads = threads_env ? strtoul(threads_env, NULL, 10) : 1;
+    /* AB_P=2 and AB_WEIGHTED=1 time the other kernel copies (weights 0.5 + j/64). */
+    const char *p_env = getenv("AB_P"), *weighted_env = getenv("AB_WEIGHTED");
+    uint32_t p = p_env ? (uint32_t)strtoul(p_env, NULL, 10) : 1;
+    int weighted = weighted_env && atoi(weighted_env);
     const char *reduction_env = getenv("AB_REDUCTION");
     uint32_t reduction = reduction_env ? (uint32_t)strtoul(reduction_env, NULL, 10)
                                        : MML_REDUCTION_MEAN;
@@ -88,9 +93,7 @@ int main(int argc, char **argv) {
         libs[count].backward = (backward_fn)symbol(h, "mml_backward" SUFFIX);
         libs[count].fused = (fused_fn)symbol(h, "mml_forward_backward" SUFFIX);
         if (((threads_fn)symbol(h, "mml_set_num_threads"))(threads) != MML_STATUS_OK) return 1;
-        if (((create_fn)symbol(h, "mml_create"))(1, 1.0, NULL, 0, reduction,
-                                                 &libs[count].loss) != MML_STATUS_OK)
-            return 1;
+        libs[count].create = (create_fn)symbol(h, "mml_create");
     }
     if (count == 0 || argc - a != 5) {
         fprintf(stderr, "usage: %s lib.so [lib.so ...] N C OP ROUNDS INNER\n", argv[0]);
@@ -99,6 +102,13 @@ int main(int argc, char **argv) {
     size_t n = strtoul(argv[a], NULL, 10), c = strtoul(argv[a + 1], NULL, 10);
     int op = atoi(argv[a + 2]), rounds = atoi(argv[a + 3]), inner = atoi(argv[a + 4]);
     if (c == 0 || rounds <= 0 || inner <= 0) return 2;
+    float *w = malloc(c * sizeof *w);
+    if (!w) return 1;
+    for (size_t j = 0; j < c; j++) w[j] = 0.5f + (float)j / 64;
+    for (int l = 0; l < count; l++)
+        if (libs[l].create(p, 1.0, weighted ? w : NULL, weighted ? c : 0, reduction,
+                           &libs[l].loss) != MML_STATUS_OK)
+            return 1;
     /* One value per library, or n of them without reduction; the upstream gradient alike. */
     size_t out_len = reduction == MML_REDUCTION_NONE ? n : 1;
     real *x = malloc(n * c * sizeof *x), *g = calloc(n * c, sizeof *g);

@@ -11,9 +11,9 @@
 # dependencies took 370 s of CPU instrumented at opt-level 3, 297 s at 2 and 240 s at 1 (ASan
 # alone at 3: 254 s; the release build: about 90 s). The installed stable toolchain ships the
 # ASan runtime; RUSTC_BOOTSTRAP=1 lets it accept the nightly flags. `--cfg fuzzing` also makes the
-# kernels compile one copy per entry that reads p and the weights from the call instead of one
-# per (p, weighted) (`vector::Given`; the same loads and stores): the whole instrumented build
-# then took 3m45 of CPU instead of 7m50.
+# kernels compile only their copy that reads p and the weights from the call (`vector::Given`;
+# the same loads and stores as the constant copies): the whole instrumented build took 3m45 of
+# CPU instead of 7m50.
 
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${MML_ASAN_TARGET_DIR:-target/asan}

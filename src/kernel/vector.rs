@@ -25,7 +25,8 @@ pub(crate) trait Hinge {
     const GIVEN: bool;
 }
 
-/// As constants: one copy of the loops per (p, weighted), what ships (`schedule::with_shape!`).
+/// As constants: PyTorch's defaults (`Fixed<false, false>`) get copies of their own
+/// (`schedule::with_shape!`).
 #[cfg(not(fuzzing))]
 pub(crate) struct Fixed<const SQUARE: bool, const WEIGHTED: bool>;
 
@@ -36,13 +37,10 @@ impl<const SQUARE: bool, const WEIGHTED: bool> Hinge for Fixed<SQUARE, WEIGHTED>
     const GIVEN: bool = false;
 }
 
-/// From the call's parameters: one copy for every (p, weighted), with the same memory accesses.
-/// The instrumented build's (`cfg(fuzzing)`, `scripts/asan-env.sh`): a quarter of the code to
-/// instrument.
-#[cfg(fuzzing)]
+/// From the call's parameters: one copy for every other (p, weighted), with the same memory
+/// accesses (and, in the instrumented build, `cfg(fuzzing)`, for the defaults too).
 pub(crate) struct Given;
 
-#[cfg(fuzzing)]
 impl Hinge for Given {
     const SQUARE: bool = false;
     const WEIGHTED: bool = false;
