@@ -13,6 +13,7 @@ LIB        := target/release/libmml.so
 
 .PHONY: all build build-tests demo header install dist nuget clean test test-header test-rust \
         test-isa test-c test-cpp test-go test-csharp test-install test-valgrind sanitizers \
+        memory-checks \
         install-dlpack install-numpy test-dlpack \
         build-asan test-asan test-fuzz install-mono onnx test-onnx install-onnx \
         bench-onnx
@@ -36,16 +37,16 @@ header:
 	$(CARGO) run -q -p mml-header
 
 # make test: the plan for scripts/steps.sh (a line per step with its time, a heartbeat, one
-# summary line). `bg:step` starts a step in the background, `wait:step` waits for it. The
-# sanitizer chain (the instrumented build in target/asan, then the Rust tests under ASan and the
-# fuzz smoke, which share it) runs on one core from the start, while the other builds the
-# release library with the Rust tests and runs every suite that needs only those. The library
-# compiles twice in all: for release (the library, the Rust tests, the demo and every native
-# test use that build) and instrumented. Mono, then the ONNX Runtime wheels, install in the
-# background too (mostly downloads; one after the other, since either may run apt).
-TEST_PLAN := bg:sanitizers bg:install-mono build-tests test-rust test-isa test-header test-c \
+# summary line). `bg:step` starts a step in the background, `wait:step` waits for it. The memory
+# checks (the instrumented build in target/asan, then the Rust tests under ASan and the fuzz
+# smoke, which share it, then valgrind) run on one core from the start, while the other builds
+# the release library with the Rust tests and runs every other suite. The library compiles
+# twice in all: for release (the library, the Rust tests, the demo and every native test use
+# that build) and instrumented. Mono, then the ONNX Runtime wheels, install in the background
+# too (mostly downloads; one after the other, since either may run apt).
+TEST_PLAN := bg:memory-checks bg:install-mono build-tests test-rust test-isa test-header test-c \
              test-dlpack test-cpp test-go wait:install-mono bg:install-onnx test-csharp \
-             wait:install-onnx test-onnx test-install test-valgrind wait:sanitizers
+             wait:install-onnx test-onnx test-install wait:memory-checks
 
 test:
 	@scripts/steps.sh $(TEST_PLAN)
@@ -139,6 +140,12 @@ test-install: build install-mono install-dlpack
 # valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
 test-valgrind: build
 	scripts/valgrind.sh
+
+# The memory checks one after the other: the sanitizer chain, then valgrind over the native tests
+# (whose release build the foreground of `make test` has made by then; cargo's lock orders them
+# if not).
+memory-checks: sanitizers
+	$(MAKE) --no-print-directory test-valgrind
 
 # One instrumented build (AddressSanitizer and libFuzzer's coverage) of the library, its Rust
 # tests and the fuzz targets, in target/asan; then the two runs that share it, side by side (the

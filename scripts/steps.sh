@@ -144,7 +144,7 @@ for item in "$@"; do
         done_steps+=("$name")
         echo "$name $secs" >>"$logs/.steps-times"
         # The lines in which its scripts report what they did ("asan: ...", "fuzz-smoke: ...").
-        grep -E '^[a-z][a-z-]*: ' "$logs/$name.log" | grep -v '^make' | head -n 12 | sed 's/^/    /'
+        grep -E '^[a-z][a-z-]*: ' "$logs/$name.log" | grep -v '^make' | head -n 24 | sed 's/^/    /'
         say "✓ $name (background) $(dur "$secs") (CPU $(dur "$(cpu_of "$logs/.$name.times")"))"
         ;;
     *)
