@@ -9,7 +9,7 @@ use super::task::Power;
 use super::task::Upstream;
 use super::task::{GradOut, INTERLEAVE, LineAligned, LossOut, Params, Partials, Task};
 #[cfg(not(fuzzing))]
-use super::vector::Fixed;
+use super::vector::Defaults;
 use super::vector::Given;
 use super::vector::{
     Block, CACHE_LINE, Hinge, Load, MAX_CLASSES, MAX_LANES, Prefetch, STREAM_AHEAD, TO_L2, Vector,
@@ -46,11 +46,11 @@ const PAIR_GROUP_BYTES: usize = 2560;
 const STREAMED_CHUNK_MAX_ROWS: usize = 512;
 
 /// Runs `$body` with `H` ([`Hinge`]) bound for `$params`' p and weights: PyTorch's defaults
-/// (p = 1, no weights) as constants ([`Fixed`]), and, where `$contiguous`, with `$c` also the
+/// (p = 1, no weights) as constants ([`Defaults`]), and, where `$contiguous`, with `$c` also the
 /// constant [`CONSTANT_CLASSES`] if that copy applies (`CONTIGUOUS` says so: the body then gives
 /// its rows that pitch too); every other (p, weighted) in one copy that reads both from the
 /// call ([`Given`]: constant copies of each gained 1.03× in geomean, at most 1.13×, and cost
-/// 40% of the library's compile time; see `docs/DESIGN.md`). Expanded in [`run`], whose `SHORT`
+/// 45% of the library's compile time; see `docs/DESIGN.md`). Expanded in [`run`], whose `SHORT`
 /// and `V` say, as a constant, whether the entry's rows can have `CONSTANT_CLASSES` classes at
 /// all (else that copy is never emitted). The instrumented build (`cfg(fuzzing)`) compiles only
 /// the copy that reads the call: the same memory accesses, a third of the code to instrument.
@@ -63,7 +63,7 @@ macro_rules! with_shape {
                     && $contiguous
                     && $c == CONSTANT_CLASSES =>
             {
-                type H = Fixed<false, false>;
+                type H = Defaults;
                 #[allow(dead_code)]
                 const CONTIGUOUS: bool = true;
                 let $c = CONSTANT_CLASSES;
@@ -72,7 +72,7 @@ macro_rules! with_shape {
             (Power::One, false) => {
                 #[allow(dead_code)]
                 const CONTIGUOUS: bool = false;
-                type H = Fixed<false, false>;
+                type H = Defaults;
                 $body
             }
             _ => {

@@ -15,7 +15,7 @@ use super::reference;
 use super::task::{LineAligned, Params};
 
 /// How a block body knows `p` and whether there are weights: as constants of its copy
-/// ([`Fixed`]), or from the call's parameters ([`Given`]); see [`square!`] and [`weighted!`].
+/// ([`Defaults`]), or from the call's parameters ([`Given`]); see [`square!`] and [`weighted!`].
 pub(crate) trait Hinge {
     /// `p = 2` in every call this copy runs.
     const SQUARE: bool;
@@ -25,15 +25,15 @@ pub(crate) trait Hinge {
     const GIVEN: bool;
 }
 
-/// As constants: PyTorch's defaults (`Fixed<false, false>`) get copies of their own
-/// (`schedule::with_shape!`).
+/// PyTorch's defaults (p = 1, no weights) as constants: the copies of their own that calls with
+/// them run (`schedule::with_shape!`).
 #[cfg(not(fuzzing))]
-pub(crate) struct Fixed<const SQUARE: bool, const WEIGHTED: bool>;
+pub(crate) struct Defaults;
 
 #[cfg(not(fuzzing))]
-impl<const SQUARE: bool, const WEIGHTED: bool> Hinge for Fixed<SQUARE, WEIGHTED> {
-    const SQUARE: bool = SQUARE;
-    const WEIGHTED: bool = WEIGHTED;
+impl Hinge for Defaults {
+    const SQUARE: bool = false;
+    const WEIGHTED: bool = false;
     const GIVEN: bool = false;
 }
 
@@ -48,7 +48,7 @@ impl Hinge for Given {
 }
 
 /// Whether the hinge term is squared in copy `$h` ([`Hinge`]) of a call with `$params`. Written
-/// as a condition on constants first, so that a [`Fixed`] copy never emits the other branch.
+/// as a condition on constants first, so that a [`Defaults`] copy never emits the other branch.
 macro_rules! square {
     ($h:ty, $params:expr) => {
         <$h>::SQUARE || (<$h>::GIVEN && $params.power == super::task::Power::Two)
