@@ -14,14 +14,11 @@ use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
 
-/// How a block body knows `p` and whether there are weights: as constants of its copy
-/// ([`Defaults`]), or from the call's parameters ([`Given`]); see [`square!`] and [`weighted!`].
+/// How a block body knows `p` and whether there are weights: [`Defaults`] knows them as
+/// constants (p = 1, no weights), [`Given`] reads them from the call; see [`square!`] and
+/// [`weighted!`].
 pub(crate) trait Hinge {
-    /// `p = 2` in every call this copy runs.
-    const SQUARE: bool;
-    /// Weights in every call this copy runs.
-    const WEIGHTED: bool;
-    /// The copy reads both from the call's parameters instead.
+    /// The copy reads p and the weights from the call's parameters.
     const GIVEN: bool;
 }
 
@@ -32,8 +29,6 @@ pub(crate) struct Defaults;
 
 #[cfg(not(fuzzing))]
 impl Hinge for Defaults {
-    const SQUARE: bool = false;
-    const WEIGHTED: bool = false;
     const GIVEN: bool = false;
 }
 
@@ -42,23 +37,21 @@ impl Hinge for Defaults {
 pub(crate) struct Given;
 
 impl Hinge for Given {
-    const SQUARE: bool = false;
-    const WEIGHTED: bool = false;
     const GIVEN: bool = true;
 }
 
-/// Whether the hinge term is squared in copy `$h` ([`Hinge`]) of a call with `$params`. Written
-/// as a condition on constants first, so that a [`Defaults`] copy never emits the other branch.
+/// Whether the hinge term is squared in copy `$h` ([`Hinge`]) of a call with `$params`. The
+/// constant comes first, so that a [`Defaults`] copy never emits the squared branch.
 macro_rules! square {
     ($h:ty, $params:expr) => {
-        <$h>::SQUARE || (<$h>::GIVEN && $params.power == super::task::Power::Two)
+        <$h>::GIVEN && $params.power == super::task::Power::Two
     };
 }
 
 /// Whether the hinge term is weighted in copy `$h` of a call with `$params` (as [`square!`]).
 macro_rules! weighted {
     ($h:ty, $params:expr) => {
-        <$h>::WEIGHTED || (<$h>::GIVEN && $params.weight.is_some())
+        <$h>::GIVEN && $params.weight.is_some()
     };
 }
 
