@@ -756,7 +756,7 @@ fn place(
             ptr: std::ptr::null_mut(),
             elems: (rows == 0 || c == 0).then(Vec::new),
         },
-        (_, Some(b)) if b + 16 <= ARENA => {
+        (_, Some(b)) if b <= ARENA - 16 => {
             let at = spread.below(ARENA - b - 8) / size * size + usize::from(r.u8() >= 246);
             let elems = (0..rows)
                 .flat_map(|i| (0..c).map(move |j| at + (i * pitch + j) * size))
