@@ -236,7 +236,7 @@ impl Kernel {
             Reduction::None => target.shape(),
             Reduction::Mean | Reduction::Sum => &[],
         };
-        let output = context.output(0, dims)?;
+        let output = context.output(0, dims, <S::Loss as Weight>::ONNX)?;
         disjoint(
             (&output, size_of::<S::Loss>()),
             &[
@@ -280,7 +280,7 @@ impl Kernel {
                 upstream.rank
             )));
         }
-        let output = context.output(0, scores.shape())?;
+        let output = context.output(0, scores.shape(), S::ONNX)?;
         disjoint(
             (&output, size_of::<S>()),
             &[

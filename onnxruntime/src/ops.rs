@@ -226,7 +226,7 @@ extern "system" fn compute(kernel: *mut c_void, context: *mut OrtKernelContext) 
     let (api, kernel) = unsafe { &*kernel.cast::<Held>() };
     guarded_status(*api, || {
         // SAFETY: the context of this call, used only during it.
-        kernel.compute(unsafe { KernelContext::new(*api, context) })
+        kernel.compute(unsafe { KernelContext::new(*api, context) }?)
     })
 }
 

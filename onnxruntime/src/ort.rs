@@ -333,22 +333,27 @@ impl Tensor {
 pub(crate) struct KernelContext {
     api: Api,
     context: *mut OrtKernelContext,
+    /// The node's input count, asked once per call.
+    inputs: usize,
 }
 
 impl KernelContext {
     /// # Safety
     /// `context` is the `OrtKernelContext` passed to `KernelComputeV2`, used only during it.
-    pub unsafe fn new(api: Api, context: *mut OrtKernelContext) -> KernelContext {
-        KernelContext { api, context }
+    pub unsafe fn new(api: Api, context: *mut OrtKernelContext) -> Result<KernelContext> {
+        let mut inputs = 0usize;
+        // SAFETY: a live context (the caller's contract) and a valid out-pointer.
+        api.check(unsafe { (api.0.KernelContext_GetInputCount)(context, &mut inputs) })?;
+        Ok(KernelContext {
+            api,
+            context,
+            inputs,
+        })
     }
 
     /// Input `index`, or `None` when the node omits it (an optional input).
     pub fn input(self, index: usize) -> Result<Option<Tensor>> {
-        let mut count = 0usize;
-        // SAFETY: a live context and a valid out-pointer.
-        self.api
-            .check(unsafe { (self.api.0.KernelContext_GetInputCount)(self.context, &mut count) })?;
-        if index >= count {
+        if index >= self.inputs {
             return Ok(None);
         }
         let mut value: *const OrtValue = std::ptr::null();
@@ -363,28 +368,51 @@ impl KernelContext {
         unsafe { Tensor::new(self.api, value) }.map(Some)
     }
 
-    /// Allocates output `index` with shape `dims`.
-    pub fn output(self, index: usize, dims: &[usize]) -> Result<Tensor> {
+    /// Allocates output `index` with shape `dims` and element type `dtype`. The runtime makes
+    /// it as asked, so only its memory is queried (describing it again cost five more calls of
+    /// the C API, one allocation among them).
+    pub fn output(
+        self,
+        index: usize,
+        dims: &[usize],
+        dtype: ONNXTensorElementDataType,
+    ) -> Result<Tensor> {
+        let rank = dims.len().min(MAX_RANK);
         let mut raw = [0i64; MAX_RANK];
-        for (r, &d) in raw.iter_mut().zip(dims) {
+        let mut shape = [0usize; MAX_RANK];
+        let mut len = 1usize;
+        for ((r, s), &d) in raw.iter_mut().zip(&mut shape).zip(&dims[..rank]) {
             *r =
                 i64::try_from(d).map_err(|_| Failure::internal("an output dimension overflows"))?;
+            *s = d;
+            len = len
+                .checked_mul(d)
+                .ok_or_else(|| Failure::internal("an output's size overflows"))?;
         }
         let mut value: *mut OrtValue = std::ptr::null_mut();
-        // SAFETY: a live context; `raw` holds `dims.len()` (at most MAX_RANK) dimensions.
+        // SAFETY: a live context; `raw` holds `rank` (at most MAX_RANK) dimensions.
         self.api.check(unsafe {
             (self.api.0.KernelContext_GetOutput)(
                 self.context,
                 index,
                 raw.as_ptr(),
-                dims.len().min(MAX_RANK),
+                rank,
                 &mut value,
             )
         })?;
         if value.is_null() {
             return Err(Failure::internal("ONNX Runtime gave no output tensor"));
         }
-        // SAFETY: the runtime keeps its outputs alive for the whole call.
-        unsafe { Tensor::new(self.api, value) }
+        let mut data = std::ptr::null_mut();
+        // SAFETY: the output just allocated (alive for the whole call), a valid out-pointer.
+        self.api
+            .check(unsafe { (self.api.0.GetTensorMutableData)(value, &mut data) })?;
+        Ok(Tensor {
+            dtype,
+            rank,
+            dims: shape,
+            len,
+            data,
+        })
     }
 }
