@@ -134,7 +134,7 @@ test-csharp: build install-mono
 # Each host's own route against an installed copy, from outside the repository: C through
 # pkg-config, C++ through CMake, Go through `#cgo pkg-config`, C# through the NuGet package; and
 # the `make dist` tarball unpacked elsewhere.
-test-install: build install-mono install-dlpack
+test-install: build onnx install-mono install-dlpack install-onnx
 	tests/install/test.sh
 
 # valgrind memcheck over the C tests and the C++ and Go binding tests: zero errors, zero leaks.
@@ -174,12 +174,12 @@ install-dlpack:
 # PREFIX, LIBDIR, INCLUDEDIR and DATADIR as in GNU make's conventions (relative LIBDIR,
 # INCLUDEDIR and DATADIR are taken under PREFIX); DESTDIR is prepended to every path written;
 # STRIP= (empty) keeps the debug information. Layout and ABI policy: docs/ABI.md.
-install: build
+install: build onnx
 	scripts/install.sh --prefix "$(PREFIX)" --libdir "$(LIBDIR)" --includedir "$(INCLUDEDIR)" \
 	    --datadir "$(DATADIR)" --strip "$(STRIP)"
 
 # target/dist/mml-VERSION-x86_64-linux.tar.gz: an installed tree that works from any prefix.
-dist: build
+dist: build onnx
 	scripts/dist.sh
 
 # target/nuget/Mml.VERSION.nupkg, without the .NET SDK.

@@ -8,6 +8,8 @@
 #   LIBDIR/pkgconfig/mml.pc                 pkg-config: Cflags -I, Libs -L -lmml
 #   LIBDIR/cmake/mml/mmlConfig.cmake        find_package(mml): mml::mml, mml::cpp, mml::mml_static
 #   LIBDIR/cmake/mml/mmlConfigVersion.cmake
+#   LIBDIR/mml/libmml_onnxruntime.so        the ONNX Runtime operator library (a plugin that
+#                                           ONNX Runtime loads by path, so not on the link path)
 #   INCLUDEDIR/mml.h, INCLUDEDIR/mml.hpp    the C header and the header-only C++17 wrapper
 #   INCLUDEDIR/mml_dlpack.h                 the DLPack entry points (includes <dlpack/dlpack.h>)
 #   INCLUDEDIR/mml_dlpack.hpp               mml.hpp with the DLPack overloads (needs mml_dlpack.h)
@@ -17,7 +19,7 @@
 #
 # Usage: scripts/install.sh --prefix PREFIX [--libdir DIR] [--includedir DIR] [--datadir DIR]
 #                           [--strip STRIP] [--relocatable]
-#   (after `cargo build --release`; `make install` does both). LIBDIR defaults to PREFIX/lib,
+#   (after `cargo build --release` and `make onnx`; `make install` does all three). LIBDIR defaults to PREFIX/lib,
 #   INCLUDEDIR to PREFIX/include, DATADIR to PREFIX/share; relative ones are taken under PREFIX.
 #   DESTDIR, when set, is prepended to every path written, while the installed files still
 #   refer to PREFIX (for packaging). --strip '' keeps the debug info (for packagers whose tools
@@ -55,9 +57,10 @@ dest() { echo "${DESTDIR:-}$1"; }
 
 lib="$root/target/release/libmml.so"
 staticlib="$root/target/release/libmml.a"
-for f in "$lib" "$staticlib"; do
+plugin="$root/target/release/libmml_onnxruntime.so"
+for f in "$lib" "$staticlib" "$plugin"; do
   if [[ ! -f "$f" ]]; then
-    echo "install.sh: $f is missing: run \`cargo build --release\` (or \`make install\`)" >&2
+    echo "install.sh: $f is missing: run \`make build onnx\` (or \`make install\`)" >&2
     exit 1
   fi
 done
@@ -128,7 +131,7 @@ put() { # mode source target [strip-args...]
   mv -f "$target.tmp" "$target"
 }
 
-install -d "$(dest "$libdir")" "$(dest "$includedir")" "$(dest "$pcdir")" "$(dest "$cmakedir")" \
+install -d "$(dest "$libdir")" "$(dest "$libdir")/mml" "$(dest "$includedir")" "$(dest "$pcdir")" "$(dest "$cmakedir")" \
   "$(dest "$datadir")/mml/go" "$(dest "$datadir")/mml/csharp/Mml" "$(dest "$datadir")/doc/mml"
 
 # The shared library keeps its dynamic symbol table and build ID; symbols and debug info go.
@@ -136,6 +139,7 @@ put 0755 "$lib" "$(dest "$libdir")/$file" --strip-unneeded
 ln -sfn "$file" "$(dest "$libdir")/$soname"
 ln -sfn "$soname" "$(dest "$libdir")/libmml.so"
 put 0644 "$staticlib" "$(dest "$libdir")/libmml.a" --strip-debug
+put 0755 "$plugin" "$(dest "$libdir")/mml/libmml_onnxruntime.so" --strip-unneeded
 put 0644 "$root/include/mml.h" "$(dest "$includedir")/mml.h"
 put 0644 "$root/include/mml_dlpack.h" "$(dest "$includedir")/mml_dlpack.h"
 put 0644 "$root/bindings/cpp/include/mml.hpp" "$(dest "$includedir")/mml.hpp"
@@ -162,6 +166,7 @@ done
 
 echo "installed mml $version into ${DESTDIR:+$DESTDIR}$prefix:"
 echo "  $libdir/$file (SONAME $soname), $soname, libmml.so, libmml.a"
+echo "  $libdir/mml/libmml_onnxruntime.so (the ONNX Runtime operators)"
 echo "  $pcdir/mml.pc, $cmakedir/mmlConfig.cmake"
 echo "  $includedir/mml.h, $includedir/mml_dlpack.h, $includedir/mml.hpp, $includedir/mml_dlpack.hpp"
 echo "  $datadir/mml/go, $datadir/mml/csharp, $datadir/doc/mml"

@@ -12,6 +12,9 @@
 #   Go      a program in a module of its own (tests/install/go) whose go.mod requires the
 #           binding and replaces it with PREFIX/share/mml/go; built with PKG_CONFIG_PATH and no
 #           CGO_* variable (the binding's `#cgo pkg-config: mml`), run path to the prefix only;
+#   ONNX Runtime  the operator library at the path `pkg-config --variable=onnxruntime_plugin mml`
+#           gives, loaded by the onnxruntime wheel (scripts/install-onnx.sh's Python): a forward and
+#           a gradient, bit for bit the installed libmml's (tests/install/onnxruntime_smoke.py);
 #   C#      the NuGet package (bindings/csharp/pack.sh, `make nuget`): its structure, then a
 #           program (tests/install/csharp) compiled with mcs against the unpacked package's
 #           Mml.dll and run by Mono with the package's native library;
@@ -85,7 +88,7 @@ echo "== install: make install PREFIX=$prefix"
 make -C "$root" --no-print-directory -s install PREFIX="$prefix" >/dev/null
 for f in "lib/$file" "lib/$soname" lib/libmml.so lib/libmml.a include/mml.h include/mml_dlpack.h include/mml.hpp \
          include/mml_dlpack.hpp \
-         lib/pkgconfig/mml.pc lib/cmake/mml/mmlConfig.cmake lib/cmake/mml/mmlConfigVersion.cmake \
+         lib/mml/libmml_onnxruntime.so lib/pkgconfig/mml.pc lib/cmake/mml/mmlConfig.cmake lib/cmake/mml/mmlConfigVersion.cmake \
          share/mml/go/go.mod share/mml/go/mml.go share/mml/go/cgo_pkgconfig.go \
          share/mml/csharp/Mml/Mml.csproj share/doc/mml/LICENSE-MIT share/doc/mml/LICENSE-APACHE; do
   [[ -e "$prefix/$f" ]] || fail "missing $prefix/$f"
@@ -96,6 +99,9 @@ done
 readelf -d "$prefix/lib/$file" | grep -qF "Library soname: [$soname]" || fail "lib/$file lacks the SONAME $soname"
 if readelf -S "$prefix/lib/$file" | grep -qE '\.debug_|\.symtab'; then fail "lib/$file is not stripped"; fi
 if objdump -h "$prefix/lib/libmml.a" | grep -q '\.debug_'; then fail "lib/libmml.a has debug info"; fi
+if readelf -S "$prefix/lib/mml/libmml_onnxruntime.so" | grep -qE '\.debug_|\.symtab'; then
+  fail "lib/mml/libmml_onnxruntime.so is not stripped"
+fi
 for f in share/mml/go/cgo_local.go share/mml/go/mml_test.go; do
   [[ ! -e "$prefix/$f" ]] || fail "$f is installed (in-tree or test file)"
 done
@@ -104,6 +110,18 @@ cmp -s "$root/include/mml_dlpack.h" "$prefix/include/mml_dlpack.h" || fail "inst
 cmp -s "$root/LICENSE-MIT" "$prefix/share/doc/mml/LICENSE-MIT" || fail "installed LICENSE-MIT differs"
 echo "   $file ($(du -k "$prefix/lib/$file" | cut -f1) KiB, stripped), $soname -> $file," \
      "libmml.so -> $soname, libmml.a ($(du -k "$prefix/lib/libmml.a" | cut -f1) KiB, no debug info)"
+
+# ---- ONNX Runtime: the plugin where pkg-config says, loaded by the runtime
+echo "== install: ONNX Runtime operators via pkg-config --variable=onnxruntime_plugin"
+plugin="$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --variable=onnxruntime_plugin mml)"
+[[ "$plugin" == "$prefix/lib/mml/libmml_onnxruntime.so" ]] ||
+  fail "mml.pc names the plugin '$plugin', expected $prefix/lib/mml/libmml_onnxruntime.so"
+grep -qF 'set(mml_ONNXRUNTIME_PLUGIN "${_mml_prefix}/lib/mml/libmml_onnxruntime.so")' \
+  "$prefix/lib/cmake/mml/mmlConfig.cmake" || fail "mmlConfig.cmake does not name the plugin"
+python="$("$root/scripts/install-onnx.sh" 2>/dev/null)"
+(cd "$tmp" && "$python" "$here/onnxruntime_smoke.py" "$plugin" "$prefix/lib/$soname") \
+  >"$tmp/out.txt" 2>&1 || { cat "$tmp/out.txt"; fail "the installed plugin failed in ONNX Runtime"; }
+sed 's/^/   /' "$tmp/out.txt"
 
 # ---- C through pkg-config
 echo "== install: C via pkg-config"
@@ -222,8 +240,9 @@ tarball="$(ls "$tmp/dist"/mml-"$version"-*.tar.gz)"
 mkdir -p "$tmp/elsewhere"
 tar -C "$tmp/elsewhere" -xzf "$tarball"
 dist="$(ls -d "$tmp/elsewhere"/mml-"$version"-*)"
-[[ -d "$dist/share/mml/go" && -d "$dist/share/mml/csharp" && -f "$dist/lib/$file" ]] ||
-  fail "the tarball lacks the library or the bindings' sources"
+[[ -d "$dist/share/mml/go" && -d "$dist/share/mml/csharp" && -f "$dist/lib/$file" &&
+   -f "$dist/lib/mml/libmml_onnxruntime.so" ]] ||
+  fail "the tarball lacks the library, the ONNX Runtime plugin or the bindings' sources"
 grep -q '^prefix=${pcfiledir}/' "$dist/lib/pkgconfig/mml.pc" || fail "the tarball's mml.pc is not relocatable"
 echo "   $(basename "$tarball") -> $dist"
 c_pkg_config "$dist/lib/pkgconfig" "$dist/lib" "$here/smoke.c" "$tmp/smoke_dist"
