@@ -187,11 +187,11 @@ nuget: build install-mono
 	bindings/csharp/pack.sh
 
 # The ONNX Runtime custom-operator library (onnxruntime/, docs/ONNXRUNTIME.md): `make onnx`
-# builds target/release/libmml_onnxruntime.so (the library's release unit is shared with
-# `make build`). test-onnx runs it inside the onnxruntime wheel from PyPI against the C ABI of
+# builds target/release/libmml_onnxruntime.so, linked against target/release/libmml.so
+# (which `make build` makes first; the plugin finds libmml.so.0.1 beside it or one directory up). test-onnx runs it inside the onnxruntime wheel from PyPI against the C ABI of
 # target/release/libmml.so; install-onnx makes that
 # Python (target/onnx-venv when the Python at hand lacks the wheels; a failed install fails).
-onnx:
+onnx: build
 	$(CARGO) build --release -p mml-onnxruntime
 
 test-onnx: build onnx install-onnx

@@ -120,15 +120,13 @@ def main():
     lib = c_abi()
     handle = ctypes.c_void_p()
     assert lib.mml_create(1, 1.0, None, 0, REDUCTION_MEAN, ctypes.byref(handle)) == 0
-    plugin = ctypes.CDLL(PLUGIN)
-    plugin.mml_kernel_path.restype = ctypes.c_char_p
     print("onnxruntime %s (%s), onnx %s, numpy %s, Python %s" % (
         ort.__version__, ort.get_device(), onnx.__version__, np.__version__,
         sys.version.split()[0]))
-    print("mml %s; kernel path: libmml %s, plugin %s; MML_THREADS=%s; %d CPUs" % (
+    # The plugin links this same libmml (one copy, one pool).
+    print("mml %s; kernel path %s; MML_NUM_THREADS=%s; %d CPUs" % (
         lib.mml_version().decode(), lib.mml_kernel_path().decode(),
-        plugin.mml_kernel_path().decode(), os.environ.get("MML_THREADS", "(unset)"),
-        os.cpu_count()))
+        os.environ.get("MML_NUM_THREADS", "(unset)"), os.cpu_count()))
 
     loss = session([helper.make_node("MultiMarginLoss", ["scores", "target"], ["loss"],
                                      domain="mml", p=1, margin=1.0, reduction="mean")],

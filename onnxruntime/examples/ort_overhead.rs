@@ -11,10 +11,9 @@
 //! model (inputs `scores` float `[N, C]` and `target` int64 `[N]`, output `loss` `[]`, each an
 //! `OrtValue` over this program's buffers, the output preallocated) against `mml_forward` of the
 //! C ABI on the same buffers, the two alternating sample by sample; medians. The direct call is
-//! the plugin's own export of `mml_forward` (the plugin links mml in, C ABI included): the same
-//! machine code that the operator runs, so that the difference is ONNX Runtime's and the
-//! plugin's glue, not where two copies of the kernels landed in memory (which moves their speed
-//! by several percent, bench/RESULTS.md). `Run` of a one-node `Identity` model on one float is
+//! `mml_forward` of the `libmml.so.0.1` the plugin links (found through the plugin's handle): the
+//! same library, the same machine code and pool that the operator runs, so that the difference
+//! is ONNX Runtime's and the plugin's glue. `Run` of a one-node `Identity` model on one float is
 //! the runtime's floor for any node. Every loss is checked bit for bit against the C ABI's.
 
 use std::ffi::{CStr, CString, c_char, c_void};
@@ -193,7 +192,8 @@ impl DirectAbi {
     fn open(plugin: &str) -> DirectAbi {
         let name = CString::new(plugin).expect("a path without NUL");
         // SAFETY: dlopen of the plugin (ONNX Runtime opens the same file later and gets this
-        // copy), then symbols of the types include/mml.h declares.
+        // copy), which loads the libmml.so.0.1 it links; then symbols of that library (`dlsym`
+        // searches a handle's dependencies too) of the types include/mml.h declares.
         unsafe {
             let lib = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
             assert!(!lib.is_null(), "dlopen {plugin} failed");
@@ -207,7 +207,7 @@ impl DirectAbi {
                 CStr::from_ptr(f()).to_string_lossy().into_owned()
             };
             println!(
-                "mml {} in the plugin, kernel path {}",
+                "mml {} (the libmml.so.0.1 the plugin links), kernel path {}",
                 text(c"mml_version"),
                 text(c"mml_kernel_path")
             );

@@ -1,142 +1,53 @@
 //! One node's kernel: its attributes read once at creation, then each call's tensors checked
-//! and handed to mml's safe API. The scores' element type reaches mml through [`Element`], one
-//! impl per type; [`runner`] is the one table of what is computed, a row per scores type.
+//! and handed to mml's C ABI (`crate::mml`), typed by the kernel's [`Signature`].
 
-use std::borrow::Cow;
-
-use mml::{Builder, MultiMarginLoss, Reduction, Target};
 use ort_sys::ONNXTensorElementDataType::{self, *};
 
+use crate::mml::{
+    Buffer, Handle, MML_DTYPE_BFLOAT16, MML_DTYPE_FLOAT16, MML_DTYPE_FLOAT32, MML_DTYPE_FLOAT64,
+    MML_DTYPE_INT32, MML_DTYPE_INT64, MML_REDUCTION_MEAN, MML_REDUCTION_NONE, MML_REDUCTION_SUM,
+    Weights,
+};
 use crate::ort::{Attribute, Failure, KernelContext, KernelInfo, Result, Tensor};
-use crate::signature::{Kind, Role, Scores, Signature, Targets};
+use crate::signature::{Kind, Role, Scores, Signature};
 
 /// A node's kernel. Immutable once created: ONNX Runtime may run it from several threads at once.
 pub(crate) struct Kernel {
     /// `mml::MultiMarginLoss (node "name")`, the prefix of every message.
     label: String,
-    run: Run,
+    signature: Signature,
     p: u32,
     margin: f64,
-    reduction: Reduction,
-    /// The loss without weights, built once; a call with weights builds its own.
-    unweighted: MultiMarginLoss,
+    reduction: u32,
+    /// The loss without weights, made once; a call with weights makes its own.
+    unweighted: Handle,
 }
 
-type Run = fn(&Kernel, KernelContext) -> Result<()>;
-
-/// The computation for a signature: one row per scores type; [`by_targets`] covers the
-/// operator and both target types.
-fn runner(signature: Signature) -> Run {
-    match signature.scores {
-        Scores::Float => by_targets::<f32>(signature),
-        Scores::Double => by_targets::<f64>(signature),
-        Scores::Float16 => by_targets::<half::f16>(signature),
-        Scores::BFloat16 => by_targets::<half::bf16>(signature),
+/// mml's dtype for an ONNX element type the operators take, and its size in bytes.
+fn dtype(onnx: ONNXTensorElementDataType) -> (u32, usize) {
+    match onnx {
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT => (MML_DTYPE_FLOAT32, 4),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE => (MML_DTYPE_FLOAT64, 8),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 => (MML_DTYPE_BFLOAT16, 2),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 => (MML_DTYPE_FLOAT16, 2),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 => (MML_DTYPE_INT64, 8),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 => (MML_DTYPE_INT32, 4),
+        other => unreachable!("no operator declares {other:?}"),
     }
 }
 
-fn by_targets<S: Element>(signature: Signature) -> Run {
-    match (signature.kind, signature.targets) {
-        (Kind::Loss, Targets::Int64) => Kernel::forward::<S, i64>,
-        (Kind::Loss, Targets::Int32) => Kernel::forward::<S, i32>,
-        (Kind::Grad, Targets::Int64) => Kernel::backward::<S, i64>,
-        (Kind::Grad, Targets::Int32) => Kernel::backward::<S, i32>,
-    }
-}
-
-/// A scores element type that mml computes. `Loss` is the type of the loss, the upstream
-/// gradient and the weights (mml's `Scores::Float`: the scores' own for float and double,
-/// float for the halves, as under PyTorch's CPU autocast); the gradient of the scores has the
-/// scores' type (for the halves, the float gradient rounded to nearest even by mml).
-trait Element: Copy + 'static {
-    const ONNX: ONNXTensorElementDataType;
-    type Loss: Weight;
-    fn forward(
-        loss: &MultiMarginLoss,
-        scores: &[Self],
-        target: &[impl Target],
-        n: usize,
-        c: usize,
-        output: &mut [Self::Loss],
-    ) -> std::result::Result<(), mml::Error>;
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        loss: &MultiMarginLoss,
-        scores: &[Self],
-        target: &[impl Target],
-        n: usize,
-        c: usize,
-        grad_output: &[Self::Loss],
-        grad_scores: &mut [Self],
-    ) -> std::result::Result<(), mml::Error>;
-}
-
-macro_rules! element {
-    ($t:ty, $onnx:ident, $loss:ty) => {
-        impl Element for $t {
-            const ONNX: ONNXTensorElementDataType = $onnx;
-            type Loss = $loss;
-            fn forward(
-                loss: &MultiMarginLoss,
-                scores: &[$t],
-                target: &[impl Target],
-                n: usize,
-                c: usize,
-                output: &mut [$loss],
-            ) -> std::result::Result<(), mml::Error> {
-                loss.forward_slice(scores, target, n, c, output)
-            }
-            fn backward(
-                loss: &MultiMarginLoss,
-                scores: &[$t],
-                target: &[impl Target],
-                n: usize,
-                c: usize,
-                grad_output: &[$loss],
-                grad_scores: &mut [$t],
-            ) -> std::result::Result<(), mml::Error> {
-                loss.backward_slice(scores, target, n, c, grad_output, grad_scores)
-            }
-        }
+/// A tensor as mml takes it: its dtype, a pointer (dangling and aligned when it has no
+/// elements, where the runtime may give NULL), its element count.
+fn buffer(tensor: &Tensor) -> Buffer {
+    let data = if tensor.len == 0 {
+        std::ptr::NonNull::<u64>::dangling().as_ptr().cast()
+    } else {
+        tensor.data
     };
-}
-
-element!(f32, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, f32);
-element!(f64, ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, f64);
-element!(half::f16, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, f32);
-element!(half::bf16, ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, f32);
-
-/// A target element type: ONNX's name for mml's [`Target`] types.
-trait Index: Target {
-    const ONNX: ONNXTensorElementDataType;
-}
-
-impl Index for i64 {
-    const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-}
-
-impl Index for i32 {
-    const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
-}
-
-/// A weight element type, as mml's builder takes weights.
-trait Weight: Copy + 'static {
-    const ONNX: ONNXTensorElementDataType;
-    fn set(builder: Builder, weight: &[Self]) -> Builder;
-}
-
-impl Weight for f32 {
-    const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-    fn set(builder: Builder, weight: &[f32]) -> Builder {
-        builder.weight(weight)
-    }
-}
-
-impl Weight for f64 {
-    const ONNX: ONNXTensorElementDataType = ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE;
-    /// Used as given: PyTorch's float64 computation with float64 weights.
-    fn set(builder: Builder, weight: &[f64]) -> Builder {
-        builder.weight_f64(weight)
+    Buffer {
+        dtype: dtype(tensor.dtype).0,
+        data,
+        len: tensor.len,
     }
 }
 
@@ -154,11 +65,12 @@ impl Kernel {
     }
 
     fn configure(signature: Signature, info: KernelInfo, label: &str) -> Result<Kernel> {
-        let run = runner(signature);
         let p = match info.attribute(c"p")? {
             Attribute::Absent => 1,
-            Attribute::Int(p) => u32::try_from(p)
-                .map_err(|_| Failure::invalid(format!("p must be 1 or 2, got {p}")))?,
+            Attribute::Int(p @ 1..=2) => p as u32,
+            Attribute::Int(p) => {
+                return Err(Failure::invalid(format!("p must be 1 or 2, got {p}")));
+            }
             other => return Err(wrong_type("p", "an int", &other)),
         };
         let margin = match info.attribute(c"margin")? {
@@ -175,11 +87,11 @@ impl Kernel {
             }
         };
         let reduction = match info.attribute(c"reduction")? {
-            Attribute::Absent => Reduction::Mean,
+            Attribute::Absent => MML_REDUCTION_MEAN,
             Attribute::String(r) => match r.as_str() {
-                "none" => Reduction::None,
-                "mean" => Reduction::Mean,
-                "sum" => Reduction::Sum,
+                "none" => MML_REDUCTION_NONE,
+                "mean" => MML_REDUCTION_MEAN,
+                "sum" => MML_REDUCTION_SUM,
                 _ => {
                     return Err(Failure::invalid(format!(
                         "reduction must be \"none\", \"mean\" or \"sum\", got {r:?}"
@@ -188,15 +100,11 @@ impl Kernel {
             },
             other => return Err(wrong_type("reduction", "a string", &other)),
         };
-        let unweighted = MultiMarginLoss::builder()
-            .p(p)
-            .margin(margin)
-            .reduction(reduction)
-            .build()
-            .map_err(mml_failure)?;
+        // SAFETY: no weights.
+        let unweighted = unsafe { Handle::new(p, margin, None, reduction) }?;
         Ok(Kernel {
             label: label.to_owned(),
-            run,
+            signature,
             p,
             margin,
             reduction,
@@ -206,116 +114,110 @@ impl Kernel {
 
     /// One call: every message carries the node's label.
     pub fn compute(&self, context: KernelContext) -> Result<()> {
-        (self.run)(self, context).map_err(|failure| failure.within(&self.label))
+        match self.signature.kind {
+            Kind::Loss => self.forward(context),
+            Kind::Grad => self.backward(context),
+        }
+        .map_err(|failure| failure.within(&self.label))
     }
 
-    /// The loss for this call's weights (none: the one built at creation).
-    fn loss<W: Weight>(&self, weight: Option<&[W]>) -> Result<Cow<'_, MultiMarginLoss>> {
+    /// The loss for this call's weights (none: the one made at creation), one per class: mml
+    /// would take an empty weight tensor for "no weights".
+    fn with_loss<R>(
+        &self,
+        weight: Option<&Tensor>,
+        c: usize,
+        run: impl FnOnce(&Handle) -> Result<R>,
+    ) -> Result<R> {
         let Some(weight) = weight else {
-            return Ok(Cow::Borrowed(&self.unweighted));
+            return run(&self.unweighted);
         };
-        let builder = MultiMarginLoss::builder()
-            .p(self.p)
-            .margin(self.margin)
-            .reduction(self.reduction);
-        W::set(builder, weight)
-            .build()
-            .map(Cow::Owned)
-            .map_err(mml_failure)
+        if weight.len != c {
+            return Err(Failure::invalid(format!(
+                "weight has {} elements, expected {c}",
+                weight.len
+            )));
+        }
+        let weights = match self.signature.scores {
+            Scores::Double => Weights::Double(buffer(weight).data.cast(), weight.len),
+            Scores::Float | Scores::Float16 | Scores::BFloat16 => {
+                Weights::Float(buffer(weight).data.cast(), weight.len)
+            }
+        };
+        // SAFETY: the runtime keeps the weight tensor, of the type checked, alive for the call.
+        let loss = unsafe { Handle::new(self.p, self.margin, Some(weights), self.reduction) }?;
+        run(&loss)
     }
 
     /// `MultiMarginLoss(scores, target, [weight]) -> loss`.
-    fn forward<S: Element, I: Index>(&self, context: KernelContext) -> Result<()> {
-        let scores = required(context.input(0)?, Role::Scores, S::ONNX)?;
-        let target = required(context.input(1)?, Role::Target, I::ONNX)?;
-        let weight = optional(context.input(2)?, Role::Weight, <S::Loss as Weight>::ONNX)?;
+    fn forward(&self, context: KernelContext) -> Result<()> {
+        let s = self.signature;
+        let scores = required(context.input(0)?, Role::Scores, s.input_type(Role::Scores))?;
+        let target = required(context.input(1)?, Role::Target, s.input_type(Role::Target))?;
+        let weight = optional(context.input(2)?, Role::Weight, s.input_type(Role::Weight))?;
         let (n, c) = batch(&scores)?;
-        check_target_rank(&target)?;
+        check_targets(&target, n)?;
         // PyTorch: `none` gives one loss per target (a 0-dim target gives a 0-dim loss).
-        let dims: &[usize] = match self.reduction {
-            Reduction::None => target.shape(),
-            Reduction::Mean | Reduction::Sum => &[],
+        let dims: &[usize] = if self.reduction == MML_REDUCTION_NONE {
+            target.shape()
+        } else {
+            &[]
         };
-        let output = context.output(0, dims, <S::Loss as Weight>::ONNX)?;
-        disjoint(
-            (&output, size_of::<S::Loss>()),
-            &[
-                Some((&scores, size_of::<S>())),
-                Some((&target, size_of::<I>())),
-                weight.as_ref().map(|w| (w, size_of::<S::Loss>())),
-            ],
-        )?;
-        // SAFETY: each tensor holds `len` elements of the type checked above (ONNX Runtime
-        // keeps them alive during the call), the inputs are not written, and the output, just
-        // allocated, overlaps none of them.
-        let (x, t, w, out) = unsafe {
-            (
-                scores.slice::<S>("scores")?,
-                target.slice::<I>("target")?,
-                weight
-                    .as_ref()
-                    .map(|w| w.slice::<S::Loss>("weight"))
-                    .transpose()?,
-                output.slice_mut::<S::Loss>("loss")?,
-            )
-        };
-        S::forward(&*self.loss(w)?, x, t, n, c, out).map_err(mml_failure)
+        let output = context.output(0, dims, s.output_type())?;
+        disjoint(&output, &[Some(&scores), Some(&target), weight.as_ref()])?;
+        self.with_loss(weight.as_ref(), c, |loss| {
+            // SAFETY: each tensor holds `len` elements of the type checked (scores `n·c`,
+            // targets `n`), alive for the call; the output, just allocated, overlaps none.
+            unsafe { loss.forward(buffer(&scores), buffer(&target), (n, c), buffer(&output)) }
+        })
     }
 
     /// `MultiMarginLossGrad(grad_output, scores, target, [weight]) -> grad_scores`.
-    fn backward<S: Element, I: Index>(&self, context: KernelContext) -> Result<()> {
+    fn backward(&self, context: KernelContext) -> Result<()> {
+        let s = self.signature;
         let upstream = required(
             context.input(0)?,
             Role::GradOutput,
-            <S::Loss as Weight>::ONNX,
+            s.input_type(Role::GradOutput),
         )?;
-        let scores = required(context.input(1)?, Role::Scores, S::ONNX)?;
-        let target = required(context.input(2)?, Role::Target, I::ONNX)?;
-        let weight = optional(context.input(3)?, Role::Weight, <S::Loss as Weight>::ONNX)?;
+        let scores = required(context.input(1)?, Role::Scores, s.input_type(Role::Scores))?;
+        let target = required(context.input(2)?, Role::Target, s.input_type(Role::Target))?;
+        let weight = optional(context.input(3)?, Role::Weight, s.input_type(Role::Weight))?;
         let (n, c) = batch(&scores)?;
-        check_target_rank(&target)?;
+        check_targets(&target, n)?;
         if upstream.rank > 1 {
             return Err(Failure::invalid(format!(
                 "grad_output must have shape [N] (reduction \"none\") or [] or [1], got rank {}",
                 upstream.rank
             )));
         }
-        let output = context.output(0, scores.shape(), S::ONNX)?;
+        let output = context.output(0, scores.shape(), s.output_type())?;
         disjoint(
-            (&output, size_of::<S>()),
+            &output,
             &[
-                Some((&upstream, size_of::<S::Loss>())),
-                Some((&scores, size_of::<S>())),
-                Some((&target, size_of::<I>())),
-                weight.as_ref().map(|w| (w, size_of::<S::Loss>())),
+                Some(&upstream),
+                Some(&scores),
+                Some(&target),
+                weight.as_ref(),
             ],
         )?;
-        // SAFETY: as in `forward`.
-        let (up, x, t, w, grad) = unsafe {
-            (
-                upstream.slice::<S::Loss>("grad_output")?,
-                scores.slice::<S>("scores")?,
-                target.slice::<I>("target")?,
-                weight
-                    .as_ref()
-                    .map(|w| w.slice::<S::Loss>("weight"))
-                    .transpose()?,
-                output.slice_mut::<S>("grad_scores")?,
-            )
-        };
-        S::backward(&*self.loss(w)?, x, t, n, c, up, grad).map_err(mml_failure)
+        self.with_loss(weight.as_ref(), c, |loss| {
+            // SAFETY: as in `forward`; the gradient has the scores' `n·c` elements.
+            unsafe {
+                loss.backward(
+                    buffer(&scores),
+                    buffer(&target),
+                    (n, c),
+                    buffer(&upstream),
+                    buffer(&output),
+                )
+            }
+        })
     }
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Attribute) -> Failure {
     Failure::invalid(format!("attribute {name} must be {expected}, got {got:?}"))
-}
-
-fn mml_failure(error: mml::Error) -> Failure {
-    match error {
-        mml::Error::OutOfMemory => Failure::internal(error.to_string()),
-        _ => Failure::invalid(error.to_string()),
-    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -385,24 +287,30 @@ fn batch(scores: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
-/// Targets are `[N]`, or `[]` for one sample (their count is mml's check).
-fn check_target_rank(target: &Tensor) -> Result<()> {
-    if target.rank <= 1 {
-        Ok(())
-    } else {
-        Err(Failure::invalid(format!(
+/// Targets are `[N]`, or `[]` for one sample, one per row of scores (mml reads `n` of them).
+fn check_targets(target: &Tensor, n: usize) -> Result<()> {
+    if target.rank > 1 {
+        return Err(Failure::invalid(format!(
             "target must have shape [N] or [], got rank {}",
             target.rank
-        )))
+        )));
     }
+    if target.len != n {
+        return Err(Failure::invalid(format!(
+            "target has {} elements, expected {n}",
+            target.len
+        )));
+    }
+    Ok(())
 }
 
-/// The output overlaps no input (each given with its element size): a caller binding one
-/// buffer to both would otherwise hand mml a slice that it writes while reading another.
-fn disjoint(output: (&Tensor, usize), inputs: &[Option<(&Tensor, usize)>]) -> Result<()> {
-    let out = output.0.bytes(output.1);
-    let overlaps = |(tensor, size): (&Tensor, usize)| {
-        let range = tensor.bytes(size);
+/// The output overlaps no input: a caller binding one buffer to both would otherwise have mml
+/// write what it reads (mml refuses that too; this says which tensors).
+fn disjoint(output: &Tensor, inputs: &[Option<&Tensor>]) -> Result<()> {
+    let bytes = |t: &Tensor| t.bytes(dtype(t.dtype).1);
+    let out = bytes(output);
+    let overlaps = |tensor: &Tensor| {
+        let range = bytes(tensor);
         !out.is_empty() && !range.is_empty() && out.start < range.end && range.start < out.end
     };
     if inputs.iter().flatten().any(|&input| overlaps(input)) {

@@ -3,8 +3,10 @@
 //! ONNX Runtime loads this library at run time (`RegisterCustomOpsLibrary`,
 //! `SessionOptions.register_custom_ops_library`, …) and calls [`RegisterCustomOps`], which
 //! registers two operators in the domain `mml`: `MultiMarginLoss` and `MultiMarginLossGrad`.
-//! They compute through mml's safe API: its kernels, its thread pool, its bits. User
-//! documentation: `docs/ONNXRUNTIME.md`.
+//! They compute through mml's C ABI in `libmml.so.0.1`, which this library links (found beside
+//! it, or in the directory above: `LIBDIR/mml/` installed): mml's kernels, its thread pool, its
+//! bits, one copy of them in a process that uses mml directly too. User documentation:
+//! `docs/ONNXRUNTIME.md`.
 //!
 //! The library never links `libonnxruntime`: the runtime hands over its C API through
 //! `OrtApiBase`, and this library asks it for version [`ort_sys::ORT_API_VERSION`] (17: ONNX
@@ -12,10 +14,12 @@
 //!
 //! - `signature`: what each operator takes and gives, per element type.
 //! - `kernel`: one node's attributes, and each call's checks and mml call.
+//! - `mml`: the part of mml's C ABI used, behind safe functions.
 //! - `ops`: the `OrtCustomOp` table and its callbacks, each behind `catch_unwind`.
 //! - `ort`: the part of the C API used, behind safe functions.
 
 mod kernel;
+mod mml;
 mod ops;
 mod ort;
 mod signature;

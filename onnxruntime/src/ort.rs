@@ -295,37 +295,6 @@ impl Tensor {
         let start = self.data as usize;
         start..start.saturating_add(self.len.saturating_mul(element_size))
     }
-
-    /// The elements as a slice of `T`.
-    ///
-    /// # Safety
-    /// The tensor holds `len` elements of type `T` (its dtype was checked), stays alive and is
-    /// not written while the slice lives.
-    pub unsafe fn slice<'a, T>(&self, role: &str) -> Result<&'a [T]> {
-        if self.len == 0 {
-            return Ok(&[]);
-        }
-        let data = self.data.cast::<T>();
-        if data.is_null() || !data.is_aligned() {
-            return Err(Failure::invalid(format!(
-                "{role} data at {data:p} is not aligned to {} bytes",
-                align_of::<T>()
-            )));
-        }
-        // SAFETY: non-NULL and aligned (checked), `len` elements by the caller's contract.
-        Ok(unsafe { std::slice::from_raw_parts(data, self.len) })
-    }
-
-    /// The elements as a mutable slice of `T`.
-    ///
-    /// # Safety
-    /// As [`Tensor::slice`], and nothing else reads or writes the tensor while the slice lives.
-    pub unsafe fn slice_mut<'a, T>(&self, role: &str) -> Result<&'a mut [T]> {
-        // SAFETY: the caller's contract, which includes `slice`'s.
-        let shared = unsafe { self.slice::<T>(role) }?;
-        // SAFETY: exclusive by the caller's contract.
-        Ok(unsafe { std::slice::from_raw_parts_mut(shared.as_ptr().cast_mut(), shared.len()) })
-    }
 }
 
 /// One call of a kernel: its inputs and outputs.

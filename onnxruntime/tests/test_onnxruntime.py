@@ -511,6 +511,8 @@ class Errors(unittest.TestCase):
         session = single_op_session(False, np.float32, 1, 1.0, "mean", True)
         message = run_expecting_error(self, session, self.feeds(weight=np.ones(3, np.float32)))
         self.assertIn("mml::MultiMarginLoss: weight has 3 elements, expected 5", message)
+        message = run_expecting_error(self, session, self.feeds(weight=np.ones(0, np.float32)))
+        self.assertIn("mml::MultiMarginLoss: weight has 0 elements, expected 5", message)
         session = single_op_session(True, np.float64, 1, 1.0, "mean", True)
         message = run_expecting_error(self, session, {
             "grad_output": np.array(1, np.float64), "scores": self.scores.astype(np.float64),
@@ -660,11 +662,24 @@ class Library(unittest.TestCase):
                                  capture_output=True, text=True).stdout
         self.assertIn(" T RegisterCustomOps", symbols)
 
+    def test_one_mml_in_the_process(self):
+        """The plugin links libmml.so.0.1 (found beside it) instead of carrying a copy of mml:
+        with the C ABI already loaded through ctypes, a session adds no second mml."""
+        dynamic = subprocess.run(["readelf", "-d", "-W", PLUGIN], check=True, capture_output=True,
+                                 text=True).stdout
+        self.assertIn("Shared library: [libmml.so.0.1]", dynamic)
+        self.assertIn("Library runpath: [$ORIGIN:$ORIGIN/..]", dynamic)
+        symbols = subprocess.run(["nm", "-D", "--defined-only", PLUGIN], check=True,
+                                 capture_output=True, text=True).stdout
+        self.assertNotIn(" mml_forward", symbols)
+        single_op_session(False, np.float32, 1, 1.0, "mean", False)
+        with open("/proc/self/maps") as maps:
+            mapped = {os.path.realpath(line.split()[-1]) for line in maps
+                      if os.path.basename(line.split()[-1]).startswith("libmml")}
+        self.assertEqual(mapped, {os.path.realpath(LIBMML), os.path.realpath(PLUGIN)})
+
 
 if __name__ == "__main__":
-    plugin = ctypes.CDLL(PLUGIN)
-    plugin.mml_kernel_path.restype = ctypes.c_char_p
-    print("onnxruntime %s, onnx %s, numpy %s; mml kernel path: plugin %s, libmml %s" % (
-        ort.__version__, onnx.__version__, np.__version__, plugin.mml_kernel_path().decode(),
-        C.mml_kernel_path().decode()))
+    print("onnxruntime %s, onnx %s, numpy %s; mml kernel path %s (the plugin calls this libmml)" % (
+        ort.__version__, onnx.__version__, np.__version__, C.mml_kernel_path().decode()))
     unittest.main()

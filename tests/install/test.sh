@@ -13,7 +13,7 @@
 #           binding and replaces it with PREFIX/share/mml/go; built with PKG_CONFIG_PATH and no
 #           CGO_* variable (the binding's `#cgo pkg-config: mml`), run path to the prefix only;
 #   ONNX Runtime  the operator library at the path `pkg-config --variable=onnxruntime_plugin mml`
-#           gives, loaded by the onnxruntime wheel (scripts/install-onnx.sh's Python): a forward and
+#           gives, linked to the prefix's libmml, loaded by the onnxruntime wheel (scripts/install-onnx.sh's Python): a forward and
 #           a gradient, bit for bit the installed libmml's (tests/install/onnxruntime_smoke.py);
 #   C#      the NuGet package (bindings/csharp/pack.sh, `make nuget`): its structure, then a
 #           program (tests/install/csharp) compiled with mcs against the unpacked package's
@@ -51,6 +51,7 @@ check_loads_from() { # binary dir [extra env for ldd]
   local bin="$1" dir="$2" resolved
   shift 2
   resolved="$(env "$@" ldd "$bin" | awk -v s="$soname" '$1 == s { print $3 }')"
+  [[ -z "$resolved" ]] || resolved="$(realpath -ms -- "$resolved")"  # lib/mml/../x is lib/x
   [[ "$resolved" == "$dir/$soname" ]] ||
     fail "$bin loads $soname from '$resolved', expected $dir/$soname"
   if readelf -d "$bin" | grep -E 'R(UN)?PATH' | grep -qF "$root"; then
@@ -118,6 +119,8 @@ plugin="$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --variable=onnxrunt
   fail "mml.pc names the plugin '$plugin', expected $prefix/lib/mml/libmml_onnxruntime.so"
 grep -qF 'set(mml_ONNXRUNTIME_PLUGIN "${_mml_prefix}/lib/mml/libmml_onnxruntime.so")' \
   "$prefix/lib/cmake/mml/mmlConfig.cmake" || fail "mmlConfig.cmake does not name the plugin"
+# It links the prefix's libmml (run path $ORIGIN/..): one mml in a process that uses both.
+check_loads_from "$plugin" "$prefix/lib"
 python="$("$root/scripts/install-onnx.sh" 2>/dev/null)"
 (cd "$tmp" && "$python" "$here/onnxruntime_smoke.py" "$plugin" "$prefix/lib/$soname") \
   >"$tmp/out.txt" 2>&1 || { cat "$tmp/out.txt"; fail "the installed plugin failed in ONNX Runtime"; }
@@ -244,6 +247,7 @@ dist="$(ls -d "$tmp/elsewhere"/mml-"$version"-*)"
    -f "$dist/lib/mml/libmml_onnxruntime.so" ]] ||
   fail "the tarball lacks the library, the ONNX Runtime plugin or the bindings' sources"
 grep -q '^prefix=${pcfiledir}/' "$dist/lib/pkgconfig/mml.pc" || fail "the tarball's mml.pc is not relocatable"
+check_loads_from "$dist/lib/mml/libmml_onnxruntime.so" "$dist/lib"
 echo "   $(basename "$tarball") -> $dist"
 c_pkg_config "$dist/lib/pkgconfig" "$dist/lib" "$here/smoke.c" "$tmp/smoke_dist"
 c_cmake "$dist" "$tmp/dist-cmake" "$dist/lib"
