@@ -61,6 +61,8 @@ pub unsafe extern "system" fn RegisterCustomOps(
     let Some(api) = (unsafe { Api::new((base.GetApi)(ORT_API_VERSION)) }) else {
         return too_old(base);
     };
+    // SAFETY: the runtime's `OrtApiBase`.
+    unsafe { ort::find_shape_reference(base) };
     guarded_status(api, || register(api, options))
 }
 

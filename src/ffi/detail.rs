@@ -353,9 +353,10 @@ impl Detail {
         };
         let (row, value) = outcome.as_ref().err().map_or((0, 0), Failure::target);
         let mut message = [0 as c_char; MML_ERROR_MESSAGE_LEN];
-        let text = match &outcome {
-            Ok(()) => "ok".to_owned(),
-            Err(f) => f.reason.to_string(),
+        // No allocation on success: a call with a detail pointer is the fast path too.
+        let text: std::borrow::Cow<'static, str> = match &outcome {
+            Ok(()) => "ok".into(),
+            Err(f) => f.reason.to_string().into(),
         };
         let mut len = text.len().min(MML_ERROR_MESSAGE_LEN - 1);
         while !text.is_char_boundary(len) {
