@@ -23,15 +23,15 @@ pub(crate) struct Kernel {
     unweighted: Handle,
 }
 
-/// mml's dtype for an ONNX element type the operators take, and its size in bytes.
-fn dtype(onnx: ONNXTensorElementDataType) -> (u32, usize) {
+/// mml's dtype for an ONNX element type the operators take.
+fn dtype(onnx: ONNXTensorElementDataType) -> u32 {
     match onnx {
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT => (MML_DTYPE_FLOAT32, 4),
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE => (MML_DTYPE_FLOAT64, 8),
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 => (MML_DTYPE_BFLOAT16, 2),
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 => (MML_DTYPE_FLOAT16, 2),
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 => (MML_DTYPE_INT64, 8),
-        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 => (MML_DTYPE_INT32, 4),
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT => MML_DTYPE_FLOAT32,
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE => MML_DTYPE_FLOAT64,
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 => MML_DTYPE_BFLOAT16,
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 => MML_DTYPE_FLOAT16,
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 => MML_DTYPE_INT64,
+        ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 => MML_DTYPE_INT32,
         other => unreachable!("no operator declares {other:?}"),
     }
 }
@@ -45,7 +45,7 @@ fn buffer(tensor: &Tensor) -> Buffer {
         tensor.data
     };
     Buffer {
-        dtype: dtype(tensor.dtype).0,
+        dtype: dtype(tensor.dtype),
         data,
         len: tensor.len,
     }
@@ -164,10 +164,10 @@ impl Kernel {
             &[]
         };
         let output = context.output(0, dims, s.output_type())?;
-        disjoint(&output, &[Some(&scores), Some(&target), weight.as_ref()])?;
         self.with_loss(weight.as_ref(), c, |loss| {
             // SAFETY: each tensor holds `len` elements of the type checked (scores `n·c`,
-            // targets `n`), alive for the call; the output, just allocated, overlaps none.
+            // targets `n`), alive for the call. mml refuses an output that overlaps an input
+            // (`MML_STATUS_ALIASED_BUFFERS`, naming both); it copied the weights into `loss`.
             unsafe { loss.forward(buffer(&scores), buffer(&target), (n, c), buffer(&output)) }
         })
     }
@@ -192,15 +192,6 @@ impl Kernel {
             )));
         }
         let output = context.output(0, scores.shape(), s.output_type())?;
-        disjoint(
-            &output,
-            &[
-                Some(&upstream),
-                Some(&scores),
-                Some(&target),
-                weight.as_ref(),
-            ],
-        )?;
         self.with_loss(weight.as_ref(), c, |loss| {
             // SAFETY: as in `forward`; the gradient has the scores' `n·c` elements.
             unsafe {
@@ -300,21 +291,6 @@ fn check_targets(target: &Tensor, n: usize) -> Result<()> {
             "target has {} elements, expected {n}",
             target.len
         )));
-    }
-    Ok(())
-}
-
-/// The output overlaps no input: a caller binding one buffer to both would otherwise have mml
-/// write what it reads (mml refuses that too; this says which tensors).
-fn disjoint(output: &Tensor, inputs: &[Option<&Tensor>]) -> Result<()> {
-    let bytes = |t: &Tensor| t.bytes(dtype(t.dtype).1);
-    let out = bytes(output);
-    let overlaps = |tensor: &Tensor| {
-        let range = bytes(tensor);
-        !out.is_empty() && !range.is_empty() && out.start < range.end && range.start < out.end
-    };
-    if inputs.iter().flatten().any(|&input| overlaps(input)) {
-        return Err(Failure::invalid("the output overlaps an input"));
     }
     Ok(())
 }

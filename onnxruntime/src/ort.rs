@@ -360,12 +360,6 @@ impl Tensor {
     pub fn shape(&self) -> &[usize] {
         &self.dims[..self.rank.min(MAX_RANK)]
     }
-
-    /// The byte range the elements occupy (empty when there are none).
-    pub fn bytes(&self, element_size: usize) -> std::ops::Range<usize> {
-        let start = self.data as usize;
-        start..start.saturating_add(self.len.saturating_mul(element_size))
-    }
 }
 
 /// One call of a kernel: its inputs and outputs.
