@@ -145,7 +145,7 @@ impl Handle {
     ///
     /// # Safety
     /// `scores` holds `n·c` values and `target` `n` values of their dtypes, `output`
-    /// `output.len` values; `output` overlaps neither.
+    /// `output.len` values (mml refuses an output that overlaps an input).
     pub unsafe fn forward(
         &self,
         scores: Buffer,
@@ -153,9 +153,8 @@ impl Handle {
         (n, c): (usize, usize),
         output: Buffer,
     ) -> Result<()> {
-        let mut detail = MmlError::empty();
         // SAFETY: the caller's contract; `detail` is a writable `MmlError`.
-        let status = unsafe {
+        with_detail(|detail| unsafe {
             mml_forward_typed(
                 self.0.as_ptr(),
                 scores.dtype,
@@ -167,17 +166,16 @@ impl Handle {
                 c,
                 output.data,
                 output.len,
-                &mut detail,
+                detail,
             )
-        };
-        outcome(status, &detail)
+        })
     }
 
     /// `mml_backward_typed` over contiguous rows, the gradient of `grad.dtype`.
     ///
     /// # Safety
     /// As [`Handle::forward`], with `grad_output` holding its length of values and `grad`
-    /// `n·c` values that overlap no input.
+    /// `n·c` values.
     pub unsafe fn backward(
         &self,
         scores: Buffer,
@@ -186,9 +184,8 @@ impl Handle {
         grad_output: Buffer,
         grad: Buffer,
     ) -> Result<()> {
-        let mut detail = MmlError::empty();
         // SAFETY: the caller's contract; `detail` is a writable `MmlError`.
-        let status = unsafe {
+        with_detail(|detail| unsafe {
             mml_backward_typed(
                 self.0.as_ptr(),
                 scores.dtype,
@@ -203,10 +200,19 @@ impl Handle {
                 grad.dtype,
                 grad.data,
                 c,
-                &mut detail,
+                detail,
             )
-        };
-        outcome(status, &detail)
+        })
+    }
+}
+
+/// Runs a typed call with an `MmlError` for its detail: a failed status becomes a runtime
+/// error carrying the message mml wrote.
+fn with_detail(call: impl FnOnce(*mut MmlError) -> u32) -> Result<()> {
+    let mut detail = MmlError::empty();
+    match call(&mut detail) {
+        MML_STATUS_OK => Ok(()),
+        status => Err(failure(status, Some(&detail))),
     }
 }
 
@@ -221,14 +227,6 @@ impl MmlError {
             value: 0,
             message: [0; MML_ERROR_MESSAGE_LEN as usize],
         }
-    }
-}
-
-fn outcome(status: u32, detail: &MmlError) -> Result<()> {
-    if status == MML_STATUS_OK {
-        Ok(())
-    } else {
-        Err(failure(status, Some(detail)))
     }
 }
 
