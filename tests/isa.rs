@@ -819,17 +819,29 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
 /// classes, weights `{0, NaN}`: a row of target 0 with `x[1] = +inf` loses `inf · 0`, the
 /// default NaN `0xffc00000`; a row of target 1 loses `z · NaN`, the weight's `0x7fc00000`), its
 /// mirror (the negative NaN last), and sizes that sum in the engine's buffers and in a large
-/// call's blocks.
+/// call's blocks; also with 10 and 300 classes, whose large calls run blocks in pairs and in
+/// streams (weights `{0, NaN, 0, …}`).
 #[test]
 fn summed_nans_keep_the_first_nan_met_on_every_path() {
-    let c = 2;
-    let weight = [0.0f32, f32::NAN];
+    let cases = [
+        (2, &[16usize, 17, 33, 1500, 70_000][..]),
+        (10, &[420_000][..]),
+        (300, &[14_000][..]),
+    ];
+    for (c, sizes) in cases {
+        let mut weight = vec![0.0f32; c];
+        weight[1] = f32::NAN;
+        summed_nans_keep_the_first_nan_met(c, &weight, sizes);
+    }
+}
+
+fn summed_nans_keep_the_first_nan_met(c: usize, weight: &[f32], sizes: &[usize]) {
     let params = Params {
         power: Power::One,
         margin: 1.0f32,
-        weight: Some(&weight[..]),
+        weight: Some(weight),
     };
-    for n in [16usize, 17, 33, 1500, 70_000] {
+    for &n in sizes {
         for negative_first in [true, false] {
             // The row whose target is 0 (and whose loss is the negative NaN): first or last.
             let special = if negative_first { 0 } else { n - 1 };

@@ -260,7 +260,7 @@ impl<S: Kernels> Plan<S> {
         match self.entry {
             // SAFETY: `S::entry` names only entries of an available path (`isa.clamped()`), whose
             // CPU features were detected.
-            Some(entry) => unsafe { entry(self.schedule, params, c, work) },
+            Some(entry) => unsafe { entry(self.schedule, params, c, &mut { work }) },
             None => match work {
                 Work::One(task) => reference::run(params, c, task),
                 Work::Pair(a, b) => {

@@ -34,7 +34,7 @@ pub enum Work<'a, S: Element> {
 
 /// A backend's entry (see [`entries!`]); callers must have detected the CPU features it enables.
 #[doc(hidden)]
-pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, S>);
+pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, &mut Work<'_, S>);
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
 /// are also compiled with `c` a constant: 10, the common case (forward 6–16% faster).
@@ -124,7 +124,7 @@ pub(crate) fn run<
     schedule: Schedule,
     params: &Params<S::Real>,
     c: usize,
-    work: Work<'_, S>,
+    work: &mut Work<'_, S>,
 ) where
     S: Load<V>,
     V: Vector<S::Real>,
@@ -137,7 +137,7 @@ pub(crate) fn run<
     // forward tasks with `PAIRS`. Plans keep to this; anything else runs the reference.
     let takes = |t: &Task<'_, S>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
     let pair = second.as_ref().is_none_or(|t| PAIRS && !GRAD && takes(t));
-    if !takes(&first) || !pair || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
+    if !takes(first) || !pair || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
         return by_reference(params, c, first, second);
     }
     // A no-op that tells the compiler which half of the block body runs.
@@ -153,18 +153,20 @@ pub(crate) fn run<
             target,
             loss,
             grad: Some(grad),
-        } = first
+        } = &mut *first
         else {
             return;
         };
+        let (pitch, target) = (*pitch, *target);
         let rows = Rows {
             input,
             pitch,
             target,
         };
-        let sink = LossSink::new(loss, target.len());
+        let sink = LossSink::new(loss.reborrow(), target.len());
+        let grad = grad.reborrow();
         let contiguous = pitch == c && grad.pitch == c;
-        return match sink {
+        let again = match sink {
             None => with_shape!(params, c, contiguous, || {
                 let (rows, grad) = (
                     rows.pitched::<CONTIGUOUS>(c),
@@ -180,6 +182,7 @@ pub(crate) fn run<
                 gradient::<S, V, H, true>(params, c, rows, grad, Some(sink))
             }),
         };
+        return sum_again(params, c, first, again);
     }
     let checks = schedule.checks_targets;
     let (a, sink_a) = Rows::forward(first);
@@ -187,20 +190,49 @@ pub(crate) fn run<
     // to the reference above).
     if PAIRS && let Some(second) = second {
         let (b, sink_b) = Rows::forward(second);
-        return with_shape!(params, c, a.pitch == c && b.pitch == c, || {
+        let [again_a, again_b] = with_shape!(params, c, a.pitch == c && b.pitch == c, || {
             let (a, b) = (a.pitched::<CONTIGUOUS>(c), b.pitched::<CONTIGUOUS>(c));
             forward_pair::<S, V, H>(params, c, [(a, sink_a), (b, sink_b)], checks)
         });
+        sum_again(params, c, first, again_a);
+        return sum_again(params, c, second, again_b);
     }
-    if STREAMS && !SHORT && schedule.streams {
-        return with_shape!(params, c, false, || {
+    let again = if STREAMS && !SHORT && schedule.streams {
+        with_shape!(params, c, false, || {
             streamed::<S, V, H>(params, c, a, sink_a, checks)
-        });
+        })
+    } else {
+        with_shape!(params, c, a.pitch == c, || {
+            let a = a.pitched::<CONTIGUOUS>(c);
+            forward::<S, V, H>(params, c, a, sink_a, checks)
+        })
+    };
+    sum_again(params, c, first, again)
+}
+
+/// Where `again` (a sum came out NaN), the task's losses summed again by the reference, which
+/// keeps the first NaN as PyTorch does: which of two NaNs a vector add keeps is the compiler's
+/// choice (NaN-ness itself does not depend on it). From the caller's task, so that the kernel's
+/// own copies of its parts stay in registers.
+#[inline(always)]
+fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>, again: bool) {
+    #[cold]
+    #[inline(never)]
+    fn by_reference<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
+        let rows = (task.input, task.pitch);
+        match &mut task.loss {
+            LossOut::Sum(acc) => {
+                reference::summed_losses(params, c, rows, task.target, std::slice::from_mut(acc))
+            }
+            LossOut::Interleaved(partials) => {
+                reference::summed_losses(params, c, rows, task.target, &mut partials.sums)
+            }
+            LossOut::Skip | LossOut::PerRow(_) => {}
+        }
     }
-    with_shape!(params, c, a.pitch == c, || {
-        let a = a.pitched::<CONTIGUOUS>(c);
-        forward::<S, V, H>(params, c, a, sink_a, checks)
-    })
+    if again {
+        by_reference(params, c, task);
+    }
 }
 
 /// Work the entry does not take, on the reference; out of line, as it is rare.
@@ -209,12 +241,12 @@ pub(crate) fn run<
 fn by_reference<S: Element>(
     params: &Params<S::Real>,
     c: usize,
-    first: Task<'_, S>,
-    second: Option<Task<'_, S>>,
+    first: &mut Task<'_, S>,
+    second: Option<&mut Task<'_, S>>,
 ) {
-    reference::run(params, c, first);
+    reference::run(params, c, first.reborrow());
     if let Some(second) = second {
-        reference::run(params, c, second);
+        reference::run(params, c, second.reborrow());
     }
 }
 
@@ -228,22 +260,13 @@ struct Rows<'a, S> {
 
 impl<'a, S: Element> Rows<'a, S> {
     #[inline(always)]
-    fn forward(task: Task<'a, S>) -> (Self, Option<LossSink<'a, S::Real>>) {
-        let Task {
-            input,
-            pitch,
-            target,
-            loss,
-            ..
-        } = task;
-        (
-            Rows {
-                input,
-                pitch,
-                target,
-            },
-            LossSink::new(loss, target.len()),
-        )
+    fn forward<'b>(task: &'b mut Task<'a, S>) -> (Self, Option<LossSink<'b, S::Real>>) {
+        let rows = Rows {
+            input: task.input,
+            pitch: task.pitch,
+            target: task.target,
+        };
+        (rows, LossSink::new(task.loss.reborrow(), rows.target.len()))
     }
 
     /// The same rows with the pitch `c` where `CONTIGUOUS`: a no-op for rows `c` values apart,
@@ -287,22 +310,24 @@ fn forward<S, V, H: Hinge>(
     rows: Rows<'_, S>,
     sink: Option<LossSink<'_, S::Real>>,
     checks: bool,
-) where
+) -> bool
+where
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    let Some(mut sink) = sink else { return };
+    let Some(mut sink) = sink else { return false };
     let checks = checks && sink.is_interleaved();
     let prefetch = Prefetch::new::<S, V>(c, false, false);
+    let mut sums = [0.0; INTERLEAVE];
     for (start, first) in blocks(rows.target.len(), V::LANES) {
         // Before anything reads the block's targets or indexes by them.
         if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
             return sink.reject_targets();
         }
         let losses = block_loss::<S, V, H>(params, c, rows.block(start), prefetch);
-        sink.add(losses, start, first);
+        sink.add(&mut sums, losses, start, first);
     }
-    sink.finish(params, c, rows);
+    sink.finish(&sums)
 }
 
 /// Every block of a backward (`!LOSS`) or fused task.
@@ -318,11 +343,13 @@ fn gradient<S, V, H: Hinge, const LOSS: bool>(
         pitch,
     }: GradOut<'_, S::Real>,
     mut sink: Option<LossSink<'_, S::Real>>,
-) where
+) -> bool
+where
     S: Load<V>,
     V: Vector<S::Real>,
 {
     let prefetch = Prefetch::new::<S, V>(c, true, false);
+    let mut sums = [0.0; INTERLEAVE];
     for (start, first) in blocks(rows.target.len(), V::LANES) {
         let up = match upstream {
             Upstream::Scalar(v) => V::splat(v),
@@ -332,12 +359,10 @@ fn gradient<S, V, H: Hinge, const LOSS: bool>(
         let block = rows.block(start);
         let losses = block_grad::<S, V, H, LOSS>(params, c, block, prefetch, g, up, grads, pitch);
         if let (true, Some(sink)) = (LOSS, sink.as_mut()) {
-            sink.add(losses, start, first);
+            sink.add(&mut sums, losses, start, first);
         }
     }
-    if let Some(sink) = sink {
-        sink.finish(params, c, rows);
-    }
+    sink.is_some_and(|sink| sink.finish(&sums))
 }
 
 /// Two forward tasks, each exactly as [`forward`] runs it, [`PAIR_GROUP_BYTES`] of rows of one,
@@ -350,12 +375,13 @@ fn forward_pair<S, V, H: Hinge>(
     c: usize,
     [(a, sink_a), (b, sink_b)]: [(Rows<'_, S>, Option<LossSink<'_, S::Real>>); 2],
     checks: bool,
-) where
+) -> [bool; 2]
+where
     S: Load<V>,
     V: Vector<S::Real>,
 {
     let (Some(mut sink_a), Some(mut sink_b)) = (sink_a, sink_b) else {
-        return; // Paired forward tasks have somewhere to put their losses.
+        return [false; 2]; // Paired forward tasks have somewhere to put their losses.
     };
     let checks = checks && sink_a.is_interleaved() && sink_b.is_interleaved();
     let prefetch = Prefetch::new::<S, V>(c, false, false);
@@ -365,29 +391,30 @@ fn forward_pair<S, V, H: Hinge>(
         blocks(b.target.len(), V::LANES),
     );
     let (mut more_a, mut more_b) = (true, true);
+    let (mut sums_a, mut sums_b) = ([0.0; INTERLEAVE], [0.0; INTERLEAVE]);
     // One task's group of blocks into its sink; a bad target ends the call (the other task's
     // sink no longer matters). A macro, so that both steps are inlined.
     macro_rules! group {
-        ($rows:expr, $blocks:expr, $sink:expr, $more:expr) => {
+        ($rows:expr, $blocks:expr, $sink:expr, $sums:expr, $more:expr) => {
             for _ in 0..group {
                 let Some((start, first)) = $blocks.next() else {
                     $more = false;
                     break;
                 };
                 if checks && $rows.target.from(start).any_out_of_range(V::LANES, c) {
-                    return $sink.reject_targets();
+                    $sink.reject_targets();
+                    return [false; 2];
                 }
                 let losses = block_loss::<S, V, H>(params, c, $rows.block(start), prefetch);
-                $sink.add(losses, start, first);
+                $sink.add(&mut $sums, losses, start, first);
             }
         };
     }
     while more_a || more_b {
-        group!(a, blocks_a, sink_a, more_a);
-        group!(b, blocks_b, sink_b, more_b);
+        group!(a, blocks_a, sink_a, sums_a, more_a);
+        group!(b, blocks_b, sink_b, sums_b, more_b);
     }
-    sink_a.finish(params, c, a);
-    sink_b.finish(params, c, b);
+    [sink_a.finish(&sums_a), sink_b.finish(&sums_b)]
 }
 
 /// A large call's block of long rows, forward, in chunks of up to [`STREAMED_CHUNK_MAX_ROWS`]
@@ -403,11 +430,12 @@ fn streamed<S, V, H: Hinge>(
     rows: Rows<'_, S>,
     sink: Option<LossSink<'_, S::Real>>,
     checks: bool,
-) where
+) -> bool
+where
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    let Some(mut sink) = sink else { return };
+    let Some(mut sink) = sink else { return false };
     let checks = checks && sink.is_interleaved();
     let Rows {
         input,
@@ -420,6 +448,7 @@ fn streamed<S, V, H: Hinge>(
     let mut lane_targets = [0i64; MAX_LANES];
     let mut lane_losses = [S::Real::default(); MAX_LANES];
     let hints = Prefetch::new::<S, V>(c, false, true);
+    let mut sums = [0.0; INTERLEAVE];
     let mut start = 0;
     for chunk in 0..chunks {
         // Chunks within one row of each other in length, each at least `LANES` rows.
@@ -477,19 +506,11 @@ fn streamed<S, V, H: Hinge>(
             block_loss::<S, V, H>(params, c, block, hints).store(&mut buffer[last..]);
         }
         for (s, first) in blocks(len, V::LANES) {
-            sink.add(V::load(&buffer[s..]), start + s, first);
+            sink.add(&mut sums, V::load(&buffer[s..]), start + s, first);
         }
         start += len;
     }
-    sink.finish(
-        params,
-        c,
-        Rows {
-            input,
-            pitch,
-            target,
-        },
-    );
+    sink.finish(&sums)
 }
 
 /// The starts of the blocks of `lanes` rows covering `n >= lanes` rows, each with the first lane
@@ -502,11 +523,13 @@ fn blocks(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..full).step_by(lanes).map(|start| (start, 0)).chain(tail)
 }
 
-/// Where a task's block losses go, and the accumulators of the summing kinds.
+/// Where a task's block losses go, and the accumulator of the serial sum. Small, so that moving
+/// it costs a register or two: the interleaved sums are the caller's (`sums` of [`LossSink::add`]
+/// and [`LossSink::finish`]), whose loops keep them in registers.
 enum LossSink<'a, T> {
     PerRow(&'a mut [T]),
     Sum(f64, &'a mut f64),
-    Interleaved([f64; INTERLEAVE], &'a mut Partials),
+    Interleaved(&'a mut Partials),
 }
 
 impl<'a, T: super::real::Real> LossSink<'a, T> {
@@ -520,7 +543,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
                 Some(LossSink::PerRow(out))
             }
             LossOut::Sum(acc) => Some(LossSink::Sum(0.0, acc)),
-            LossOut::Interleaved(acc) => Some(LossSink::Interleaved([0.0; INTERLEAVE], acc)),
+            LossOut::Interleaved(partials) => Some(LossSink::Interleaved(partials)),
         }
     }
 
@@ -532,7 +555,13 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
     /// The losses of the rows `start..start + LANES`, whose lanes before `first` repeat rows
     /// already added.
     #[inline(always)]
-    fn add<V: Vector<T>>(&mut self, losses: V, start: usize, first: usize) {
+    fn add<V: Vector<T>>(
+        &mut self,
+        sums: &mut [f64; INTERLEAVE],
+        losses: V,
+        start: usize,
+        first: usize,
+    ) {
         match self {
             LossSink::PerRow(out) => losses.store(&mut out[start..start + V::LANES]),
             LossSink::Sum(sum, _) => {
@@ -543,7 +572,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
                     *sum += l;
                 }
             }
-            LossSink::Interleaved(sums, _) => {
+            LossSink::Interleaved(_) => {
                 // Sixteen chains that do not wait for each other.
                 let mut lanes = LineAligned([0.0f64; MAX_LANES]);
                 losses.widen(&mut lanes.0);
@@ -563,37 +592,31 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
         }
     }
 
-    /// Writes the task's sums. A sum that came out NaN is summed again by the reference, which
-    /// keeps the first NaN as PyTorch does: which of two NaNs a vector add keeps is the
-    /// compiler's choice (NaN-ness itself does not depend on it).
+    /// Writes the task's sums; returns whether one came out NaN, for the reference to sum again
+    /// ([`sum_again`]).
     #[inline(always)]
-    fn finish<S: Element<Real = T>>(self, params: &Params<T>, c: usize, rows: Rows<'_, S>) {
-        let again = |sums: &mut [f64]| {
-            reference::summed_losses(params, c, (rows.input, rows.pitch), rows.target, sums)
-        };
+    fn finish(self, sums: &[f64; INTERLEAVE]) -> bool {
         match self {
-            LossSink::PerRow(_) => {}
+            LossSink::PerRow(_) => false,
             LossSink::Sum(sum, acc) => {
                 *acc = sum;
-                if sum.is_nan() {
-                    again(std::slice::from_mut(acc));
-                }
+                sum.is_nan()
             }
-            LossSink::Interleaved(sums, partials) => {
-                partials.sums = sums;
-                if sums.iter().any(|s| s.is_nan()) {
-                    again(&mut partials.sums);
-                }
+            LossSink::Interleaved(partials) => {
+                partials.sums = *sums;
+                sums.iter().any(|s| s.is_nan())
             }
         }
     }
 
-    /// Ends a task that found a target out of range (see [`Partials::bad_target`]).
+    /// Ends a task that found a target out of range (see [`Partials::bad_target`]); nothing to
+    /// sum again.
     #[inline(always)]
-    fn reject_targets(self) {
-        if let LossSink::Interleaved(_, partials) = self {
+    fn reject_targets(self) -> bool {
+        if let LossSink::Interleaved(partials) = self {
             partials.bad_target = true;
         }
+        false
     }
 }
 
@@ -609,7 +632,7 @@ macro_rules! entries {
                 schedule: Schedule,
                 params: &Params<<$s as super::element::Element>::Real>,
                 c: usize,
-                work: Work<'_, $s>,
+                work: &mut Work<'_, $s>,
             ) {
                 #[allow(unused_imports)]
                 use schedule::body::*;

@@ -113,6 +113,19 @@ pub struct GradOut<'a, T> {
     pub pitch: usize,
 }
 
+impl<T: Copy> GradOut<'_, T> {
+    /// The same gradient, borrowed for a shorter while.
+    #[inline(always)]
+    pub fn reborrow(&mut self) -> GradOut<'_, T> {
+        GradOut {
+            g: self.g,
+            upstream: self.upstream,
+            grad: self.grad,
+            pitch: self.pitch,
+        }
+    }
+}
+
 /// One unit of work: a block of whole rows and what to compute for them. The scores are stored
 /// as `S` and computed in `S::Real`.
 #[derive(Debug)]
@@ -145,6 +158,18 @@ impl<'a, S: Element> Task<'a, S> {
             target,
             loss,
             grad,
+        }
+    }
+
+    /// The same task, borrowed for a shorter while.
+    #[inline(always)]
+    pub fn reborrow(&mut self) -> Task<'_, S> {
+        Task {
+            input: self.input,
+            pitch: self.pitch,
+            target: self.target,
+            loss: self.loss.reborrow(),
+            grad: self.grad.as_mut().map(GradOut::reborrow),
         }
     }
 
