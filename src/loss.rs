@@ -380,6 +380,7 @@ impl MultiMarginLoss {
     /// The gradient's factor and upstream gradient of an `n×c` call, as PyTorch computes them:
     /// `static_cast<scalar_t>(1. / (nframe * dim))` for mean, `1. / dim` otherwise; `grad_output`
     /// per row for `none`, its one value otherwise.
+    #[inline(always)]
     fn upstream<'a, T: Float>(
         &self,
         n: usize,
@@ -387,17 +388,16 @@ impl MultiMarginLoss {
         grad_output: Option<&'a [T]>,
     ) -> Option<(T, Upstream<'a, T>)> {
         let reduction = self.options.reduction;
-        grad_output.map(|grad_output| {
-            let g = T::from_f64(match reduction {
-                Reduction::Mean => 1.0 / ((n * c) as f64),
-                Reduction::None | Reduction::Sum => 1.0 / (c as f64),
-            });
-            let upstream = match reduction {
-                Reduction::None => Upstream::PerRow(grad_output),
-                Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
-            };
-            (g, upstream)
-        })
+        let grad_output = grad_output?;
+        let g = T::from_f64(match reduction {
+            Reduction::Mean => 1.0 / ((n * c) as f64),
+            Reduction::None | Reduction::Sum => 1.0 / (c as f64),
+        });
+        let upstream = match reduction {
+            Reduction::None => Upstream::PerRow(grad_output),
+            Reduction::Mean | Reduction::Sum => Upstream::Scalar(grad_output[0]),
+        };
+        Some((g, upstream))
     }
 
     /// Runs a checked call on the engine and writes a reduced loss at the end.
