@@ -783,7 +783,12 @@ pub type LossAndGrad<T> = (Array1<T>, Array2<T>);
 pub type Rows<'a, G> = (&'a mut [G], usize);
 
 /// The values `n` rows of `c`, `pitch` apart, span: `(n-1)·pitch + c`, 0 for no rows.
+#[inline(always)]
 fn rows_extent(n: usize, c: usize, pitch: usize) -> Result<usize, Error> {
+    if pitch == c {
+        // Contiguous rows: `n·c`, the product every call has already checked (one multiply).
+        return n.checked_mul(c).ok_or(Error::SizeOverflow { n, c });
+    }
     if pitch < c {
         return Err(Error::InvalidPitch { pitch, classes: c });
     }
