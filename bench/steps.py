@@ -27,6 +27,10 @@ def width(mnemonic, operands):
         return 4
     if mnemonic in ("vbroadcastsd", "vpbroadcastq", "movsd", "vmovsd", "vmovq", "kmovq"):
         return 8
+    if re.match(r"^v?(add|sub|mul|div|min|max|sqrt|u?comi|cmp[a-z]*)sd$", mnemonic):
+        return 8
+    if re.match(r"^v?(add|sub|mul|div|min|max|sqrt|u?comi|cmp[a-z]*)ss$", mnemonic):
+        return 4
     if mnemonic.startswith("vcvtps2pd"):
         return 32 if "zmm" in operands else 16
     for name, size in (("zmm", 64), ("ymm", 32), ("xmm", 16)):

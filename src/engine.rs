@@ -268,7 +268,7 @@ fn run_reporting_targets<S: Kernels>(
     second: Option<Task<'_, S>>,
 ) -> bool {
     // The losses reborrowed, so that they can be read again after the run.
-    let first_run = Task {
+    let mut first_run = Task {
         loss: first.loss.reborrow(),
         ..first
     };
@@ -276,11 +276,15 @@ fn run_reporting_targets<S: Kernels>(
         plan.run_one(params, c, first_run);
         return !found_bad_target(&first.loss);
     };
-    let second_run = Task {
+    let mut second_run = Task {
         loss: second.loss.reborrow(),
         ..second
     };
-    plan.run(params, c, Work::Pair(first_run, second_run));
+    let work = Work {
+        first: &mut first_run,
+        second: Some(&mut second_run),
+    };
+    plan.run(params, c, work);
     !found_bad_target(&first.loss) && !found_bad_target(&second.loss)
 }
 

@@ -22,9 +22,19 @@ fn run_streamed_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Tas
 }
 
 /// Runs two tasks on `isa` as a pair of blocks of a large call.
-fn run_pair_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, a: Task<'_, T>, b: Task<'_, T>) {
+fn run_pair_with<'a, T: Float>(
+    isa: Isa,
+    params: &Params<T>,
+    c: usize,
+    mut a: Task<'a, T>,
+    mut b: Task<'a, T>,
+) {
     let op = Op::of(&a);
-    Plan::with_schedule(isa, c, op, false, op == Op::Forward).run(params, c, Work::Pair(a, b))
+    let work = Work {
+        first: &mut a,
+        second: Some(&mut b),
+    };
+    Plan::with_schedule(isa, c, op, false, op == Op::Forward).run(params, c, work)
 }
 
 /// The plan of a call of `n` rows (blocks of `block_rows`) on this machine's threads.

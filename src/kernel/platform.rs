@@ -256,25 +256,28 @@ impl<S: Kernels> Plan<S> {
 
     /// Runs `work` as planned. Every plan gives the reference's bits.
     #[inline(always)]
-    pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, S>) {
+    pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, '_, S>) {
         match self.entry {
             // SAFETY: `S::entry` names only entries of an available path (`isa.clamped()`), whose
             // CPU features were detected.
-            Some(entry) => unsafe { entry(self.schedule, params, c, &mut { work }) },
-            None => match work {
-                Work::One(task) => reference::run(params, c, task),
-                Work::Pair(a, b) => {
-                    reference::run(params, c, a);
-                    reference::run(params, c, b);
+            Some(entry) => unsafe { entry(self.schedule, params, c, work) },
+            None => {
+                reference::run(params, c, work.first.reborrow());
+                if let Some(second) = work.second {
+                    reference::run(params, c, second.reborrow());
                 }
-            },
+            }
         }
     }
 
     /// Runs one task as planned.
     #[inline(always)]
-    pub fn run_one(&self, params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
-        self.run(params, c, Work::One(task))
+    pub fn run_one(&self, params: &Params<S::Real>, c: usize, mut task: Task<'_, S>) {
+        let work = Work {
+            first: &mut task,
+            second: None,
+        };
+        self.run(params, c, work)
     }
 }
 

@@ -26,15 +26,16 @@ pub struct Schedule {
     pub checks_targets: bool,
 }
 
-/// A work item: one task, or two forward tasks whose blocks run alternately.
-pub enum Work<'a, S: Element> {
-    One(Task<'a, S>),
-    Pair(Task<'a, S>, Task<'a, S>),
+/// A work item: one task, or two forward tasks whose blocks run alternately. By reference: an
+/// entry gets two pointers in registers and reads the caller's tasks where they are.
+pub struct Work<'t, 'a, S: Element> {
+    pub first: &'t mut Task<'a, S>,
+    pub second: Option<&'t mut Task<'a, S>>,
 }
 
 /// A backend's entry (see [`entries!`]); callers must have detected the CPU features it enables.
 #[doc(hidden)]
-pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, &mut Work<'_, S>);
+pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, '_, S>);
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
 /// are also compiled with `c` a constant: 10, the common case (forward 6–16% faster).
@@ -124,15 +125,11 @@ pub(crate) fn run<
     schedule: Schedule,
     params: &Params<S::Real>,
     c: usize,
-    work: &mut Work<'_, S>,
+    Work { first, second }: Work<'_, '_, S>,
 ) where
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    let (first, second) = match work {
-        Work::One(task) => (task, None),
-        Work::Pair(a, b) => (a, Some(b)),
-    };
     // What the entry takes: a block of rows at least, rows as long as `SHORT` says, a pair of
     // forward tasks with `PAIRS`. Plans keep to this; anything else runs the reference.
     let takes = |t: &Task<'_, S>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
@@ -632,7 +629,7 @@ macro_rules! entries {
                 schedule: Schedule,
                 params: &Params<<$s as super::element::Element>::Real>,
                 c: usize,
-                work: &mut Work<'_, $s>,
+                work: Work<'_, '_, $s>,
             ) {
                 #[allow(unused_imports)]
                 use schedule::body::*;

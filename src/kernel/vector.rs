@@ -9,7 +9,7 @@
 //! fused multiply-add. Each lane therefore performs the very same IEEE operations as the scalar
 //! reference on its row and gives the same bits. See `docs/DESIGN.md`.
 
-use super::element::{Element, Targets};
+use super::element::{Element, Target, Targets};
 use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
@@ -443,13 +443,24 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, H: Hinge>(
     let zero = S::Real::ZERO;
     let mut picked = [zero; MAX_LANES];
     let mut weight = [zero; MAX_LANES];
-    let targets = block.targets.indices(V::LANES, c);
-    for k in 0..V::LANES {
-        let y = targets[k];
+    // Each target read on its own, right before the score it indexes: read as a vector and
+    // taken apart again, the targets put a dozen cycles before every later step of the block.
+    let mut pick = |k: usize, y: usize| {
+        debug_assert!(y < c, "unchecked target");
         picked[k] = block.rows[k * block.lane_pitch + y].widen();
         if weighted!(H, params) {
             weight[k] = params.weight.expect("weighted kernel without weights")[y];
         }
+    };
+    match block.targets {
+        Targets::I64(t) => t[..V::LANES]
+            .iter()
+            .enumerate()
+            .for_each(|(k, &y)| pick(k, y.index())),
+        Targets::I32(t) => t[..V::LANES]
+            .iter()
+            .enumerate()
+            .for_each(|(k, &y)| pick(k, y.index())),
     }
     RowConstants {
         base: V::splat(params.margin).sub(V::load(&picked)),
