@@ -210,6 +210,7 @@ macro_rules! with_targets {
         }
     };
 }
+pub(crate) use with_targets;
 
 impl<'a> Targets<'a> {
     #[inline(always)]

@@ -215,7 +215,7 @@ pub(crate) fn run<
 fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>, again: bool) {
     #[cold]
     #[inline(never)]
-    fn by_reference<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
+    fn summed_by_reference<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
         let rows = (task.input, task.pitch);
         match &mut task.loss {
             LossOut::Sum(acc) => {
@@ -228,7 +228,7 @@ fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_,
         }
     }
     if again {
-        by_reference(params, c, task);
+        summed_by_reference(params, c, task);
     }
 }
 

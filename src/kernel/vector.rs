@@ -9,7 +9,7 @@
 //! fused multiply-add. Each lane therefore performs the very same IEEE operations as the scalar
 //! reference on its row and gives the same bits. See `docs/DESIGN.md`.
 
-use super::element::{Element, Target, Targets};
+use super::element::{Element, Target, Targets, with_targets};
 use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
@@ -452,16 +452,11 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, H: Hinge>(
             weight[k] = params.weight.expect("weighted kernel without weights")[y];
         }
     };
-    match block.targets {
-        Targets::I64(t) => t[..V::LANES]
-            .iter()
-            .enumerate()
-            .for_each(|(k, &y)| pick(k, y.index())),
-        Targets::I32(t) => t[..V::LANES]
-            .iter()
-            .enumerate()
-            .for_each(|(k, &y)| pick(k, y.index())),
-    }
+    with_targets!(block.targets, |t| {
+        for (k, &y) in t[..V::LANES].iter().enumerate() {
+            pick(k, y.index());
+        }
+    });
     RowConstants {
         base: V::splat(params.margin).sub(V::load(&picked)),
         weight: V::load(&weight),
