@@ -209,26 +209,17 @@ pub(crate) fn run<
 
 /// Where `again` (a sum came out NaN), the task's losses summed again by the reference, which
 /// keeps the first NaN as PyTorch does: which of two NaNs a vector add keeps is the compiler's
-/// choice (NaN-ness itself does not depend on it). From the caller's task, so that the kernel's
-/// own copies of its parts stay in registers.
+/// choice (NaN-ness itself does not depend on it). The losses alone (a gradient is already
+/// written), from the caller's task, so that the kernel's own copies of its parts stay in
+/// registers.
 #[inline(always)]
 fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>, again: bool) {
-    #[cold]
-    #[inline(never)]
-    fn summed_by_reference<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
-        let rows = (task.input, task.pitch);
-        match &mut task.loss {
-            LossOut::Sum(acc) => {
-                reference::summed_losses(params, c, rows, task.target, std::slice::from_mut(acc))
-            }
-            LossOut::Interleaved(partials) => {
-                reference::summed_losses(params, c, rows, task.target, &mut partials.sums)
-            }
-            LossOut::Skip | LossOut::PerRow(_) => {}
-        }
-    }
     if again {
-        summed_by_reference(params, c, task);
+        let losses = &mut Task {
+            grad: None,
+            ..task.reborrow()
+        };
+        by_reference(params, c, losses, None);
     }
 }
 
