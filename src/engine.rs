@@ -260,32 +260,20 @@ fn work_items<'a, S: Kernels>(
 /// Runs a work item's block task, or pair of them; returns whether their targets were in range
 /// (as far as the tasks check them: see [`Partials::bad_target`]).
 #[inline(always)]
-fn run_reporting_targets<S: Kernels>(
+fn run_reporting_targets<'a, S: Kernels>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
-    mut first: Task<'_, S>,
-    second: Option<Task<'_, S>>,
+    mut first: Task<'a, S>,
+    mut second: Option<Task<'a, S>>,
 ) -> bool {
-    // The losses reborrowed, so that they can be read again after the run.
-    let mut first_run = Task {
-        loss: first.loss.reborrow(),
-        ..first
-    };
-    let Some(mut second) = second else {
-        plan.run_one(params, c, first_run);
-        return !found_bad_target(&first.loss);
-    };
-    let mut second_run = Task {
-        loss: second.loss.reborrow(),
-        ..second
-    };
+    // By reference, so that the tasks' losses can be read after the run.
     let work = Work {
-        first: &mut first_run,
-        second: Some(&mut second_run),
+        first: &mut first,
+        second: second.as_mut(),
     };
     plan.run(params, c, work);
-    !found_bad_target(&first.loss) && !found_bad_target(&second.loss)
+    !found_bad_target(&first.loss) && second.is_none_or(|second| !found_bad_target(&second.loss))
 }
 
 /// Whether a task that checked its own targets met a bad one.
