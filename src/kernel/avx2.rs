@@ -21,27 +21,15 @@ pub(super) struct F64x4(__m256d);
 
 schedule::entries! {
     #[target_feature(enable = "avx2,fma")]
-    forward_short_f32 = f32, F32x8, SHORT;
-    forward_long_f32 = f32, F32x8, PAIRS | STREAMS;
-    gradient_short_f32 = f32, F32x8, SHORT | GRAD;
-    gradient_long_f32 = f32, F32x8, GRAD;
-    forward_short_f64 = f64, F64x4, SHORT;
-    forward_long_f64 = f64, F64x4, PAIRS | STREAMS;
-    gradient_short_f64 = f64, F64x4, SHORT | GRAD;
-    gradient_long_f64 = f64, F64x4, GRAD;
+    F32 = f32, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
+    F64 = f64, F64x4, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
 }
 
 // 16-bit scores, widened in registers (F16C for `f16`, a shift for `bf16`).
 schedule::entries! {
     #[target_feature(enable = "avx2,fma,f16c")]
-    forward_short_bf16 = half::bf16, F32x8, SHORT;
-    forward_long_bf16 = half::bf16, F32x8, PAIRS | STREAMS;
-    gradient_short_bf16 = half::bf16, F32x8, SHORT | GRAD;
-    gradient_long_bf16 = half::bf16, F32x8, GRAD;
-    forward_short_f16 = half::f16, F32x8, SHORT;
-    forward_long_f16 = half::f16, F32x8, PAIRS | STREAMS;
-    gradient_short_f16 = half::f16, F32x8, SHORT | GRAD;
-    gradient_long_f16 = half::f16, F32x8, GRAD;
+    BF16 = half::bf16, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
+    F16 = half::f16, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
 }
 
 /// [`super::sum::sum_in_any_order`] compiled for this backend's instruction set.

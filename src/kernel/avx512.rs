@@ -18,23 +18,13 @@ pub(super) struct F32x16(__m512);
 #[derive(Clone, Copy)]
 pub(super) struct F64x8(__m512d);
 
-// `f32` rows of 17 classes and more run AVX2's entries, but for long forward ones (see
-// `platform`).
+// No long `f32` gradient body: `platform` gives those rows to AVX2.
 schedule::entries! {
     #[target_feature(enable = "avx512f,avx2,fma")]
-    forward_short_f32 = f32, F32x16, SHORT | PAIRS;
-    forward_long_f32 = f32, F32x16, STREAMS;
-    gradient_short_f32 = f32, F32x16, SHORT | GRAD;
-    forward_short_f64 = f64, F64x8, SHORT;
-    forward_long_f64 = f64, F64x8, PAIRS | STREAMS;
-    gradient_short_f64 = f64, F64x8, SHORT | GRAD;
-    gradient_long_f64 = f64, F64x8, GRAD;
-    forward_short_bf16 = half::bf16, F32x16, SHORT | PAIRS;
-    forward_long_bf16 = half::bf16, F32x16, STREAMS;
-    gradient_short_bf16 = half::bf16, F32x16, SHORT | GRAD;
-    forward_short_f16 = half::f16, F32x16, SHORT | PAIRS;
-    forward_long_f16 = half::f16, F32x16, STREAMS;
-    gradient_short_f16 = half::f16, F32x16, SHORT | GRAD;
+    F32 = f32, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
+    F64 = f64, F64x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
+    BF16 = half::bf16, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
+    F16 = half::f16, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
 }
 
 /// [`super::sum::sum_in_any_order`] with this backend's vectors: the portable pass

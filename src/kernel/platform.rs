@@ -6,7 +6,7 @@
 use super::element::{Element, Targets};
 use super::real::Real;
 use super::reference;
-use super::schedule::{Entry, Schedule, Work};
+use super::schedule::{Entries, Entry, Schedule, Work};
 use super::sum;
 use super::task::{Params, Task};
 use super::vector::{MAX_LANES, NEXT_BLOCK_L1_MAX_CLASSES};
@@ -181,7 +181,7 @@ impl<S: Kernels> Plan<S> {
         let isa = isa.clamped();
         Plan {
             isa,
-            entry: S::entry(isa, c, op),
+            entry: entry::<S>(isa, c, op),
             schedule: Schedule::default(),
             pairs: false,
         }
@@ -258,7 +258,7 @@ impl<S: Kernels> Plan<S> {
     #[inline(always)]
     pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, '_, S>) {
         match self.entry {
-            // SAFETY: `S::entry` names only entries of an available path (`isa.clamped()`), whose
+            // SAFETY: `entry` names only entries of an available path (`isa.clamped()`), whose
             // CPU features were detected.
             Some(entry) => unsafe { entry(self.schedule, params, c, work) },
             None => {
@@ -290,175 +290,64 @@ const PAIRED_CLASSES: std::ops::RangeInclusive<usize> = 9..=31;
 /// Pairs also need this many blocks per thread: they halve the work items.
 pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 
-/// The table: which entry of which backend runs a task of `c` classes and operation `op` on an
-/// available path, for one element type.
+/// An element type's entries on every backend: `wide`'s, AVX2's and AVX-512's.
 pub trait Kernels: Element + Sized {
     #[doc(hidden)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<Self>>;
+    const BACKENDS: [Entries<Self>; 3];
 }
 
-/// One element type's entries on one backend: the four kinds of block body.
-struct Entries<S: Element> {
-    forward_short: Entry<S>,
-    forward_long: Entry<S>,
-    gradient_short: Entry<S>,
-    gradient_long: Entry<S>,
-}
-
-/// A backend's four entries for one element type, by their name suffix.
-macro_rules! entries_of {
-    ($backend:ident, $forward_short:ident, $forward_long:ident, $gradient_short:ident,
-     $gradient_long:ident) => {
-        Entries {
-            forward_short: $backend::$forward_short,
-            forward_long: $backend::$forward_long,
-            gradient_short: $backend::$gradient_short,
-            gradient_long: $backend::$gradient_long,
-        }
+/// `wide`'s, AVX2's and AVX-512's constant `$name` (elsewhere than x86, none for the x86 paths,
+/// which are never available there).
+macro_rules! backends {
+    ($name:ident) => {
+        [
+            wide::$name,
+            #[cfg(target_arch = "x86_64")]
+            avx2::$name,
+            #[cfg(target_arch = "x86_64")]
+            avx512::$name,
+            #[cfg(not(target_arch = "x86_64"))]
+            Entries::NONE,
+            #[cfg(not(target_arch = "x86_64"))]
+            Entries::NONE,
+        ]
     };
 }
 
-/// The table for scores computed in `f32` (stored as `f32`, `bf16` or `f16`), given each
-/// backend's entries for the storage type (AVX-512's `gradient_long` is never chosen).
-#[inline(always)]
-fn f32_entry<S: Element>(
-    isa: Isa,
-    c: usize,
-    op: Op,
-    [wide, avx2, avx512]: [Entries<S>; 3],
-) -> Option<Entry<S>> {
-    let forward = op == Op::Forward;
-    let short = |tile: usize| c <= tile;
-    Some(match isa {
-        Isa::Scalar => return None,
-        Isa::Wide => match (forward, short(8)) {
-            (true, true) => wide.forward_short,
-            (true, false) => wide.forward_long,
-            (false, true) => wide.gradient_short,
-            (false, false) => wide.gradient_long,
-        },
-        // Rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of it,
-        // whose transpose costs the same whatever the width (AVX2's 8×8 tiles: forward 1.7×,
-        // backward and fused 1.3× faster at c = 3). Longer rows up to 256 classes ran
-        // 1.05–1.6× faster with AVX2's 8-row blocks, whose next block fits L1 better; from
-        // 257 on, forward blocks are AVX-512's again (1.24× at 65536x257). Long rows with a
-        // gradient are AVX2's (16 rows of 64-byte loads and stores, each a stream of its
-        // own, ran 15–50% slower).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if (9..=16).contains(&c) => {
-            if forward {
-                avx512.forward_short
-            } else {
-                avx512.gradient_short
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => avx512.forward_long,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => match (forward, short(8)) {
-            (true, true) => avx2.forward_short,
-            (true, false) => avx2.forward_long,
-            (false, true) => avx2.gradient_short,
-            (false, false) => avx2.gradient_long,
-        },
-        #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
-    })
-}
-
-/// Each backend's entries for one storage type computed in `f32`, by name: wide's, AVX2's and
-/// AVX-512's (elsewhere than x86, wide's stand in for the x86 paths, never chosen there).
-macro_rules! f32_backends {
-    ($fs:ident, $fl:ident, $gs:ident, $gl:ident) => {{
-        let wide = entries_of!(wide, $fs, $fl, $gs, $gl);
-        #[cfg(target_arch = "x86_64")]
-        let x86 = [
-            entries_of!(avx2, $fs, $fl, $gs, $gl),
-            // AVX-512 has no long gradient body (the table never picks one): AVX2's stands in.
-            Entries {
-                gradient_long: avx2::$gl,
-                ..entries_of!(avx512, $fs, $fl, $gs, $gs)
-            },
-        ];
-        #[cfg(not(target_arch = "x86_64"))]
-        let x86 = [
-            entries_of!(wide, $fs, $fl, $gs, $gl),
-            entries_of!(wide, $fs, $fl, $gs, $gl),
-        ];
-        let [avx2, avx512] = x86;
-        [wide, avx2, avx512]
-    }};
-}
-
 impl Kernels for f32 {
-    #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f32>> {
-        let backends = f32_backends!(
-            forward_short_f32,
-            forward_long_f32,
-            gradient_short_f32,
-            gradient_long_f32
-        );
-        f32_entry(isa, c, op, backends)
-    }
+    const BACKENDS: [Entries<f32>; 3] = backends!(F32);
 }
-
-impl Kernels for half::bf16 {
-    #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<half::bf16>> {
-        let backends = f32_backends!(
-            forward_short_bf16,
-            forward_long_bf16,
-            gradient_short_bf16,
-            gradient_long_bf16
-        );
-        f32_entry(isa, c, op, backends)
-    }
-}
-
-impl Kernels for half::f16 {
-    #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<half::f16>> {
-        let backends = f32_backends!(
-            forward_short_f16,
-            forward_long_f16,
-            gradient_short_f16,
-            gradient_long_f16
-        );
-        f32_entry(isa, c, op, backends)
-    }
-}
-
 impl Kernels for f64 {
-    #[inline(always)]
-    fn entry(isa: Isa, c: usize, op: Op) -> Option<Entry<f64>> {
-        let forward = op == Op::Forward;
-        Some(match isa {
-            Isa::Scalar => return None,
-            Isa::Wide => match (forward, c <= 8) {
-                (true, true) => wide::forward_short_f64,
-                (true, false) => wide::forward_long_f64,
-                (false, true) => wide::gradient_short_f64,
-                (false, false) => wide::gradient_long_f64,
-            },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => match (forward, c <= 4) {
-                (true, true) => avx2::forward_short_f64,
-                (true, false) => avx2::forward_long_f64,
-                (false, true) => avx2::gradient_short_f64,
-                (false, false) => avx2::gradient_long_f64,
-            },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => match (forward, c <= 8) {
-                (true, true) => avx512::forward_short_f64,
-                (true, false) => avx512::forward_long_f64,
-                (false, true) => avx512::gradient_short_f64,
-                (false, false) => avx512::gradient_long_f64,
-            },
-            #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => unreachable!("x86 paths are never available elsewhere"),
-        })
-    }
+    const BACKENDS: [Entries<f64>; 3] = backends!(F64);
+}
+impl Kernels for half::bf16 {
+    const BACKENDS: [Entries<half::bf16>; 3] = backends!(BF16);
+}
+impl Kernels for half::f16 {
+    const BACKENDS: [Entries<half::f16>; 3] = backends!(F16);
+}
+
+/// The table: which backend entry runs a task of `c` classes and operation `op` on `isa` (an
+/// available path); `None`: the scalar reference.
+#[inline(always)]
+fn entry<S: Kernels>(isa: Isa, c: usize, op: Op) -> Option<Entry<S>> {
+    let [wide, avx2, avx512] = &S::BACKENDS;
+    let forward = op == Op::Forward;
+    let f64 = size_of::<S::Real>() == size_of::<f64>();
+    // The backend and its tile (the most classes of a "short" row).
+    let (backend, tile) = match isa {
+        Isa::Scalar => return None,
+        Isa::Wide => (wide, 8),
+        Isa::Avx2 => (avx2, if f64 { 4 } else { 8 }),
+        Isa::Avx512 if f64 => (avx512, 8),
+        // `f32` rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of
+        // it, and rows of 17 to 256 classes (and long ones with a gradient) run faster in AVX2's
+        // 8-row blocks; from 257 on, forward blocks are AVX-512's again (docs/DESIGN.md).
+        Isa::Avx512 if (9..=16).contains(&c) => (avx512, 16),
+        Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => (avx512, 16),
+        Isa::Avx512 => (avx2, 8),
+    };
+    backend.get(forward, c <= tile)
 }
 
 /// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, computed with the

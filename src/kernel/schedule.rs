@@ -608,32 +608,56 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
     }
 }
 
-/// A backend's entries, one per line: thin wrappers compiling [`run`] with the backend's vectors
-/// and the [`body`] bits named, as `#[target_feature]` functions where the backend needs CPU
-/// features (`platform` calls them only after detecting those), out of line for the portable
-/// backend: `entries! { #[attribute] name = Element, Vectors, SHORT | PAIRS; … }`.
+/// One element type's entries on one backend: forward short, forward long, gradient short,
+/// gradient long ("short": rows of at most one tile); `None` where the backend has none.
+#[doc(hidden)]
+pub struct Entries<S: Element>(pub(crate) [Option<Entry<S>>; 4]);
+
+impl<S: Element> Entries<S> {
+    /// No entries: the x86 backends' place elsewhere.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub(crate) const NONE: Self = Entries([None; 4]);
+
+    /// The entry for operation `forward` (else a gradient) on rows of at most one tile (`short`).
+    #[inline(always)]
+    pub(crate) fn get(&self, forward: bool, short: bool) -> Option<Entry<S>> {
+        self.0[2 * usize::from(!forward) + usize::from(!short)]
+    }
+}
+
+/// A backend's entries, one element type a line: thin wrappers compiling [`run`] with the
+/// backend's vectors and the [`body`] bits named (`_`: no such entry), as `#[target_feature]`
+/// functions where the backend needs CPU features (`platform` calls them only after detecting
+/// those), out of line for the portable backend, gathered in one [`Entries`] constant:
+/// `entries! { #[attribute] NAME = Element, Vectors, [fs, fl, gs, gl]; … }`.
 macro_rules! entries {
-    (#[$attr:meta] $($name:ident = $s:ty, $v:ty, $body:expr;)*) => {
+    (#[$attr:meta] $($name:ident = $s:ty, $v:ty, [$($body:tt),*];)*) => {
         $(
-            #[$attr]
-            pub(super) fn $name(
-                schedule: Schedule,
-                params: &Params<<$s as super::element::Element>::Real>,
-                c: usize,
-                work: Work<'_, '_, $s>,
-            ) {
-                #[allow(unused_imports)]
-                use schedule::body::*;
-                schedule::run::<
-                    $s,
-                    $v,
-                    { $body & SHORT != 0 },
-                    { $body & PAIRS != 0 },
-                    { $body & STREAMS != 0 },
-                    { $body & GRAD != 0 },
-                >(schedule, params, c, work)
-            }
+            pub(super) const $name: schedule::Entries<$s> =
+                schedule::Entries([$(schedule::entries!(@one #[$attr] $s, $v, $body)),*]);
         )*
     };
+    (@one #[$attr:meta] $s:ty, $v:ty, _) => { None };
+    (@one #[$attr:meta] $s:ty, $v:ty, ($body:expr)) => {{
+        #[$attr]
+        fn entry(
+            schedule: Schedule,
+            params: &Params<<$s as super::element::Element>::Real>,
+            c: usize,
+            work: Work<'_, '_, $s>,
+        ) {
+            #[allow(unused_imports)]
+            use schedule::body::*;
+            schedule::run::<
+                $s,
+                $v,
+                { $body & SHORT != 0 },
+                { $body & PAIRS != 0 },
+                { $body & STREAMS != 0 },
+                { $body & GRAD != 0 },
+            >(schedule, params, c, work)
+        }
+        Some(entry as schedule::Entry<$s>)
+    }};
 }
 pub(crate) use entries;

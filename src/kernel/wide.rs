@@ -19,22 +19,10 @@ use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 // The portable path computes more slowly than memory reads: no schedules for large calls.
 schedule::entries! {
     #[inline(never)]
-    forward_short_f32 = f32, f32x8, SHORT;
-    forward_long_f32 = f32, f32x8, LONG_FORWARD;
-    gradient_short_f32 = f32, f32x8, SHORT | GRAD;
-    gradient_long_f32 = f32, f32x8, GRAD;
-    forward_short_f64 = f64, f64x4, SHORT;
-    forward_long_f64 = f64, f64x4, LONG_FORWARD;
-    gradient_short_f64 = f64, f64x4, SHORT | GRAD;
-    gradient_long_f64 = f64, f64x4, GRAD;
-    forward_short_bf16 = half::bf16, f32x8, SHORT;
-    forward_long_bf16 = half::bf16, f32x8, LONG_FORWARD;
-    gradient_short_bf16 = half::bf16, f32x8, SHORT | GRAD;
-    gradient_long_bf16 = half::bf16, f32x8, GRAD;
-    forward_short_f16 = half::f16, f32x8, SHORT;
-    forward_long_f16 = half::f16, f32x8, LONG_FORWARD;
-    gradient_short_f16 = half::f16, f32x8, SHORT | GRAD;
-    gradient_long_f16 = half::f16, f32x8, GRAD;
+    F32 = f32, f32x8, [(SHORT), (LONG_FORWARD), (SHORT | GRAD), (GRAD)];
+    F64 = f64, f64x4, [(SHORT), (LONG_FORWARD), (SHORT | GRAD), (GRAD)];
+    BF16 = half::bf16, f32x8, [(SHORT), (LONG_FORWARD), (SHORT | GRAD), (GRAD)];
+    F16 = half::f16, f32x8, [(SHORT), (LONG_FORWARD), (SHORT | GRAD), (GRAD)];
 }
 
 /// The lanes' targets as exact floats, one by one.
@@ -182,14 +170,15 @@ macro_rules! wide_vector {
             }
         }
 
-        impl Load<$v> for $t {
+        // Any storage type computed in `$t` (its values widened one by one).
+        impl<S: Element<Real = $t>> Load<$v> for S {
             // Groups of `H` columns (`H` = a half's lanes): rows `h·H..h·H + H` of a group are
             // a square, transposed into half `h` of each of the group's `H` columns. A last
             // group past `width` reads into the next row (only read; those columns are not
             // used), or, where that would run past the end of `rows`, goes element by element.
             #[inline(always)]
             fn load_columns(
-                rows: &[$t],
+                rows: &[S],
                 pitch: usize,
                 first: usize,
                 width: usize,
@@ -210,7 +199,8 @@ macro_rules! wide_vector {
                     for (h, square) in halves.iter_mut().enumerate() {
                         for (i, row) in square.iter_mut().enumerate() {
                             let at = (h * H + i) * pitch + first + g;
-                            *row = <$half>::new(rows[at..at + H].try_into().expect("H values"));
+                            let values = &rows[at..at + H];
+                            *row = <$half>::new(std::array::from_fn(|q| values[q].widen()));
                         }
                         *square = <$half>::transpose(*square);
                     }
@@ -226,47 +216,3 @@ macro_rules! wide_vector {
 
 wide_vector!(f32x8, f32, 8, f32x4);
 wide_vector!(f64x4, f64, 4, f64x2);
-
-/// `Load` for 16-bit scores: as for `f32`, each row's 4 values widened one by one.
-macro_rules! wide_half_load {
-    ($t:ty) => {
-        impl Load<f32x8> for $t {
-            #[inline(always)]
-            fn load_columns(
-                rows: &[$t],
-                pitch: usize,
-                first: usize,
-                width: usize,
-                out: &mut [f32x8; MAX_TILE],
-            ) {
-                const H: usize = 4;
-                assert!(
-                    width <= MAX_TILE
-                        && first + width <= pitch
-                        && rows.len() >= 7 * pitch + first + width
-                );
-                for g in (0..width).step_by(H) {
-                    if g + H > width && rows.len() < 7 * pitch + first + g + H {
-                        load_columns_by_value(rows, pitch, first + g, width - g, &mut out[g..]);
-                        break;
-                    }
-                    let mut halves = [[f32x4::splat(0.0); H]; 2];
-                    for (h, square) in halves.iter_mut().enumerate() {
-                        for (i, row) in square.iter_mut().enumerate() {
-                            let at = (h * H + i) * pitch + first + g;
-                            let values: [$t; H] = rows[at..at + H].try_into().expect("H values");
-                            *row = f32x4::new(values.map(Element::widen));
-                        }
-                        *square = f32x4::transpose(*square);
-                    }
-                    for q in 0..H {
-                        out[g + q] = cast([halves[0][q], halves[1][q]]);
-                    }
-                }
-            }
-        }
-    };
-}
-
-wide_half_load!(half::bf16);
-wide_half_load!(half::f16);
