@@ -9,14 +9,12 @@ use crate::kernel::{
 use crate::parallel;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Below this many scores (`n·c`) a call runs on the calling thread alone, as one block: handing
-/// work to other threads costs microseconds, more than such a call takes. It also keeps every
-/// such call bit-identical to PyTorch's serial sum over rows.
+/// Below this many scores (`n·c`) a call runs on the calling thread alone: handing work out costs
+/// microseconds, more than such a call takes. Such calls give PyTorch's serial sum bit for bit.
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 17;
 
-/// Scores per block (rounded up to whole rows) above the threshold: 256 KiB of f32, large
-/// enough to amortise the hand-out and the per-block work around the kernel, small enough to
-/// balance the threads and stay in a 1 MiB L2 with its gradient.
+/// Scores per block (rounded up to whole rows) above the threshold: 256 KiB of f32, enough to
+/// amortise the per-block work, small enough to balance threads and fit a 1 MiB L2 with gradient.
 pub const BLOCK_ELEMENTS: usize = 1 << 16;
 
 /// Rows per block for `c` classes, rounded up to a multiple of 16. Depends on `c` alone, so the
@@ -31,19 +29,16 @@ pub fn rows_per_block(c: usize) -> usize {
 /// rows would make the vector kernels run a second, overlapping group of 16 for one row.
 const BLOCK_ROW_MULTIPLE: usize = 16;
 
-/// Runs `task` (targets already checked). With [`LossOut::Sum`], large inputs sum each block's
-/// rows into [`INTERLEAVE`] float64 partials (row `i` of the block into partial `i % 16`, in
-/// row order), then each block's partials in index order, then the blocks in block order: as
-/// fixed, and as independent of the thread count and kernel path, as the serial sum. Smaller
-/// calls give PyTorch's serial sum itself (see [`sum_by_blocks`]).
+/// Runs `task` (targets already checked). A large [`LossOut::Sum`] adds each block's
+/// [`INTERLEAVE`] partials, then the blocks, in a fixed order, whatever the threads and path;
+/// smaller calls give PyTorch's serial sum ([`sum_by_blocks`]; docs/DESIGN.md, "Summation orders").
 #[inline]
 pub fn execute<S: Kernels>(params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
     execute_with(Isa::selected(), params, c, task)
 }
 
-/// [`execute`] on a chosen kernel path (clamped to what the CPU has); tests and benchmarks
-/// compare paths. Always inlined, with the parallel part kept out of line: at 32×10 a call
-/// takes about 100 ns, and each layer that is a call of its own costs several percent of it.
+/// [`execute`] on a chosen kernel path (clamped to what the CPU has), for tests and benchmarks.
+/// Always inlined, the parallel part out of line: every extra layer of call slows small calls.
 #[inline(always)]
 pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
     let n = task.rows();
@@ -52,9 +47,8 @@ pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, ta
         return;
     }
     let plan = Plan::<S>::new(isa, c, Op::of(&task));
-    // The scalar path stays PyTorch's loops transcribed, chain and all. `f64` losses take the
-    // kernel's own chain: the any-order sum cannot prove a float64 sum (it declines), and a
-    // chain after the kernel runs instead of beside it (4096x10 f64 forward 0.84-0.89x).
+    // The scalar path stays PyTorch's loops, chain and all. `f64` losses keep the kernel's own
+    // chain: the any-order sum always declines them, and a chain after the kernel is slower.
     if n >= SUM_MIN_ROWS
         && matches!(task.loss, LossOut::Sum(_))
         && plan.isa() != Isa::Scalar
@@ -73,12 +67,9 @@ pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, ta
     }
 }
 
-/// [`execute`] for a task whose targets are not checked yet: checks them, and runs the task only
-/// if every one lies in `[0, c)`; nothing is written otherwise. Most tasks check all targets in
-/// one pass first. A large task whose only output is the summed loss writes nothing until its
-/// end (the caller writes the sum), so there each block checks its own targets just before its
-/// kernel reads them, on every thread of the pool, instead of a pass on the calling thread
-/// alone (4194304x10 forward 1.08–1.2× faster).
+/// [`execute`] for unchecked targets: runs the task only if every target lies in `[0, c)`, else
+/// writes nothing. Most tasks check all targets in one pass first; a large summed forward task
+/// writes nothing until its end, so its blocks check their own on the pool (docs/DESIGN.md).
 #[inline(always)]
 pub fn execute_checked<S: Kernels>(
     params: &Params<S::Real>,
@@ -102,15 +93,11 @@ pub fn execute_checked<S: Kernels>(
     Ok(())
 }
 
-/// A large call: fixed row blocks, on the pool. With `unchecked_targets` (a summed forward call
-/// only), each block checks its targets before it reads them, and runs only while all are in
-/// range; returns whether every block ran to its end.
-///
-/// Allocation-free but for one thing: a summed call that the pool's workers share keeps each
-/// block's partial sums on the heap until the end, to add them in block order. Where that
-/// allocation fails, or the calling thread runs alone anyway, the blocks run one after another
-/// with their partials on the stack, added in the same order: the same bits (see
-/// [`sum_serially`]).
+/// A large call: fixed row blocks, on the pool. With `unchecked_targets` (summed forward only),
+/// each block checks its targets before reading them, and blocks stop after a bad one; returns
+/// whether every block ran to its end. A summed call on the pool keeps each block's partials on
+/// the heap (its one allocation); where that fails, or the caller runs alone, [`sum_serially`]
+/// keeps them on the stack, added in the same order: the same bits.
 #[inline(never)]
 fn execute_in_blocks<S: Kernels>(
     isa: Isa,
@@ -137,8 +124,7 @@ fn execute_in_blocks<S: Kernels>(
         LossOut::Skip => (None, None),
         LossOut::PerRow(out) => (Some(out.chunks_mut(rows)), None),
         LossOut::Sum(total) => (None, Some(total)),
-        // The engine produces these for its blocks; a caller's own would need the whole task
-        // as one block, which is what the kernel alone does.
+        // Only the engine's own blocks take these; a caller wanting one runs the kernel directly.
         LossOut::Interleaved(_) => panic!("engine tasks take Skip, PerRow or Sum"),
     };
     let mut partials = Vec::new();
@@ -187,11 +173,9 @@ fn execute_in_blocks<S: Kernels>(
     all_targets_valid.into_inner()
 }
 
-/// A large summed call on the calling thread alone: its work items one after another, each
-/// block's interleaved partials on the stack, and each block's sum added to the total as soon as
-/// it is known. Those are the adds, in the order, of the reduction after a run on the pool
-/// (`((0 + block 0) + block 1) + …`), so the bits are the same. Allocates nothing. Returns
-/// `None` when a block met a target out of range.
+/// A large summed call on the calling thread alone, allocating nothing: each block's partials on
+/// the stack and its sum added to the total at once, `((0 + b0) + b1) + …`: the adds and order
+/// of the reduction after a run on the pool, so the same bits. `None` on a target out of range.
 fn sum_serially<'a, S: Kernels>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
@@ -288,15 +272,13 @@ fn found_bad_target<T>(loss: &LossOut<'_, T>) -> bool {
     )
 }
 
-/// Fewer rows than one vector of the widest kernel ([`BLOCK_ROW_MULTIPLE`]): the kernels hand
-/// such calls to the scalar reference, whose chain of so few adds costs less than the buffer
-/// and the pass over it.
+/// Fewer rows than the widest kernel's vector ([`BLOCK_ROW_MULTIPLE`]) keep the kernel's own
+/// chain: so few adds cost less than the buffer and the pass over it.
 const SUM_MIN_ROWS: usize = BLOCK_ROW_MULTIPLE;
 
-/// Rows per block of a serial summed call, whose losses wait in a buffer on the stack to be
-/// summed: the first size that holds the whole call, else the last. Zeroing a buffer larger
-/// than the call costs more than its sum saves at 32 or 64 rows (10–20%); each call to the
-/// kernel costs a few tens of nanoseconds, so long batches take long blocks (4 KiB of `f32`).
+/// Rows per block of a serial summed call (losses in a stack buffer): the first size holding the
+/// call (zeroing a larger one costs more than the sum saves), else the last; each kernel call
+/// has a fixed cost, so long batches take long blocks (4 KiB of `f32`).
 const SUM_BLOCK_ROWS: [usize; 3] = [32, 256, 1024];
 
 // Whole vectors of the sum, so that only the last block needs padding; whole groups of the
@@ -313,10 +295,9 @@ const _: () = {
 };
 
 /// PyTorch's serial float64 sum of the row losses, `((0 + l0) + l1) + …`, for a call on the
-/// calling thread. Each block of `ROWS` rows writes its losses to a buffer, which is added to
-/// the running total in any order when that provably gives the chain's bits (almost always),
-/// else one add after another ([`crate::kernel::sum_in_any_order`]). At 10 classes the chain
-/// alone would set the pace of the whole call.
+/// calling thread: each block of `ROWS` rows writes its losses to a buffer, added to the total in
+/// any order where that provably gives the chain's bits ([`crate::kernel::sum_in_any_order`]),
+/// else as the chain.
 fn sum_by_blocks<S: Kernels, const ROWS: usize>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
@@ -399,8 +380,7 @@ fn split<'a, S: Kernels>(
     rows: usize,
     c: usize,
 ) -> impl Iterator<Item = Block<'a, S>> {
-    // Row ranges by addition rather than `chunks` zipped together, whose lengths cost integer
-    // divisions (tens of cycles each) at the start of every short call.
+    // Row ranges by addition, not zipped `chunks`, whose lengths cost divisions in short calls.
     let n = target.len();
     let mut start = 0;
     let mut rest = grad;

@@ -1,10 +1,8 @@
 //! The AVX2 backend: 8 `f32` or 4 `f64` rows per 256-bit vector, a tile as wide as a vector.
-//! The entries enable FMA as the target requires; the arithmetic uses only separate multiplies
-//! and adds (intrinsics are never contracted).
+//! No FMA is written (docs/DESIGN.md, "Exactness invariants").
 //!
-//! Every intrinsic here needs AVX (or AVX2). The vector types are created only inside the entries
-//! below, `#[target_feature]` functions that `platform` calls only after detecting AVX2 and FMA:
-//! the module invariant every `SAFETY` comment relies on.
+//! Module invariant, which every `SAFETY` comment relies on: the vector types are created only
+//! inside the entries below, which `platform` calls only after detecting AVX2, FMA and F16C.
 
 use std::arch::x86_64::*;
 
@@ -44,7 +42,7 @@ pub(super) fn first_bad_target(target: Targets<'_>, c: usize) -> Option<usize> {
     super::element::first_bad_target(target, c)
 }
 
-/// `Vector`, `Load` and `Classes` for one vector type: the same intrinsics with `_ps` or `_pd`.
+/// `Vector` and `Load` for one vector type: the same intrinsics with `_ps` or `_pd`.
 macro_rules! avx2_vector {
     ($v:ident($reg:ty): $t:ty, $lanes:literal, $set1:ident, $loadu:ident, $storeu:ident,
      $add:ident, $sub:ident, $mul:ident, $div:ident, $cmp:ident, $and:ident, $blendv:ident,
@@ -104,7 +102,7 @@ macro_rules! avx2_vector {
             }
             #[inline(always)]
             fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> $reg {
-                // Two compares and an `and`, in this order (which the measured code has).
+                // Two compares and an `and`, in the measured order.
                 let above = self.gt(rhs);
                 // SAFETY: AVX (module invariant).
                 unsafe { $and(above, class.ne(column)) }
@@ -114,7 +112,7 @@ macro_rules! avx2_vector {
                 // SAFETY: AVX. Comparison masks are all ones or all zeros per lane.
                 $v(unsafe { $blendv(if_false.0, if_true.0, mask) })
             }
-            // A blend adds a cycle or two to every link of a sum's chain; the `and` is off it.
+            // `term & mask` (`+0.0` if masked) keeps a blend off the sum's chain (docs/DESIGN.md).
             #[inline(always)]
             fn add_where(self, mask: $reg, term: Self) -> Self {
                 // SAFETY: AVX (module invariant).
@@ -214,10 +212,8 @@ avx2_vector!(F64x4(__m256d): f64, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_sto
     _mm256_blendv_pd, _mm256_maskload_pd, lanes_below_64, transpose_f64x4, store_low_lanes_f64,
     classes_f64, classes_i32_f64, widen_f64);
 
-/// Partial tiles of `f32` are read as 4-column groups where `rows` goes on past them: rows `m`
-/// and `4 + m` as 4 values each into the halves of one register, each half then transposed as a
-/// 4×4 square (8 loads and 8 shuffles a group, against 24 shuffles for the 8×8 transpose: forward
-/// 7–12% faster at c = 3 to 7). Returns whether it did.
+/// Partial `f32` tiles where `rows` goes on past them, as 4-column groups: rows `m` and `4 + m`
+/// into one register's halves, each half a 4×4 transpose (docs/DESIGN.md). Returns whether it did.
 #[inline(always)]
 fn load_column_groups<T: ColumnGroupsFor<V>, V>(
     rows: &[T],
@@ -283,8 +279,7 @@ impl ColumnGroupsFor<F32x8> for f32 {
     }
 }
 
-/// Rows `m` and `4 + m` of a group, 4 values each, one per half. A function, not a closure:
-/// closures are not always inlined (one left out of line cost a call per group).
+/// Rows `m` and `4 + m` of a group, one per half (a function: closures are not always inlined).
 ///
 /// # Safety
 /// AVX, and `at[m·pitch..][..4]` and `at[(4 + m)·pitch..][..4]` readable.
@@ -313,8 +308,7 @@ fn transpose_f32x4_halves(r: &mut [__m256; 4]) {
     }
 }
 
-/// The first 8 targets as exact floats: below 2^24 (checked before any kernel reads them), their
-/// low halves are the values.
+/// The first 8 targets as exact floats, from their low halves (below 2^24, checked before use).
 #[inline(always)]
 fn classes_f32(targets: &[i64]) -> __m256 {
     let targets = &targets[..8];
@@ -407,8 +401,7 @@ fn store_low_lanes_f32(dst: &mut [f32], v: __m256) {
     }
 }
 
-/// Writes lanes `0..dst.len()` of `v` (`dst.len() < 4`) to `dst`: [`store_low_lanes_f32`] on
-/// twice as many `f32` halves.
+/// Writes lanes `0..dst.len()` (`< 4`) of `v` to `dst`, nothing else, as twice as many `f32`s.
 #[inline(always)]
 fn store_low_lanes_f64(dst: &mut [f64], v: __m256d) {
     assert!(dst.len() < 4);
@@ -479,9 +472,8 @@ fn transpose_f64x4(r: &mut [__m256d; 4]) {
     }
 }
 
-/// Up to 8 halves of one row at `rows[at..]`, as 16-bit patterns: one unaligned load where the
-/// row goes on past them (values past `width` are read, never used), else `width` values one by
-/// one (the last rows of a task).
+/// Up to 8 halves at `rows[at..]` as 16-bit patterns: one load where the row goes on past them
+/// (values past `width` read, never used), else `width` values one by one (a task's last rows).
 #[inline(always)]
 fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m128i {
     if rows.len() >= at + 8 {
@@ -494,8 +486,7 @@ fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m128i {
     }
 }
 
-/// `Load` for 16-bit scores: each lane's row widened to `f32` in registers (`$widen`, from 8
-/// 16-bit patterns), then the `f32` transpose.
+/// `Load` for 16-bit scores: each row widened to `f32` in registers (`$widen`), then transposed.
 macro_rules! avx2_half_load {
     ($t:ty, $widen:expr) => {
         impl Load<F32x8> for $t {

@@ -1,9 +1,8 @@
 //! The AVX-512 backend: 16 `f32` or 8 `f64` rows per 512-bit vector, a tile as wide as a
 //! vector, comparisons into mask registers.
 //!
-//! Every intrinsic here needs AVX-512F. The vector types are created only inside the entries
-//! below, `#[target_feature]` functions that `platform` calls only after detecting AVX-512F, AVX2
-//! and FMA: the module invariant every `SAFETY` comment relies on.
+//! Module invariant, which every `SAFETY` comment relies on: the vector types are created only
+//! inside the entries below, which `platform` calls only after detecting AVX-512F, AVX2 and FMA.
 
 use std::arch::x86_64::*;
 
@@ -27,8 +26,7 @@ schedule::entries! {
     F16 = half::f16, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
 }
 
-/// [`super::sum::sum_in_any_order`] with this backend's vectors: the portable pass
-/// compiles its final reductions to scalar code, which cost a 32-row call a tenth of its time.
+/// [`super::sum::sum_in_any_order`] in this backend's vectors (the portable one reduces in scalar).
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
     use super::sum::{Lanes, SUM_LANES, exact_total};
@@ -67,7 +65,7 @@ pub(super) fn first_bad_target(target: Targets<'_>, c: usize) -> Option<usize> {
     super::element::first_bad_target(target, c)
 }
 
-/// `Vector`, `Load` and `Classes` for one vector type: the same intrinsics with `_ps` or `_pd`.
+/// `Vector` and `Load` for one vector type: the same intrinsics with `_ps` or `_pd`.
 macro_rules! avx512_vector {
     ($v:ident($reg:ty, $mask:ty): $t:ty, $lanes:literal, $set1:ident, $loadu:ident,
      $storeu:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $cmp:ident, $mask_cmp:ident,
@@ -125,8 +123,7 @@ macro_rules! avx512_vector {
                 // SAFETY: AVX-512F (module invariant).
                 unsafe { $cmp::<_CMP_NEQ_OQ>(self.0, rhs.0) }
             }
-            // One compare under the `j != y` mask: a second compare and a `kandw` made the tiles
-            // that hold a target 1.25× slower.
+            // One compare under the `j != y` mask, not two and a `kandw` (docs/DESIGN.md).
             #[inline(always)]
             fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> $mask {
                 // SAFETY: AVX-512F. Ordered, quiet: false where either side is NaN.
@@ -196,8 +193,7 @@ macro_rules! avx512_vector {
                     return;
                 }
                 // Partial tiles take plain loads where every row goes on past them (values past
-                // the tile are read, never used): a masked load costs one and a half plain ones
-                // (forward 5–9% faster at c = 9 to 15).
+                // the tile are read, never used), faster than masked ones (docs/DESIGN.md).
                 let room = rows.len() >= ($lanes - 1) * pitch + first + $lanes;
                 let mask = low_bits(width) as $mask;
                 let mut r = [<$v as Vector<$t>>::splat(0.0).0; $lanes];
@@ -233,8 +229,7 @@ avx512_vector!(F64x8(__m512d, __mmask8): f64, 8, _mm512_set1_pd, _mm512_loadu_pd
     _mm512_mask_storeu_pd, transpose_f64x8, classes_f64, classes_i32_f64, widen_f64,
     no_special_loads);
 
-/// The first 16 targets as exact floats: below 2^24 (checked before any kernel reads them), they
-/// narrow to `i32` and convert exactly.
+/// The first 16 targets as exact floats, narrowed to `i32` (below 2^24, checked before use).
 #[inline(always)]
 fn classes_f32(targets: &[i64]) -> __m512 {
     let targets = &targets[..16];
@@ -422,17 +417,12 @@ const fn pair_lane(c: usize, from_end: bool, r: usize, col: usize) -> usize {
     }
 }
 
-/// The columns of a block of 16 rows of 9 or 10 classes, with 31 or 32 two-source permutes in
-/// place of the 16×16 transpose's shuffles (54 of its 64 left at 10 columns). Each pair of rows
-/// is read by two loads, one from its start and one ending with it, so that one load holds both
-/// rows' columns 0 to 3 and the other both rows' columns 4 to `c - 1`. Permutes then merge two
-/// pairs into 4 rows of 4 columns, two of those into 8 rows of 2 columns, and two of those into
-/// each column of 16 rows. Every load lies inside the block, the input's last included.
-/// Measured on Zen 4 (in-process A/B, 1 thread): forward 1.07× faster at 4096x10, 1.05× at 32x10,
-/// 1.09× at 4095x9; fused 1.02–1.05× at 32x10 to 65536x10; 4194304x10, which waits on memory,
-/// and backward within ±2%. Columns from `c` on are left unspecified. Rows of 11 and 12 classes
-/// take a third load per pair for the same scheme (36 permutes at 12); measured that way, forward
-/// was 1.01× and 1.06× slower at 4096x11 and 4096x12, so they keep the transpose.
+/// The columns of a block of 16 rows of 9 or 10 classes, by two-source permutes in place of the
+/// 16×16 transpose (docs/DESIGN.md). Each pair of rows is read by two loads, one from its start
+/// (both rows' columns 0 to 3) and one ending with it (columns 4 to `c - 1`); permutes merge two
+/// pairs into 4 rows × 4 columns, two of those into 8 rows × 2 columns, two of those into each
+/// column of 16 rows. Every load lies inside the block. Columns from `c` on are left unspecified.
+/// Rows of 11 and 12 classes would need a third load per pair: measured slower, they transpose.
 #[inline(always)]
 fn load_pair_columns<E>(
     rows: &[E],
@@ -441,10 +431,9 @@ fn load_pair_columns<E>(
     load16: impl Fn(*const E) -> __m512,
 ) -> [__m512; 16] {
     assert!((9..=10).contains(&c) && rows.len() >= 16 * c);
-    // SAFETY: AVX-512F is available (module invariant). The index loads read 16 `u32`s each.
-    // `load16` reads 16 values at the pointer it is given. The row loads read `rows[2pc ..][..16]` and `rows[2pc + 2c - 16 ..][..16]` for p < 8,
-    // which end at most at `14c + 16 <= 16c` and `16c`, inside `rows` by the assert
-    // (`2c >= 16`).
+    // SAFETY: AVX-512F (module invariant). Index loads read 16 `u32`s each; `load16` reads 16
+    // values at `rows[2pc..]` and `rows[2pc + 2c - 16..]` for p < 8, which end at most at
+    // `14c + 16 <= 16c` (`2c >= 16`) and `16c`: inside `rows` by the assert.
     unsafe {
         let index = |i: &[u32; 16]| _mm512_loadu_si512(i.as_ptr().cast());
         let at = |offset: usize| load16(rows.as_ptr().add(offset));
@@ -454,8 +443,7 @@ fn load_pair_columns<E>(
             heads[p] = at(2 * p * c);
             tails[p] = at(2 * p * c + 2 * c - 16);
         }
-        // No `[T; N]::map` for these: grown a little, this function had its calls left out of
-        // line (a call per index vector, 2.6–3.3× slower).
+        // No `[T; N]::map` for these: its calls were once left out of line (one per index).
         let quads_at = &indices.quads;
         let quad_index = [
             index(&quads_at[0]),
@@ -494,13 +482,12 @@ fn low_bits(width: usize) -> u32 {
     ((1u64 << width) - 1) as u32
 }
 
-/// Transposes a 16×16 matrix of `f32` held as 16 row vectors, in place. A transpose is its own
-/// inverse, so the same shuffles turn columns back into rows.
+/// Transposes a 16×16 matrix of `f32` held as 16 row vectors, in place (its own inverse).
 #[inline(always)]
 fn transpose_f32x16(r: &mut [__m512; 16]) {
     // SAFETY: AVX-512F is available (module invariant); shuffles only, no memory access.
     unsafe {
-        // a[2m] lane l = [r2m[4l], r2m+1[4l], r2m[4l+1], r2m+1[4l+1]], a[2m+1] the same for 4l+2, 4l+3.
+        // a[2m] 128-bit lane l = rows 2m, 2m+1 zipped at columns 4l, 4l+1; a[2m+1] at 4l+2, 4l+3.
         let mut a = [_mm512_setzero_ps(); 16];
         for m in 0..8 {
             a[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
@@ -558,9 +545,8 @@ fn transpose_f64x8(r: &mut [__m512d; 8]) {
     }
 }
 
-/// Up to 16 halves of one row at `rows[at..]`, as 16-bit patterns: one unaligned load where the
-/// row goes on past them (values past `width` are read, never used), else `width` values one by
-/// one (the last rows of a task).
+/// Up to 16 halves at `rows[at..]` as 16-bit patterns: one load where the row goes on past them
+/// (values past `width` read, never used), else `width` values one by one (a task's last rows).
 #[inline(always)]
 fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m256i {
     if rows.len() >= at + 16 {
@@ -573,8 +559,7 @@ fn half_row<H: Half>(rows: &[H], at: usize, width: usize) -> __m256i {
     }
 }
 
-/// `Load` for 16-bit scores: each lane's row widened to `f32` in registers (`$widen`, from 16
-/// 16-bit patterns), then the `f32` transpose.
+/// `Load` for 16-bit scores: each row widened to `f32` in registers (`$widen`), then transposed.
 macro_rules! avx512_half_load {
     ($t:ty, $widen:expr) => {
         impl Load<F32x16> for $t {

@@ -81,8 +81,7 @@ pub(crate) fn half_bits<H: Half, const N: usize>(rows: &[H], at: usize, width: u
 pub trait GradStore<R>: Copy + Debug + Default + Send + Sync + 'static + sealed::Sealed {
     /// `value` in this type.
     fn store(value: R) -> Self;
-    /// The slice as `R` where this type is `R` (the kernels then write it directly), else
-    /// itself back.
+    /// The slice as `R` where this type is `R` (the kernels write it directly), else itself.
     fn as_real(slice: &mut [Self]) -> Result<&mut [R], &mut [Self]>;
 }
 
@@ -192,9 +191,8 @@ mod sealed {
     impl Sealed for i32 {}
 }
 
-/// A task's targets, stored as `i64` or `i32`. The kernels are compiled once for both: each
-/// block reads its targets through one `match` (the types differ in a few loads, not enough to
-/// compile every kernel twice).
+/// A task's targets, `i64` or `i32`. Kernels are compiled once for both: each block reads its
+/// targets through one `match` (a few loads differ, not enough to compile every kernel twice).
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
     I64(&'a [i64]),
@@ -262,10 +260,9 @@ impl<'a> Targets<'a> {
             .fold(false, |bad, &y| bad | y.is_out_of_range(c)))
     }
 
-    /// The first `LANES` (at most 16) targets as indices. Only for targets already checked:
-    /// every use indexes a slice (bounds-checked), so a target out of range could only give
-    /// wrong values, never touch memory outside the task; not re-checked here (at 32×10 that
-    /// check was 52 of 1,800 instructions a call).
+    /// The first `LANES` (at most 16) targets as indices; only for targets already checked. Not
+    /// re-checked (it costs instructions a call): every use indexes a bounds-checked slice, so a
+    /// bad target could only give wrong values, never touch memory outside the task.
     #[inline(always)]
     pub(crate) fn indices(self, lanes: usize, c: usize) -> [usize; 16] {
         let mut out = [0; 16];
@@ -306,10 +303,9 @@ impl<'a> From<&'a Vec<i32>> for Targets<'a> {
 /// Targets per chunk of [`first_bad_target`]'s scan.
 pub(crate) const TARGET_CHUNK: usize = 64;
 
-/// The first row whose target lies outside `[0, c)`, if any. Each chunk of [`TARGET_CHUNK`] is
-/// scanned without an early exit, so that the scan compiles to vector compares (inlined into each
-/// backend's entry, it uses that backend's compares); the chunk that holds a bad target is then
-/// searched again for its row.
+/// The first row whose target lies outside `[0, c)`, if any. Chunks of [`TARGET_CHUNK`] are
+/// scanned without an early exit, so that they compile to vector compares (each backend's own,
+/// where inlined into its entry); the chunk holding a bad target is searched again for its row.
 #[inline(always)]
 pub(crate) fn first_bad_target(targets: Targets<'_>, c: usize) -> Option<usize> {
     with_targets!(targets, |target| {

@@ -1,15 +1,8 @@
-//! Pure kernels: the arithmetic of the loss over blocks of rows. No FFI types, no threads, no
-//! allocation; the only `unsafe` here is in the SIMD backends (and the prefetch hint).
-//!
-//! Every kernel reproduces PyTorch 2.x CPU's arithmetic to the bit (see `reference`). Layers,
-//! each importing only those above it:
-//!
-//! - leaves: `real` (the working precisions), `element` (storage and target types), `sum` (the
-//!   exact any-order sum and the NaN rule of the serial sum), `task` (what a kernel computes);
-//! - `reference`: PyTorch's loops transcribed;
-//! - `vector`: the block body over the `Vector` trait; `schedule`: the orders blocks run in;
-//! - `wide`, `avx2`, `avx512`: one backend each, implementing the same few entries;
-//! - `platform`: the only module that names the backends, with the table that plans each call.
+//! Pure kernels: the loss's arithmetic over blocks of rows, with PyTorch 2.x CPU's bits on every
+//! path (see `reference`). No FFI types, threads or allocation; `unsafe` only in the SIMD
+//! backends (and the prefetch hint). Layers, each importing only those above it (docs/DESIGN.md,
+//! "The kernel's layers"): leaves `real`, `element`, `sum`, `task`; `reference`; `vector` and
+//! `schedule`; the backends `wide`, `avx2`, `avx512`; `platform`, the only one naming them all.
 //!
 //! Not a public interface: the crate exposes it (hidden) for its tests and benchmarks only.
 

@@ -1,7 +1,6 @@
-//! The one module that names every kernel path: which instruction set a call uses (detected
-//! once, overridable with `MML_ISA`), and the table that picks, once per call, which backend
-//! entry runs it and in which schedule (its [`Plan`]). Each backend file implements the same few
-//! entries (`schedule::entries!`); the rules between them live here, one `match` per operation.
+//! The one module naming every kernel path: the instruction set calls use (detected once,
+//! `MML_ISA` overrides), and the table that picks, once per call, the backend entry and schedule
+//! (its [`Plan`]; docs/DESIGN.md, "Dispatch"). Backends implement the same few entries.
 
 use super::element::{Element, Targets};
 use super::real::Real;
@@ -29,7 +28,7 @@ pub enum Isa {
     Wide,
     /// 256-bit AVX2 vectors (entry points also enable FMA, which the arithmetic never uses).
     Avx2,
-    /// 512-bit AVX-512F vectors with mask registers and hardware scatter.
+    /// 512-bit AVX-512F vectors with mask registers.
     Avx512,
 }
 
@@ -76,8 +75,8 @@ impl Isa {
         self.min(best())
     }
 
-    /// The path calls use: `MML_ISA` (clamped) if set and valid, else the best available. Decided at first use and kept for the life of the process.
-    /// Inlined, as every call asks: one load and a predictable branch.
+    /// The path calls use: `MML_ISA` (clamped) if set and valid, else the best available; decided
+    /// at first use, for the life of the process. Inlined: one load and a predictable branch.
     #[inline]
     pub fn selected() -> Isa {
         static SELECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
@@ -162,9 +161,8 @@ impl Op {
     }
 }
 
-/// How a call runs: which backend entry (none: the scalar reference), in which schedule, and
-/// whether a large call's blocks go in pairs. Computed once per call from the path, the class
-/// count, the operation, the size and the element type.
+/// How a call runs: the backend entry (none: the scalar reference), the schedule, and whether a
+/// large call's blocks go in pairs; once per call from path, `c`, operation, size, element type.
 #[derive(Clone, Copy)]
 pub struct Plan<S: Element> {
     isa: Isa,
@@ -187,10 +185,9 @@ impl<S: Kernels> Plan<S> {
         }
     }
 
-    /// The plan for the blocks of a large call of `n` rows, `blocks` blocks of `block_rows`, on
-    /// `threads` threads: from [`STREAMED_MIN_BYTES`] of scores, forward blocks of long rows
-    /// read their rows in streams, and blocks of 9 to 31 classes run in pairs (see
-    /// `docs/DESIGN.md`); a summed forward call's blocks check their own targets.
+    /// The plan for a large call's blocks (`n` rows, blocks of `block_rows`, `threads` threads):
+    /// from [`STREAMED_MIN_BYTES`] of scores, long forward rows in streams and 9 to 31 classes in
+    /// pairs; summed forward blocks check their own targets (docs/DESIGN.md, schedule table).
     pub fn for_blocks(
         isa: Isa,
         c: usize,
@@ -341,8 +338,8 @@ fn entry<S: Kernels>(isa: Isa, c: usize, op: Op) -> Option<Entry<S>> {
         Isa::Avx2 => (avx2, if f64 { 4 } else { 8 }),
         Isa::Avx512 if f64 => (avx512, 8),
         // `f32` rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of
-        // it, and rows of 17 to 256 classes (and long ones with a gradient) run faster in AVX2's
-        // 8-row blocks; from 257 on, forward blocks are AVX-512's again (docs/DESIGN.md).
+        // it, and 17 to 256 classes (and long rows with a gradient) run faster in AVX2's 8-row
+        // blocks; from 257 on, forward blocks are AVX-512's again (docs/DESIGN.md).
         Isa::Avx512 if (9..=16).contains(&c) => (avx512, 16),
         Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => (avx512, 16),
         Isa::Avx512 => (avx2, 8),
@@ -350,9 +347,8 @@ fn entry<S: Kernels>(isa: Isa, c: usize, op: Op) -> Option<Entry<S>> {
     backend.get(forward, c <= tile)
 }
 
-/// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, computed with the
-/// vectors of `isa` (an available path) without the chain where that provably gives its bits; `None`
-/// otherwise (see `sum`).
+/// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, in any order with the
+/// vectors of `isa` (an available path) where that provably gives its bits, else `None` (`sum`).
 #[inline]
 pub fn sum_in_any_order<T: Real>(isa: Isa, total: f64, losses: &[T]) -> Option<f64> {
     let losses = T::as_f32s(losses)?;

@@ -30,9 +30,8 @@ pub trait Real:
     fn is_nan(self) -> bool;
     /// Bit pattern widened to 64 bits: lets tests compare results exactly.
     fn to_bits_u64(self) -> u64;
-    /// The losses as float32 values, where they are: only a float32 batch's serial sum can
-    /// often be computed in any order with the chain's bits (see `sum`); a float64 loss has
-    /// float64's full precision, so hardly any sum of them is exact.
+    /// The losses as float32 values, or `None` for float64: only float32 losses' serial sum can
+    /// often be proved exact in any order (see `sum`); float64 sums hardly ever are.
     fn as_f32s(losses: &[Self]) -> Option<&[f32]>;
 }
 

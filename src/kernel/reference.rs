@@ -1,7 +1,6 @@
 //! The scalar reference: PyTorch 2.x CPU's `multi_margin_loss` loops
-//! (`aten/src/ATen/native/LossMultiMargin.cpp`) transcribed operation for operation.
-//!
-//! Every faster kernel must give the same bits as this one; tests compare them.
+//! (`aten/src/ATen/native/LossMultiMargin.cpp`) transcribed operation for operation. Every
+//! faster kernel must give the same bits as this one; tests compare them.
 
 use super::element::{Element, Targets};
 use super::real::Real;

@@ -38,7 +38,7 @@ pub struct Work<'t, 'a, S: Element> {
 pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, '_, S>);
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
-/// are also compiled with `c` a constant: 10, the common case (forward 6–16% faster).
+/// are also compiled with `c` a constant: 10, the common case (docs/DESIGN.md).
 #[cfg_attr(fuzzing, allow(dead_code))]
 const CONSTANT_CLASSES: usize = 10;
 /// A paired run takes about this many bytes of rows from one task, then from the other.
@@ -46,15 +46,11 @@ const PAIR_GROUP_BYTES: usize = 2560;
 /// The most rows of a streamed chunk (an engine block of 257 classes has at most 256).
 const STREAMED_CHUNK_MAX_ROWS: usize = 512;
 
-/// Runs `$body` with `H` ([`Hinge`]) bound for `$params`' p and weights: PyTorch's defaults
-/// (p = 1, no weights) as constants ([`Defaults`]), and, where `$contiguous`, with `$c` also the
-/// constant [`CONSTANT_CLASSES`] if that copy applies (`CONTIGUOUS` says so: the body then gives
-/// its rows that pitch too); every other (p, weighted) in one copy that reads both from the
-/// call ([`Given`]: constant copies of each gained 1.03× in geomean, at most 1.13×, and cost
-/// 45% of the library's compile time; see `docs/DESIGN.md`). Expanded in [`run`], whose `SHORT`
-/// and `V` say, as a constant, whether the entry's rows can have `CONSTANT_CLASSES` classes at
-/// all (else that copy is never emitted). The instrumented build (`cfg(fuzzing)`) compiles only
-/// the copy that reads the call: the same memory accesses, a third of the code to instrument.
+/// Runs `$body` with `H` ([`Hinge`]) bound for `$params`' p and weights: PyTorch's defaults as
+/// constants ([`Defaults`]), with `$c` the constant [`CONSTANT_CLASSES`] too where `$contiguous`
+/// and [`run`]'s constants `SHORT` and `V` allow that many classes (`CONTIGUOUS` then says so:
+/// the body gives its rows pitch `c`); every other (p, weighted) in one [`Given`] copy, the only
+/// one `cfg(fuzzing)` builds (docs/DESIGN.md).
 #[cfg(not(fuzzing))]
 macro_rules! with_shape {
     ($params:expr, $c:ident, $contiguous:expr, || $body:expr) => {
@@ -207,11 +203,9 @@ pub(crate) fn run<
     sum_again(params, c, first, again)
 }
 
-/// Where `again` (a sum came out NaN), the task's losses summed again by the reference, which
-/// keeps the first NaN as PyTorch does: which of two NaNs a vector add keeps is the compiler's
-/// choice (NaN-ness itself does not depend on it). The losses alone (a gradient is already
-/// written), from the caller's task, so that the kernel's own copies of its parts stay in
-/// registers.
+/// Where `again` (a sum came out NaN), the reference sums the task's losses again, keeping the
+/// first NaN as PyTorch does (a vector add's NaN-ness is exact, which NaN it keeps is not); the
+/// gradient is written already. Reads the caller's task, so the kernel's copies stay in registers.
 #[inline(always)]
 fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>, again: bool) {
     if again {
@@ -289,8 +283,7 @@ fn pitched<const CONTIGUOUS: bool, T>(grad: GradOut<'_, T>, c: usize) -> GradOut
     }
 }
 
-/// Every block of neighbouring rows of a forward task (a bad target found where `checks` ends
-/// it: the call fails whole).
+/// Every block of neighbouring rows of a forward task (a bad target `checks` finds fails the call).
 #[inline(always)]
 fn forward<S, V, H: Hinge>(
     params: &Params<S::Real>,
@@ -353,9 +346,8 @@ where
     sink.is_some_and(|sink| sink.finish(&sums))
 }
 
-/// Two forward tasks, each exactly as [`forward`] runs it, [`PAIR_GROUP_BYTES`] of rows of one,
-/// then of the other: a core reading two streams from memory reads faster than one (forward
-/// 1.16–1.3× faster on one thread at 9 to 31 classes). Each task keeps its own sink.
+/// Two forward tasks, each as [`forward`] runs it with its own sink, [`PAIR_GROUP_BYTES`] of rows
+/// of one, then the other: a core reads two streams from memory faster than one (docs/DESIGN.md).
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn forward_pair<S, V, H: Hinge>(
@@ -406,11 +398,9 @@ where
 }
 
 /// A large call's block of long rows, forward, in chunks of up to [`STREAMED_CHUNK_MAX_ROWS`]
-/// rows. In a chunk of `len` rows, with `per = len / LANES`, lane `k` of the `i`-th block is row
-/// `k·per + i`: each lane reads one contiguous run of rows, a stream it prefetches
-/// [`STREAM_AHEAD`] values ahead, instead of `LANES` short runs that restart every block
-/// (forward 1.03–1.34× faster from memory at 300 to 2000 classes). The losses go to a buffer,
-/// then to the sink in row order, with the very adds of neighbouring blocks.
+/// rows. With `per = len / LANES`, lane `k` of a chunk's `i`-th block is row `k·per + i`: each
+/// lane reads one contiguous run, prefetched [`STREAM_AHEAD`] values ahead (docs/DESIGN.md). The
+/// losses go to a buffer, then to the sink in row order, with the adds of neighbouring blocks.
 #[inline(always)]
 fn streamed<S, V, H: Hinge>(
     params: &Params<S::Real>,
@@ -511,9 +501,8 @@ fn blocks(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..full).step_by(lanes).map(|start| (start, 0)).chain(tail)
 }
 
-/// Where a task's block losses go, and the accumulator of the serial sum. Small, so that moving
-/// it costs a register or two: the interleaved sums are the caller's (`sums` of [`LossSink::add`]
-/// and [`LossSink::finish`]), whose loops keep them in registers.
+/// Where a task's block losses go, and the serial sum's accumulator. Small, so moving it costs a
+/// register or two: the interleaved sums are the caller's `sums`, kept in its loops' registers.
 enum LossSink<'a, T> {
     PerRow(&'a mut [T]),
     Sum(f64, &'a mut f64),
@@ -540,8 +529,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
         matches!(self, LossSink::Interleaved(..))
     }
 
-    /// The losses of the rows `start..start + LANES`, whose lanes before `first` repeat rows
-    /// already added.
+    /// The losses of rows `start..start + LANES`; lanes before `first` repeat rows already added.
     #[inline(always)]
     fn add<V: Vector<T>>(
         &mut self,
@@ -580,8 +568,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
         }
     }
 
-    /// Writes the task's sums; returns whether one came out NaN, for the reference to sum again
-    /// ([`sum_again`]).
+    /// Writes the task's sums; returns whether one came out NaN (then see [`sum_again`]).
     #[inline(always)]
     fn finish(self, sums: &[f64; INTERLEAVE]) -> bool {
         match self {
@@ -597,8 +584,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
         }
     }
 
-    /// Ends a task that found a target out of range (see [`Partials::bad_target`]); nothing to
-    /// sum again.
+    /// Ends a task that found a target out of range ([`Partials::bad_target`]); no sum again.
     #[inline(always)]
     fn reject_targets(self) -> bool {
         if let LossSink::Interleaved(partials) = self {
@@ -614,7 +600,7 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
 pub struct Entries<S: Element>(pub(crate) [Option<Entry<S>>; 4]);
 
 impl<S: Element> Entries<S> {
-    /// No entries: the x86 backends' place elsewhere.
+    /// No entries: the x86 backends' slots on other architectures.
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     pub(crate) const NONE: Self = Entries([None; 4]);
 
@@ -625,11 +611,10 @@ impl<S: Element> Entries<S> {
     }
 }
 
-/// A backend's entries, one element type a line: thin wrappers compiling [`run`] with the
-/// backend's vectors and the [`body`] bits named (`_`: no such entry), as `#[target_feature]`
-/// functions where the backend needs CPU features (`platform` calls them only after detecting
-/// those), out of line for the portable backend, gathered in one [`Entries`] constant:
-/// `entries! { #[attribute] NAME = Element, Vectors, [fs, fl, gs, gl]; … }`.
+/// A backend's entries, one element type a line: wrappers compiling [`run`] with the backend's
+/// vectors and the [`body`] bits named (`_`: no such entry), `#[target_feature]` where it needs
+/// CPU features (`platform` calls them only after detecting those), else out of line, in one
+/// [`Entries`] constant: `entries! { #[attribute] NAME = Element, Vectors, [fs, fl, gs, gl]; … }`.
 macro_rules! entries {
     (#[$attr:meta] $($name:ident = $s:ty, $v:ty, [$($body:tt),*];)*) => {
         $(

@@ -1,24 +1,14 @@
-//! PyTorch's serial float64 sum of float32 row losses, without its chain of dependent adds
-//! whenever that provably gives the same bits.
-//!
-//! PyTorch sums a batch's losses as `((0 + l0) + l1) + …` in float64. Each add waits for the
-//! previous one, so at 10 classes the chain, not the arithmetic, sets the pace (a quarter of a
-//! forward call). The chain has a property that makes it avoidable almost always: every float32
-//! is an integer multiple of its own unit in the last place, a power of two that grows with the
-//! value. Let `u` be that unit for the smallest nonzero loss (and for the running total, at
-//! float64's precision). Then every loss is a multiple of `u`, and if all terms are finite and
-//! nonnegative and their sum is below `2^53·u`, every partial sum in every order is a multiple of
-//! `u` below `2^53·u`: exactly representable, so no add rounds and every order gives the exact
-//! sum, the chain's bits included. [`exact_total`] checks that condition on the sum that a pass
-//! over the losses computed with independent accumulators, and the caller falls back to the
-//! chain otherwise.
+//! PyTorch's serial float64 sum of float32 row losses, `((0 + l0) + l1) + …`, computed in any
+//! order where that provably gives the chain's bits: the chain's dependent adds, not the
+//! arithmetic, set the pace at few classes (docs/DESIGN.md, "Summation orders"). Every float32 is
+//! an integer multiple of its own ulp; with `u` the ulp of the smallest nonzero loss (and of the
+//! running total), if all terms are finite and nonnegative and their sum is below `2^53·u`, no
+//! add in any order rounds. [`exact_total`] checks that; otherwise the caller adds the chain.
 
 use std::ops::Add;
 
-/// Independent lanes of the sum and of the checks: two AVX-512 vectors of float64, one of
-/// 32-bit integers. Each lane is updated on its own and the lanes meet once at the end, which
-/// keeps the loop free of horizontal steps and partial vectors, so that it compiles to plain
-/// vector code. Not part of the C ABI:
+/// Independent lanes of the sum and the checks (two AVX-512 vectors of float64, one of 32-bit
+/// integers), met once at the end, so the loop compiles to plain vector code. Not in the C ABI:
 /// cbindgen:ignore
 pub const SUM_LANES: usize = 16;
 const LANES: usize = SUM_LANES;
@@ -35,11 +25,10 @@ pub(crate) struct Lanes {
     pub sum: f64,
 }
 
-/// `((total + l0) + l1) + …` in float64, bit for bit, or `None` when this cannot prove that a
-/// sum in another order gives those bits (a loss negative, `-0`, infinite or NaN, a negative or
-/// non-finite `total`, or terms too far apart in magnitude) or when `losses` is not a whole
-/// number of vectors (a multiple of 16 long: callers pad with zeros, which change nothing). The
-/// portable pass; backends inline it into an entry of their own (see `platform`).
+/// `((total + l0) + l1) + …` in float64, bit for bit, or `None` where that is not proved (a loss
+/// negative, `-0`, infinite or NaN; `total` negative or non-finite; terms too far apart) or
+/// `losses` is not a multiple of 16 long (callers pad with zeros, which change nothing). The
+/// portable pass; backends inline it into entries of their own (see `platform`).
 #[inline(always)]
 pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
     let (vectors, rest) = losses.as_chunks::<LANES>();
@@ -69,13 +58,13 @@ pub(crate) fn sum_in_any_order(total: f64, losses: &[f32]) -> Option<f64> {
 
 /// `total + lanes.sum` when that is provably the chain's result, else `None`.
 ///
-/// Why the check is sound: the computed sum is a tree of adds over `total` and the losses, all
+/// Sound because: the computed sum is a tree of adds over `total` and the losses, all
 /// nonnegative multiples of `u`, and `2^53·u` is representable. Rounding to nearest is monotone,
 /// so a node whose exact sum reaches `2^53·u` rounds to at least that, and so does every node
-/// above it (the terms are nonnegative). A computed result below `2^53·u` therefore means that
-/// no node reached it: each one was a multiple of `u` below `2^53·u`, exact. Its value is then
-/// the exact sum, and the chain, whose partial sums are smaller still, is exact and equal to it.
-/// Signs of zero agree too: every accumulator starts at `+0` and no term is `-0`.
+/// above it (the terms are nonnegative). A result below `2^53·u` thus means no node reached it:
+/// each was a multiple of `u` below `2^53·u`, exact. The result is then the exact sum, and the
+/// chain, whose partial sums are smaller still, is exact and equal to it. Zero signs agree:
+/// every accumulator starts at `+0` and no term is `-0`.
 #[inline(always)]
 pub(crate) fn exact_total(total: f64, lanes: Lanes) -> Option<f64> {
     // Bits of a finite nonnegative float32 (sign clear) are below those of +infinity.
@@ -94,9 +83,8 @@ pub(crate) fn exact_total(total: f64, lanes: Lanes) -> Option<f64> {
     };
     let mut unit_exp = (exponent - 150).max(F32_MIN_UNIT_EXP);
     if total != 0.0 {
-        // The total's own unit: the lowest set bit of its significand, at its exponent. A total
-        // summed exactly from float32 losses keeps their coarse unit (the bits below are zero),
-        // so large totals still admit the next block.
+        // The total's own unit: its significand's lowest set bit. A total summed exactly from
+        // float32 losses keeps their coarse unit, so large totals still admit the next block.
         let exponent = (total_bits >> 52) as i32;
         let significand = total_bits & ((1 << 52) - 1) | u64::from(exponent > 0) << 52;
         let lowest_bit = exponent.max(1) - 1075 + significand.trailing_zeros() as i32;
@@ -116,35 +104,16 @@ fn reduce<V: Copy>(lanes: [V; LANES], op: impl Fn(V, V) -> V) -> V {
     op(op(four[0], four[2]), op(four[1], four[3]))
 }
 
-/// `acc + x` as PyTorch's `sum += x` computes it on x86 (`addsd`): where both are NaN, the
-/// result is the accumulator's NaN, the first one met in the order of the adds. Written out,
-/// because a compiler may swap the operands of an add, and with them the NaN an instruction
-/// keeps (it did: the same sum kept the first NaN on one path and the last on another). Where
-/// at most one operand is NaN, that one is the result whatever the order.
+/// `acc + x` as PyTorch's `sum += x` on x86 (`addsd`): of two NaNs, the accumulator's (the first
+/// met) is kept. Written out: a compiler may swap an add's operands, and with them the NaN kept
+/// (it did, on one path). With at most one NaN operand, that one is the result in either order.
 #[inline(always)]
 pub fn add(acc: f64, x: f64) -> f64 {
     if acc.is_nan() { acc } else { acc + x }
 }
 
-/// `((acc + x0) + x1) + …` with [`add`]'s rule for NaNs: a NaN `acc` stays; otherwise plain
-/// adds, one chain, summed again the careful way only if they end in a NaN (tests beside the
-/// chain, which gets no longer).
-#[inline(always)]
-pub fn add_all(acc: f64, xs: &[f64]) -> f64 {
-    if acc.is_nan() {
-        return acc;
-    }
-    let plain = xs.iter().fold(acc, |a, &x| a + x);
-    if plain.is_nan() {
-        xs.iter().fold(acc, |a, &x| add(a, x))
-    } else {
-        plain
-    }
-}
-
-/// `((total + l0) + l1) + …` in float64: PyTorch's serial sum, one add after another, with
-/// [`add`]'s rule for NaNs. The plain chain first; only a NaN result (whose NaN-ness does not
-/// depend on the order of the operands) is summed again the careful way.
+/// `((total + l0) + l1) + …` in float64, PyTorch's serial sum with [`add`]'s NaN rule: plain adds
+/// first; only a NaN result (NaN whatever the operand order) is summed again with [`add`].
 #[inline]
 pub fn chain<T: super::Real>(total: f64, losses: &[T]) -> f64 {
     let plain = losses.iter().fold(total, |acc, &l| acc + l.to_f64());

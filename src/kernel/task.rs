@@ -60,13 +60,11 @@ pub enum LossOut<'a, T> {
     Skip,
     /// One loss per row (reduction `none`).
     PerRow(&'a mut [T]),
-    /// The row losses summed in a float64 accumulator, in row order, starting from 0: PyTorch's
-    /// serial sum.
+    /// The row losses summed in one float64 accumulator from 0, in row order: PyTorch's sum.
     Sum(&'a mut f64),
-    /// The row losses summed in [`INTERLEAVE`] float64 accumulators, row `i` of the task into
-    /// `sums[i % INTERLEAVE]`, each in row order from 0: the engine's sum for the blocks of large
-    /// calls, whose sixteen chains do not wait for each other. The one kind of task whose
-    /// targets may come unchecked: see [`Partials::bad_target`].
+    /// Row `i`'s loss added to `sums[i % INTERLEAVE]` (float64, each in row order from 0): the
+    /// engine's sum for a large call's blocks. The one kind of task whose targets may come
+    /// unchecked: see [`Partials::bad_target`].
     Interleaved(&'a mut Partials),
 }
 
@@ -87,9 +85,8 @@ impl<T> LossOut<'_, T> {
 pub struct Partials {
     pub sums: [f64; INTERLEAVE],
     /// Whether a forward task (no gradient) met a target outside `[0, c)`; `sums` then mean
-    /// nothing. A large summed forward call writes nothing until its end, so its blocks may
-    /// come with unchecked targets, which each block checks just before it reads them (see
-    /// `Plan::checks_targets`). Every other task needs its targets checked first.
+    /// nothing. Only a large summed forward call's blocks may come unchecked (they check their
+    /// own: `Plan::checks_targets`); every other task needs its targets checked first.
     pub bad_target: bool,
 }
 
@@ -106,8 +103,7 @@ pub struct GradOut<'a, T> {
     /// `1/(n·c)` for `mean`, `1/c` otherwise, computed in float64 and cast to `T`.
     pub g: T,
     pub upstream: Upstream<'a, T>,
-    /// Row `i`'s `c` gradients at `grad[i·pitch..]`, every one written (and nothing between
-    /// rows).
+    /// Row `i`'s `c` gradients at `grad[i·pitch..]`, every one written; nothing between rows.
     pub grad: &'a mut [T],
     /// The distance between gradient rows, in values (`c` for contiguous rows).
     pub pitch: usize,
@@ -134,8 +130,7 @@ pub struct Task<'a, S: Element> {
     pub input: &'a [S],
     /// The distance between rows, in values (`c` for contiguous rows).
     pub pitch: usize,
-    /// One target per row, each in `[0, c)` (or unchecked, where [`Partials::bad_target`]
-    /// allows).
+    /// One target per row, in `[0, c)` (unchecked only where [`Partials::bad_target`] allows).
     pub target: Targets<'a>,
     pub loss: LossOut<'a, S::Real>,
     pub grad: Option<GradOut<'a, S::Real>>,
@@ -180,9 +175,7 @@ impl<'a, S: Element> Task<'a, S> {
     }
 }
 
-/// A stack buffer that a vector is stored to and then read back from piece by piece, aligned to
-/// a cache line: a vector store that spans two lines is not forwarded to the loads that read it
-/// back, which then wait for it to reach the cache (with 16-byte stack alignment that happened or
-/// not depending on where the stack began: the same build ran some processes 1.25-1.65x slower).
+/// A stack buffer a vector is stored to and read back from piece by piece, aligned to a cache
+/// line: a store spanning two lines is not forwarded to the loads that read it back.
 #[repr(align(64))]
 pub(crate) struct LineAligned<A>(pub(crate) A);

@@ -1,29 +1,22 @@
 //! The block body: one generic computation of a block of `LANES` rows over the small
-//! [`Vector`] trait, which each backend (`wide`, AVX2, AVX-512) implements.
-//!
-//! Lanes are rows. A block is processed column by column (`j = 0..c`), each column one vector
-//! (tiles of columns are read row by row and transposed in registers by the backend), so every
-//! lane accumulates its row's sum in increasing `j` with exactly the reference's operations:
-//! `z = (margin - x[y]) + x[j]`, the strict hinge as a compare-and-select (never `max`, whose NaN
-//! rule differs between platforms), the `j == y` term masked out, the weight after the power, no
-//! fused multiply-add. Each lane therefore performs the very same IEEE operations as the scalar
-//! reference on its row and gives the same bits. See `docs/DESIGN.md`.
+//! [`Vector`] trait, which each backend (`wide`, AVX2, AVX-512) implements. Lanes are rows: each
+//! lane runs its row's loop in increasing `j` with the reference's very operations (the hinge a
+//! strict compare and select, never `max`, whose NaN rule differs by platform; no FMA), so it
+//! gives the reference's bits (docs/DESIGN.md, "Exactness invariants").
 
 use super::element::{Element, Target, Targets, with_targets};
 use super::real::Real;
 use super::reference;
 use super::task::{LineAligned, Params};
 
-/// How a block body knows `p` and whether there are weights: [`Defaults`] knows them as
-/// constants (p = 1, no weights), [`Given`] reads them from the call; see [`square!`] and
-/// [`weighted!`].
+/// How a block body knows `p` and whether there are weights: [`Defaults`] as constants (p = 1,
+/// no weights), [`Given`] from the call; see [`square!`] and [`weighted!`].
 pub(crate) trait Hinge {
     /// The copy reads p and the weights from the call's parameters.
     const GIVEN: bool;
 }
 
-/// PyTorch's defaults (p = 1, no weights) as constants: the copies of their own that calls with
-/// them run (`schedule::with_shape!`).
+/// PyTorch's defaults (p = 1, no weights) as constants (`schedule::with_shape!`).
 #[cfg(not(fuzzing))]
 pub(crate) struct Defaults;
 
@@ -58,16 +51,14 @@ macro_rules! weighted {
 /// The most lanes of any backend (AVX-512 with `f32`).
 pub(crate) const MAX_LANES: usize = 16;
 
-/// The most columns per tile of any backend: a tile of `LANES` rows by up to this many columns
-/// becomes one vector per column. Rows are read in contiguous runs, never with gathers.
+/// The most columns per tile of any backend; a tile of `LANES` rows is one vector per column.
 pub(crate) const MAX_TILE: usize = 16;
 
-/// Above this many classes the vector kernels hand the task to the reference: column indices
-/// travel as exact floats, exact below 2^24 in `f32`.
+/// Above this many classes, the reference runs: column indices travel as floats, exact below 2^24.
 pub(crate) const MAX_CLASSES: usize = 1 << 24;
 
-/// `LANES` values of `T`, lane `k` holding row `k` of a block: plain IEEE arithmetic lane by
-/// lane (no fusing, no reassociation).
+/// `LANES` values of `T`, lane `k` a block's row `k`: IEEE arithmetic per lane, no fusing or
+/// reassociation.
 pub(crate) trait Vector<T: Real>: Copy {
     const LANES: usize;
     /// Columns per tile (at most [`MAX_TILE`]).
@@ -93,10 +84,9 @@ pub(crate) trait Vector<T: Real>: Copy {
     fn gt_where_ne(self, rhs: Self, class: Self, column: Self) -> Self::Mask;
     /// `if_true` where `mask` holds, else `if_false`.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
-    /// `self + term` where `mask` holds, `self` elsewhere. Requires that no lane of `self` is
-    /// `-0.0` (true of a sum that starts at `+0.0` and grows only by this method), so that a
-    /// backend may add `term & mask` instead of blending: `x + 0.0` is `x` for every `x` but
-    /// `-0.0`.
+    /// `self + term` where `mask` holds, `self` elsewhere. Requires no lane of `self` to be `-0.0`
+    /// (true of a sum that starts at `+0.0` and grows only by this), so a backend may add
+    /// `term & mask` instead of blending: `x + 0.0` is `x` for every `x` but `-0.0`.
     #[inline(always)]
     fn add_where(self, mask: Self::Mask, term: Self) -> Self {
         Self::select(mask, self.add(term), self)
@@ -115,8 +105,7 @@ pub(crate) trait Vector<T: Real>: Copy {
             *o = l.to_f64();
         }
     }
-    /// The first `LANES` targets as exact floats. Requires each to be in `[0, MAX_CLASSES)`,
-    /// where the conversion is exact in both precisions.
+    /// The first `LANES` targets as floats. Requires each in `[0, MAX_CLASSES)`, where it is exact.
     fn classes_i64(targets: &[i64]) -> Self;
     /// The same for `i32` targets.
     fn classes_i32(targets: &[i32]) -> Self;
@@ -128,9 +117,8 @@ pub(crate) trait Vector<T: Real>: Copy {
         lanes.0[..Self::LANES].iter().any(|v| v.is_nan())
     }
     /// The inverse of [`Load::load_columns`]: writes `cols[jj]` lane `k` to
-    /// `grads[k·pitch + first + jj]` for `jj < width`, and nothing else. Requires
-    /// `width <= TILE`, `first + width <= pitch` and `grads.len() >= (LANES-1)·pitch + first +
-    /// width`.
+    /// `grads[k·pitch + first + jj]` for `jj < width`, and nothing else. Requires `width <= TILE`,
+    /// `first + width <= pitch` and `grads.len() >= (LANES-1)·pitch + first + width`.
     fn store_columns(
         cols: &[Self; MAX_TILE],
         pitch: usize,
@@ -140,14 +128,12 @@ pub(crate) trait Vector<T: Real>: Copy {
     );
 }
 
-/// How a backend's vectors `V` read scores stored as `Self`: one loader per backend and
-/// element type.
+/// How a backend's vectors `V` read scores stored as `Self`: one loader per backend and type.
 pub(crate) trait Load<V>: Element {
-    /// Columns `first..first + width` of the first `LANES` rows of `rows` (row `k` at
-    /// `rows[k·pitch..]`) as vectors widened to the working precision: `out[jj]` lane `k` =
-    /// `rows[k·pitch + first + jj]`, for `jj < width`; later entries of `out` are unspecified.
-    /// Requires `width <= TILE` and `rows.len() >= (LANES-1)·pitch + first + width`. Values
-    /// of `rows` past the block may be read (only read) where `rows` goes on.
+    /// Columns `first..first + width` of the first `LANES` rows (row `k` at `rows[k·pitch..]`),
+    /// widened: `out[jj]` lane `k` = `rows[k·pitch + first + jj]` for `jj < width`; later entries
+    /// of `out` are unspecified. Requires `width <= TILE` and `rows.len() >= (LANES-1)·pitch +
+    /// first + width`. Values past the block may be read (only read) where `rows` goes on.
     fn load_columns(
         rows: &[Self],
         pitch: usize,
@@ -174,9 +160,8 @@ pub(crate) struct RowConstants<V> {
     weight: V,
 }
 
-/// Where a block's prefetch hints go, decided once per task from its shape: a block reads its
-/// rows a tile at a time across `LANES` rows, an order the hardware prefetchers do not follow
-/// once rows are long (see `docs/DESIGN.md` for the measurements behind each bound).
+/// Where a block's prefetch hints go, decided once per task from its shape: a block reads a tile
+/// at a time across `LANES` rows, which hardware prefetchers miss for long rows (docs/DESIGN.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Prefetch {
     /// The next block's rows, a share of their lines with each tile, into L1.
@@ -191,7 +176,7 @@ pub(crate) struct Prefetch {
     streams: bool,
 }
 
-/// Blocks of rows this long or longer prefetch (65536×100: 3× faster).
+/// Blocks of rows this long or longer prefetch.
 const PREFETCH_MIN_CLASSES: usize = 32;
 /// Up to this many classes, the whole next block into L1; longer rows each row ahead instead.
 pub(crate) const NEXT_BLOCK_L1_MAX_CLASSES: usize = 256;
@@ -200,8 +185,8 @@ const ROW_AHEAD: usize = 32;
 /// The largest next block of long rows prefetched into L2, without and with a gradient.
 const NEXT_BLOCK_L2_MAX_BYTES: usize = 80 << 10;
 const NEXT_BLOCK_L2_MAX_BYTES_WITH_GRADIENT: usize = 32 << 10;
-/// Gradient blocks of this many classes, at most these many bytes and tiles of at most these
-/// many values prefetch the next block's gradient lines into L2, so stores find them there.
+/// Gradient blocks of at least this many classes, at most these many bytes and tiles of at most
+/// these many values prefetch the next block's gradient lines into L2, for the stores.
 const NEXT_GRADIENT_MIN_CLASSES: usize = 64;
 const NEXT_GRADIENT_MAX_BYTES: usize = 32 << 10;
 const NEXT_GRADIENT_MAX_TILE_VALUES: usize = 128;
@@ -268,10 +253,9 @@ pub(crate) fn prefetch<const HINT: i32, T>(address: *const T) {
     let _ = address;
 }
 
-/// Prefetches (into the level `HINT` names) the share of tile `first / TILE` of the lines of the
-/// block after `block`: the next block is one run of `LANES·pitch` values after this one, and
-/// tile `t` takes its lines `t·L..(t+1)·L`, `L` being a tile's lines, so the tiles cover it.
-/// Used for the scores and the gradient alike.
+/// Prefetches (into level `HINT`) tile `first / TILE`'s share of the block after `block`, one run
+/// `LANES·pitch` values on: tile `t` takes lines `t·L..(t+1)·L`, `L` a tile's lines, so the tiles
+/// cover it. For the scores and the gradient alike.
 #[inline(always)]
 fn prefetch_next_block_share<const HINT: i32, E, R: Real, V: Vector<R>>(
     block: &[E],
@@ -317,8 +301,7 @@ impl Prefetch {
         }
     }
 
-    /// The hints for the gradient of the block after the one at `grads`, for the tile of
-    /// columns `first..`.
+    /// The hints for tile `first..` of the gradient of the block after the one at `grads`.
     #[inline(always)]
     fn gradient_tile<T: Real, V: Vector<T>>(self, grads: &[T], pitch: usize, first: usize) {
         if self.next_gradient {
@@ -327,10 +310,9 @@ impl Prefetch {
     }
 }
 
-/// A block of `LANES` rows as a block body reads it: lane `k`'s row at `rows[k·lane_pitch..]`
-/// (`lane_pitch` is the task's row pitch for a block of neighbouring rows, a multiple of it for
-/// a streamed block), the task's row pitch `pitch` (the next block's rows, for prefetching, are
-/// `LANES·pitch` values on), and the lanes' targets.
+/// A block of `LANES` rows: lane `k`'s row at `rows[k·lane_pitch..]` (`lane_pitch` = `pitch` for
+/// neighbouring rows, a multiple of it when streamed), the task's row `pitch` (the next block,
+/// for prefetching, is `LANES·pitch` values on) and the lanes' targets.
 #[derive(Clone, Copy)]
 pub(crate) struct Block<'a, S> {
     pub rows: &'a [S],
@@ -339,10 +321,9 @@ pub(crate) struct Block<'a, S> {
     pub targets: Targets<'a>,
 }
 
-/// Runs `$body` with `$jj` bound to each column index of a tile below `min($tile, $width)`,
-/// unrolled with constant indices: a tile's vectors then stay in registers instead of an array
-/// in memory (a loop with a runtime bound forces them there). `$tile` is a constant (`V::TILE`):
-/// the columns past it are never emitted.
+/// Runs `$body` with `$jj` bound to each column of a tile below `min($tile, $width)`, unrolled
+/// with constant indices so a tile's vectors stay in registers (a runtime-bound loop spills them).
+/// `$tile` is a constant (`V::TILE`): columns past it are never emitted.
 macro_rules! each_column {
     ($tile:expr, $width:expr, |$jj:ident| $body:block) => {
         each_column!(@ $tile, $width, $jj, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
@@ -355,9 +336,8 @@ macro_rules! each_column {
     };
 }
 
-/// Runs `$body` for each tile of `$c` columns with `$first` (its first column) and `$width`
-/// bound: whole tiles first, at the constant width `TILE` (so that column loops over them
-/// unroll completely), then the rest.
+/// Runs `$body` for each tile of `$c` columns with `$first` and `$width` bound: whole tiles first
+/// at the constant width `TILE` (so column loops over them unroll), then the rest.
 macro_rules! tiles {
     ($tile:expr, $c:expr, |$first:ident, $width:ident| $body:block) => {{
         let full = $c / $tile * $tile;
@@ -372,10 +352,9 @@ macro_rules! tiles {
     }};
 }
 
-/// `$sum` plus the hinge term of column `$x` (the block's row constants `$k`) where
-/// `z = base + x > 0`, and, with `unless $j == $class`, where the lane's class (relative to the
-/// tile) is not column `$j`. A macro so that every site is inlined; `$h` is the caller's copy
-/// ([`Hinge`]) and `$params` its call's.
+/// `$sum` plus the hinge term of column `$x` (row constants `$k`) where `z = base + x > 0` and,
+/// with `unless $j == $class`, the lane's class (relative to the tile) is not column `$j`. A
+/// macro so every site is inlined; `$h` is the caller's [`Hinge`] copy, `$params` its call's.
 macro_rules! add_hinge_term {
     ($h:ty, $params:expr, $sum:ident, $k:expr, $zero:expr, $x:expr, unless $j:ident == $class:expr) => {{
         let z = $k.base.add($x);
@@ -443,8 +422,8 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, H: Hinge>(
     let zero = S::Real::ZERO;
     let mut picked = [zero; MAX_LANES];
     let mut weight = [zero; MAX_LANES];
-    // Each target read on its own, right before the score it indexes: read as a vector and
-    // taken apart again, the targets put a dozen cycles before every later step of the block.
+    // Each target read on its own, right before the score it indexes: read as one vector and
+    // taken apart, they delayed every later step of the block (docs/DESIGN.md).
     let mut pick = |k: usize, y: usize| {
         debug_assert!(y < c, "unchecked target");
         picked[k] = block.rows[k * block.lane_pitch + y].widen();
@@ -464,8 +443,7 @@ fn row_constants_from_rows<S: Element, V: Vector<S::Real>, H: Hinge>(
 }
 
 /// The start of every block: the targets as a class vector and the row constants. Rows of at
-/// most one tile (`c <= TILE`) are transposed here, once, into `cols`, which then stay in
-/// registers for every pass over them.
+/// most one tile (`c <= TILE`) are transposed here, once, into `cols`, kept in registers.
 #[inline(always)]
 fn start_block<S, V, H: Hinge>(
     params: &Params<S::Real>,
@@ -490,13 +468,11 @@ where
 }
 
 /// From this many classes on, forward blocks skip the `j == y` mask in tiles that hold no lane's
-/// target: three in four tiles at c = 1000 (4096×1000 forward 1.22× faster), two in five at
-/// c = 128 (1.03–1.05×); below, finding those tiles costs more than it saves.
+/// target (docs/DESIGN.md); below, finding those tiles costs more than it saves.
 const SKIP_MASK_MIN_CLASSES: usize = 128;
 
-/// Bit `t mod 64` set for every tile `t` of long rows that holds the target of one of the
-/// block's lanes. A tile whose bit is set keeps the `j == y` mask, which is exact whether or not
-/// it holds a target; the others skip it (three in four tiles at c = 1000).
+/// Bit `t mod 64` set for every tile `t` of long rows that holds a lane's target. A tile whose
+/// bit is set keeps the `j == y` mask, exact whether or not it holds a target; others skip it.
 #[inline(always)]
 fn tiles_with_targets(c: usize, targets: Targets<'_>, lanes: usize, tile: usize) -> u64 {
     let targets = targets.indices(lanes, c);
@@ -569,9 +545,8 @@ where
     V: Vector<S::Real>,
 {
     if weighted!(H, params) && upstream.any_nan() {
-        // A NaN weight's gradient times a NaN upstream gradient: which NaN a vector product
-        // keeps is the compiler's choice, so such blocks take the reference's written-out rule
-        // (`reference::times_upstream`). Only weights make a gradient term NaN.
+        // A NaN term (only weights make one) times a NaN upstream: which NaN a vector product
+        // keeps is the compiler's choice, so use the reference (`reference::times_upstream`).
         let (mut up, mut losses) = (
             LineAligned([S::Real::ZERO; MAX_LANES]),
             [S::Real::ZERO; MAX_LANES],

@@ -1,11 +1,7 @@
 //! The portable backend over the `wide` crate: 128-bit SSE2 on baseline x86-64, NEON on
-//! aarch64 (`f32x8` and `f64x4` are pairs of 128-bit registers there). No `unsafe`.
-//!
-//! Tiles are transposed in registers too: each vector is two halves (`f32x4`, `f64x2`), and a
-//! tile is squares of half a vector's lanes, each transposed by `wide`'s own square transpose
-//! (shuffles on SSE2 and NEON), 8 columns a tile. Element by element through a stack tile, as
-//! before, this path ran 1.1-2.6x slower (f32; f64 1.35-2x), and its code, inlined into every
-//! kernel, was a third of the crate's compile time.
+//! aarch64 (`f32x8` and `f64x4` are pairs of 128-bit registers there). No `unsafe`. Tiles of 8
+//! columns are transposed in registers: each vector is two halves (`f32x4`, `f64x2`), a tile is
+//! squares of half a vector's lanes, each transposed by `wide`'s own transpose (shuffles).
 
 use wide::bytemuck::cast;
 use wide::{f32x4, f32x8, f64x2, f64x4};
@@ -36,9 +32,8 @@ fn classes<T: Real, V: Vector<T>, Y: Target>(targets: &[Y]) -> V {
 }
 
 /// Columns `first..first + width` of the first `LANES` rows element by element, into
-/// `out[..width]`: for a tile's last, partial group of columns in a task's last rows, where a
-/// whole group would read past the task's scores. Not inlined: it runs once per pass over a
-/// task's last block at most, and its copies inlined into every kernel cost compile time.
+/// `out[..width]`: a tile's last, partial group where a whole group would read past the task's
+/// scores. Not inlined: it runs at most once per pass over a task, and copies cost compile time.
 #[inline(never)]
 fn load_columns_by_value<S: Element, V: Vector<S::Real>>(
     rows: &[S],
@@ -60,8 +55,7 @@ macro_rules! wide_vector {
     ($v:ty, $t:ty, $lanes:literal, $half:ty) => {
         impl Vector<$t> for $v {
             const LANES: usize = $lanes;
-            // 8 columns: a tile's columns then fit SSE2's 16 registers (16 columns measured
-            // 1.04-1.42x slower for `f32`, and 1.1x slower on `f64` fused 4096x1000).
+            // 8 columns, so that a tile's columns fit SSE2's 16 registers (16 measured slower).
             const TILE: usize = 8;
             /// All-ones lanes where true, as `wide`'s comparisons return.
             type Mask = $v;
@@ -172,10 +166,10 @@ macro_rules! wide_vector {
 
         // Any storage type computed in `$t` (its values widened one by one).
         impl<S: Element<Real = $t>> Load<$v> for S {
-            // Groups of `H` columns (`H` = a half's lanes): rows `h·H..h·H + H` of a group are
-            // a square, transposed into half `h` of each of the group's `H` columns. A last
-            // group past `width` reads into the next row (only read; those columns are not
-            // used), or, where that would run past the end of `rows`, goes element by element.
+            // Groups of `H` columns (a half's lanes): rows `h·H..h·H + H` of a group are a
+            // square, transposed into half `h` of its `H` columns. A last group past `width`
+            // reads into the next row (values unused), or element by element where that would
+            // run past the end of `rows`.
             #[inline(always)]
             fn load_columns(
                 rows: &[S],
