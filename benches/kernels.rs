@@ -108,8 +108,8 @@ fn run_op(isa: Isa, op: Op, d: &mut Data) -> f64 {
         Op::Backward => (LossOut::Skip, grad),
         Op::Fused => (LossOut::Sum(&mut total), grad),
     };
-    let task = Task::contiguous(&d.input[..], d.c, &d.target[..], loss, grad);
-    engine::execute_with(isa, &params, d.c, task);
+    let mut task = Task::contiguous(&d.input[..], d.c, &d.target[..], loss, grad);
+    engine::execute_with(isa, &params, d.c, &mut task);
     total
 }
 

@@ -33,20 +33,25 @@ const BLOCK_ROW_MULTIPLE: usize = 16;
 /// [`INTERLEAVE`] partials, then the blocks, in a fixed order, whatever the threads and path;
 /// smaller calls give PyTorch's serial sum ([`sum_by_blocks`]; docs/DESIGN.md, "Summation orders").
 #[inline]
-pub fn execute<S: Kernels>(params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
+pub fn execute<S: Kernels>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
     execute_with(Isa::selected(), params, c, task)
 }
 
 /// [`execute`] on a chosen kernel path (clamped to what the CPU has), for tests and benchmarks.
 /// Always inlined, the parallel part out of line: every extra layer of call slows small calls.
 #[inline(always)]
-pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
+pub fn execute_with<S: Kernels>(
+    isa: Isa,
+    params: &Params<S::Real>,
+    c: usize,
+    task: &mut Task<'_, S>,
+) {
     let n = task.rows();
     if n.saturating_mul(c) >= PARALLEL_MIN_ELEMENTS {
-        execute_in_blocks(isa, params, c, task, false);
+        execute_in_blocks(isa, params, c, task.reborrow(), false);
         return;
     }
-    let plan = Plan::<S>::new(isa, c, Op::of(&task));
+    let plan = Plan::<S>::new(isa, c, Op::of(task));
     // The scalar path stays PyTorch's loops, chain and all. `f64` losses keep the kernel's own
     // chain: the any-order sum always declines them, and a chain after the kernel is slower.
     if n >= SUM_MIN_ROWS
@@ -63,7 +68,13 @@ pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, ta
             sum_by_blocks::<S, { SUM_BLOCK_ROWS[2] }>(&plan, params, c, task)
         }
     } else {
-        plan.run_one(params, c, task)
+        // By reference from the caller's task, where its fields were written: a task moved
+        // whole was copied wider than its fields were written (loads that cannot forward).
+        let work = Work {
+            first: task,
+            second: None,
+        };
+        plan.run(params, c, work)
     }
 }
 
@@ -74,14 +85,14 @@ pub fn execute_with<S: Kernels>(isa: Isa, params: &Params<S::Real>, c: usize, ta
 pub fn execute_checked<S: Kernels>(
     params: &Params<S::Real>,
     c: usize,
-    task: Task<'_, S>,
+    task: &mut Task<'_, S>,
 ) -> Result<(), Error> {
     let target = task.target;
     if target.len().saturating_mul(c) >= PARALLEL_MIN_ELEMENTS
         && task.grad.is_none()
         && matches!(task.loss, LossOut::Sum(_))
     {
-        if execute_in_blocks(Isa::selected(), params, c, task, true) {
+        if execute_in_blocks(Isa::selected(), params, c, task.reborrow(), true) {
             return Ok(());
         }
         // A block found a bad target: the whole scan names the first one.
@@ -302,16 +313,11 @@ fn sum_by_blocks<S: Kernels, const ROWS: usize>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
-    task: Task<'_, S>,
+    task: &mut Task<'_, S>,
 ) {
-    let Task {
-        input,
-        pitch,
-        target,
-        loss: LossOut::Sum(out),
-        grad,
-    } = task
-    else {
+    let (input, pitch, target) = (task.input, task.pitch, task.target);
+    let grad = task.grad.as_mut().map(GradOut::reborrow);
+    let LossOut::Sum(out) = &mut task.loss else {
         unreachable!("sum_by_blocks runs summing tasks only");
     };
     // Zeros past a block's losses pad it to whole vectors of the sum and change nothing.
@@ -323,7 +329,7 @@ fn sum_by_blocks<S: Kernels, const ROWS: usize>(
     };
     if n <= ROWS {
         // One block: the parts go to the kernel as they are, without the splitting below.
-        *out = block(input, target, grad, buffer, 0.0);
+        **out = block(input, target, grad, buffer, 0.0);
         return;
     }
     let mut total = 0.0f64;
@@ -336,7 +342,7 @@ fn sum_by_blocks<S: Kernels, const ROWS: usize>(
         }
         total = block(input, target, grad, buffer, total);
     }
-    *out = total;
+    **out = total;
 }
 
 /// `total` plus the losses of one block of at most `buffer.len()` rows, which the kernel writes

@@ -420,7 +420,7 @@ impl MultiMarginLoss {
             (Some(out), Reduction::None) => (LossOut::PerRow(out), None),
             (Some(out), Reduction::Mean | Reduction::Sum) => (LossOut::Sum(&mut total), Some(out)),
         };
-        let task = Task {
+        let task = &mut Task {
             input,
             pitch,
             target,

@@ -182,7 +182,7 @@ fn run_kind<T: Float, Y: mml::Target>(
         Runner::Reference => kernel::reference::run(params, c, task),
         Runner::Kernel(isa) => run_with(isa, params, c, task),
         Runner::Streamed(isa) => run_streamed_with(isa, params, c, task),
-        Runner::Engine(isa) => engine::execute_with(isa, params, c, task),
+        Runner::Engine(isa) => engine::execute_with(isa, params, c, &mut { task }),
     }
     Outputs {
         losses,
@@ -1462,7 +1462,7 @@ fn check_large_call<T: Float>(c: usize, n: usize) {
                             pitch: c,
                         }),
                     };
-                    engine::execute_with(isa, &params, c, task);
+                    engine::execute_with(isa, &params, c, &mut { task });
                 }
                 let what = format!("{what} with gradient: {with_grad}");
                 assert_same(&format!("{what} losses"), &got, &want);
@@ -1513,8 +1513,8 @@ fn half_scores_compute_as_their_widened_float32_on_every_path() {
                     };
                     for isa in Isa::available() {
                         let run = |input: Task<'_, f32>, half: Task<'_, H>| {
-                            engine::execute_with(isa, &params, c, input);
-                            engine::execute_with(isa, &params, c, half);
+                            engine::execute_with(isa, &params, c, &mut { input });
+                            engine::execute_with(isa, &params, c, &mut { half });
                         };
                         let (mut want_loss, mut got_loss) = (vec![0.0f32; n], vec![0.0f32; n]);
                         let (mut want_grad, mut got_grad) =
@@ -1635,7 +1635,7 @@ fn pitched_rows_give_the_contiguous_bits_on_every_path() {
                     isa,
                     &params,
                     c,
-                    Task::contiguous(
+                    &mut Task::contiguous(
                         &input,
                         c,
                         &target[..],
@@ -1647,7 +1647,7 @@ fn pitched_rows_give_the_contiguous_bits_on_every_path() {
                     isa,
                     &params,
                     c,
-                    Task {
+                    &mut Task {
                         input: &pitched,
                         pitch,
                         target: (&target).into(),
@@ -1677,13 +1677,19 @@ fn pitched_rows_give_the_contiguous_bits_on_every_path() {
                     isa,
                     &params,
                     c,
-                    Task::contiguous(&input, c, &target[..], LossOut::Sum(&mut want_sum), None),
+                    &mut Task::contiguous(
+                        &input,
+                        c,
+                        &target[..],
+                        LossOut::Sum(&mut want_sum),
+                        None,
+                    ),
                 );
                 engine::execute_with(
                     isa,
                     &params,
                     c,
-                    Task {
+                    &mut Task {
                         input: &pitched,
                         pitch,
                         target: (&target).into(),
