@@ -4,7 +4,7 @@
 use crate::error::{Error, check_targets};
 use crate::kernel::{
     GradOut, INTERLEAVE, Isa, Kernels, LineAligned, LossOut, Op, Params, Partials, Plan, Targets,
-    Task, Upstream, Work, sum,
+    Task, Work, sum,
 };
 use crate::parallel;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -407,10 +407,7 @@ fn split<'a, S: Kernels>(
                 *grad = tail;
                 GradOut {
                     g: *g,
-                    upstream: match *upstream {
-                        Upstream::Scalar(v) => Upstream::Scalar(v),
-                        Upstream::PerRow(u) => Upstream::PerRow(&u[start..end]),
-                    },
+                    upstream: upstream.range(start, end),
                     grad: block,
                     pitch: *pitch,
                 }

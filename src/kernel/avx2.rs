@@ -47,7 +47,7 @@ macro_rules! avx2_vector {
     ($v:ident($reg:ty): $t:ty, $lanes:literal, $set1:ident, $loadu:ident, $storeu:ident,
      $add:ident, $sub:ident, $mul:ident, $div:ident, $cmp:ident, $and:ident, $blendv:ident,
      $maskload:ident, $lanes_below:ident, $transpose:ident, $store_low:ident, $classes:ident,
-     $classes_i32:ident, $widen:ident) => {
+     $classes_i32:ident, $widen:ident, $groups:ident) => {
         impl Vector<$t> for $v {
             const LANES: usize = $lanes;
             const TILE: usize = $lanes;
@@ -176,7 +176,7 @@ macro_rules! avx2_vector {
                 out: &mut [$v; MAX_TILE],
             ) {
                 assert!(width <= $lanes && rows.len() >= ($lanes - 1) * pitch + first + width);
-                if load_column_groups(rows, pitch, first, width, out) {
+                if $groups(rows, pitch, first, width, out) {
                     return;
                 }
                 let mask = $lanes_below(width);
@@ -206,77 +206,52 @@ macro_rules! avx2_vector {
 avx2_vector!(F32x8(__m256): f32, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
     _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_cmp_ps, _mm256_and_ps,
     _mm256_blendv_ps, _mm256_maskload_ps, lanes_below_32, transpose_f32x8, store_low_lanes_f32,
-    classes_f32, classes_i32_f32, widen_f32);
+    classes_f32, classes_i32_f32, widen_f32, column_groups_f32);
 avx2_vector!(F64x4(__m256d): f64, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
     _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_cmp_pd, _mm256_and_pd,
     _mm256_blendv_pd, _mm256_maskload_pd, lanes_below_64, transpose_f64x4, store_low_lanes_f64,
-    classes_f64, classes_i32_f64, widen_f64);
+    classes_f64, classes_i32_f64, widen_f64, no_column_groups);
 
 /// Partial `f32` tiles where `rows` goes on past them, as 4-column groups: rows `m` and `4 + m`
 /// into one register's halves, each half a 4×4 transpose (docs/DESIGN.md). Returns whether it did.
 #[inline(always)]
-fn load_column_groups<T: ColumnGroupsFor<V>, V>(
-    rows: &[T],
+fn column_groups_f32(
+    rows: &[f32],
     pitch: usize,
     first: usize,
     width: usize,
-    out: &mut [V; MAX_TILE],
+    out: &mut [F32x8; MAX_TILE],
 ) -> bool {
-    T::groups(rows, pitch, first, width, out)
-}
-
-/// [`load_column_groups`] per element type (`f32` only).
-trait ColumnGroupsFor<V>: Sized {
-    fn groups(
-        rows: &[Self],
-        pitch: usize,
-        first: usize,
-        width: usize,
-        out: &mut [V; MAX_TILE],
-    ) -> bool;
-}
-
-impl ColumnGroupsFor<F64x4> for f64 {
-    #[inline(always)]
-    fn groups(_: &[f64], _: usize, _: usize, _: usize, _: &mut [F64x4; MAX_TILE]) -> bool {
-        false
+    if width == 8 || rows.len() < 7 * pitch + first + width.next_multiple_of(4) {
+        return false;
     }
+    for g in [0, 4] {
+        if g >= width {
+            break;
+        }
+        let at = rows[first + g..].as_ptr();
+        // SAFETY: AVX. Reads `rows[k·pitch + first + g..][..4]` for k < 8, which ends at most
+        // at `7·pitch + first + 4·ceil(width/4)`, inside `rows` by the test above.
+        let mut square = unsafe {
+            [
+                group_rows(at, pitch, 0),
+                group_rows(at, pitch, 1),
+                group_rows(at, pitch, 2),
+                group_rows(at, pitch, 3),
+            ]
+        };
+        transpose_f32x4_halves(&mut square);
+        for (o, v) in out[g..g + 4].iter_mut().zip(square) {
+            *o = F32x8(v);
+        }
+    }
+    true
 }
 
-impl ColumnGroupsFor<F32x8> for f32 {
-    #[inline(always)]
-    fn groups(
-        rows: &[f32],
-        pitch: usize,
-        first: usize,
-        width: usize,
-        out: &mut [F32x8; MAX_TILE],
-    ) -> bool {
-        if width == 8 || rows.len() < 7 * pitch + first + width.next_multiple_of(4) {
-            return false;
-        }
-        for g in [0, 4] {
-            if g >= width {
-                break;
-            }
-            let at = rows[first + g..].as_ptr();
-            // SAFETY: AVX. Reads `rows[k·pitch + first + g..][..4]` for k < 8, which ends at most
-            // at `7·pitch + first + 4·ceil(width/4)`, inside `rows` by the test above.
-            let mut square = unsafe {
-                [
-                    group_rows(at, pitch, 0),
-                    group_rows(at, pitch, 1),
-                    group_rows(at, pitch, 2),
-                    group_rows(at, pitch, 3),
-                ]
-            };
-            transpose_f32x4_halves(&mut square);
-            for (o, v) in out[g..g + 4].iter_mut().zip(square) {
-                *o = F32x8(v);
-            }
-        }
-        true
-    }
+/// `f64` tiles take no group loads.
+#[inline(always)]
+fn no_column_groups(_: &[f64], _: usize, _: usize, _: usize, _: &mut [F64x4; MAX_TILE]) -> bool {
+    false
 }
 
 /// Rows `m` and `4 + m` of a group, one per half (a function: closures are not always inlined).

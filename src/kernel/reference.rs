@@ -5,7 +5,7 @@
 use super::element::{Element, Targets};
 use super::real::Real;
 use super::sum::add;
-use super::task::{GradOut, INTERLEAVE, LossOut, Params, Power, Task, Upstream};
+use super::task::{GradOut, INTERLEAVE, LossOut, Params, Power, Task};
 
 /// The loss of one row: `(Σ_{j≠y, z>0} w[y]·z^p) / c`, summed in `T` in increasing `j`.
 #[inline(always)]
@@ -154,10 +154,7 @@ pub fn run<S: Element>(params: &Params<S::Real>, c: usize, task: Task<'_, S>) {
         }
         return;
     };
-    let up = |i: usize| match upstream {
-        Upstream::Scalar(v) => v,
-        Upstream::PerRow(u) => u[i],
-    };
+    let up = |i: usize| upstream.at(i);
     let mut loss = loss;
     let mut sums = [0.0f64; INTERLEAVE];
     for i in 0..n {

@@ -32,6 +32,7 @@ pub enum Upstream<'a, T> {
 }
 
 impl<'a, T: Copy> Upstream<'a, T> {
+    /// The upstream gradient of row `row`.
     #[inline(always)]
     pub fn at(&self, row: usize) -> T {
         match self {
