@@ -576,16 +576,18 @@ fn scalar_and_wide_are_always_available() {
 #[test]
 fn target_checks_find_the_first_bad_target() {
     let c = 7;
-    for n in [0usize, 1, 3, 63, 64, 65, 130, 200, 300] {
+    for n in [0usize, 1, 3, 15, 16, 17, 33, 63, 64, 65, 130, 200, 300] {
         let good: Vec<i64> = (0..n).map(|i| (i % c) as i64).collect();
         assert!(mml::check_targets(&good, c).is_ok(), "n={n}");
         for isa in Isa::available() {
             let row = kernel::first_bad_target(isa, (&good).into(), c);
             assert_eq!(row, None, "{isa:?} n={n}");
         }
-        for first in [0, 1, 4, 62, 63, 64, 65, 127, 128, 129, 199, 299]
-            .into_iter()
-            .filter(|&r| r < n)
+        for first in [
+            0, 1, 4, 14, 15, 16, 17, 31, 32, 62, 63, 64, 65, 127, 128, 129, 199, 299,
+        ]
+        .into_iter()
+        .filter(|&r| r < n)
         {
             for bad in [-1i64, c as i64, i64::MIN, i64::MAX] {
                 let mut t = good.clone();

@@ -301,21 +301,24 @@ impl<'a> From<&'a Vec<i32>> for Targets<'a> {
 }
 
 /// Targets per chunk of [`first_bad_target`]'s scan.
-pub(crate) const TARGET_CHUNK: usize = 64;
+pub(crate) const TARGET_CHUNK: usize = 16;
 
-/// The first row whose target lies outside `[0, c)`, if any. Chunks of [`TARGET_CHUNK`] are
-/// scanned without an early exit, so that they compile to vector compares (each backend's own,
-/// where inlined into its entry); the chunk holding a bad target is searched again for its row.
+/// The first row whose target lies outside `[0, c)`, if any. Whole chunks of [`TARGET_CHUNK`]
+/// are each tested at once, without an early exit inside (a fixed-length fold compiles to vector
+/// compares, each backend's own where inlined into its entry); the rest is searched row by row
+/// from the first chunk that fails.
 #[inline(always)]
 pub(crate) fn first_bad_target(targets: Targets<'_>, c: usize) -> Option<usize> {
-    with_targets!(targets, |target| {
-        let chunk = target.chunks(TARGET_CHUNK).position(|chunk| {
-            chunk
+    #[inline(always)]
+    fn first_bad<Y: Target>(target: &[Y], c: usize) -> Option<usize> {
+        let clean = |chunk: &[Y; TARGET_CHUNK]| {
+            !chunk
                 .iter()
                 .fold(false, |bad, &y| bad | y.is_out_of_range(c))
-        })?;
-        let start = chunk * TARGET_CHUNK;
-        let row = target[start..].iter().position(|y| y.is_out_of_range(c));
-        Some(start + row.expect("the chunk holds a bad target"))
-    })
+        };
+        let chunks = target.as_chunks::<TARGET_CHUNK>().0;
+        let start = chunks.iter().take_while(|chunk| clean(chunk)).count() * TARGET_CHUNK;
+        Some(start + target[start..].iter().position(|y| y.is_out_of_range(c))?)
+    }
+    with_targets!(targets, |target| first_bad(target, c))
 }
