@@ -52,13 +52,7 @@ pub fn execute_with<S: Kernels>(
         return;
     }
     let plan = Plan::<S>::new(isa, c, Op::of(task));
-    // The scalar path stays PyTorch's loops, chain and all. `f64` losses keep the kernel's own
-    // chain: the any-order sum always declines them, and a chain after the kernel is slower.
-    if n >= SUM_MIN_ROWS
-        && matches!(task.loss, LossOut::Sum(_))
-        && plan.isa() != Isa::Scalar
-        && size_of::<S::Real>() == size_of::<f32>()
-    {
+    if matches!(task.loss, LossOut::Sum(_)) && plan.sums_in_any_order(n) {
         // The smallest buffer that holds the call, up to the longest block.
         if n <= SUM_BLOCK_ROWS[0] {
             sum_by_blocks::<S, { SUM_BLOCK_ROWS[0] }>(&plan, params, c, task)
@@ -282,10 +276,6 @@ fn found_bad_target<T>(loss: &LossOut<'_, T>) -> bool {
         })
     )
 }
-
-/// Fewer rows than the widest kernel's vector ([`BLOCK_ROW_MULTIPLE`]) keep the kernel's own
-/// chain: so few adds cost less than the buffer and the pass over it.
-const SUM_MIN_ROWS: usize = BLOCK_ROW_MULTIPLE;
 
 /// Rows per block of a serial summed call (losses in a stack buffer): the first size holding the
 /// call (zeroing a larger one costs more than the sum saves), else the last; each kernel call

@@ -251,6 +251,16 @@ impl<S: Kernels> Plan<S> {
         self.schedule.checks_targets
     }
 
+    /// Whether a summed call of `n` rows on one thread adds its row losses in any order where
+    /// that provably gives the chain's bits (`engine::sum_by_blocks`): from the widest vector's
+    /// rows on (fewer adds cost less than the pass), on every path but the scalar one (PyTorch's
+    /// loops, chain and all), for losses computed in `f32` (the proof declines `f64` ones; their
+    /// kernel keeps its chain beside its arithmetic).
+    #[inline(always)]
+    pub fn sums_in_any_order(&self, n: usize) -> bool {
+        n >= MAX_LANES && self.isa != Isa::Scalar && size_of::<S::Real>() == size_of::<f32>()
+    }
+
     /// Runs `work` as planned. Every plan gives the reference's bits.
     #[inline(always)]
     pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, '_, S>) {
