@@ -46,7 +46,8 @@ impl Element for half::f16 {
     }
 }
 
-/// The 16-bit score types, by their bits.
+/// The 16-bit score types, by their bits (for the x86 loaders).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait Half: Element<Real = f32> {
     fn bits(self) -> u16;
 }
@@ -67,6 +68,7 @@ impl Half for half::f16 {
 
 /// The bit patterns of `rows[at..at + width]` (`width <= N`), zeros after: a row's last values
 /// where a whole vector's load would read past the task's scores.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn half_bits<H: Half, const N: usize>(rows: &[H], at: usize, width: usize) -> [u16; N] {
     let mut bits = [0u16; N];
