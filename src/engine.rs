@@ -64,11 +64,7 @@ pub fn execute_with<S: Kernels>(
     } else {
         // By reference from the caller's task, where its fields were written: a task moved
         // whole was copied wider than its fields were written (loads that cannot forward).
-        let work = Work {
-            first: task,
-            second: None,
-        };
-        plan.run(params, c, work)
+        plan.run_one(params, c, task)
     }
 }
 
@@ -353,7 +349,7 @@ fn add_block<S: Kernels>(
     plan.run_one(
         params,
         c,
-        Task {
+        &mut Task {
             input,
             pitch,
             target,

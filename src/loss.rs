@@ -872,7 +872,7 @@ impl<S: Scores> Stage<'_, S> {
                 (&scores[..rows * c], c)
             }
         };
-        let task = Task {
+        let mut task = Task {
             input,
             pitch,
             target: self.target.range(start, end),
@@ -892,7 +892,7 @@ impl<S: Scores> Stage<'_, S> {
             },
         };
         // The kernel alone (never the pool: this may run on one of its workers).
-        Plan::<S>::new(isa, c, Op::of(&task)).run_one(&self.params, c, task);
+        Plan::<S>::new(isa, c, Op::of(&task)).run_one(&self.params, c, &mut task);
         if let Some(mut out) = out {
             out.iter_mut()
                 .zip(&losses[..rows])

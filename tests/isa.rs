@@ -11,14 +11,14 @@ use mml::kernel::{
 
 /// Runs one task on `isa` as a call below the parallel threshold runs it.
 fn run_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
-    Plan::new(isa, c, Op::of(&task)).run_one(params, c, task)
+    Plan::new(isa, c, Op::of(&task)).run_one(params, c, &mut { task })
 }
 
 /// Runs one task on `isa` as a block of a large call: forward tasks of long rows in streams,
 /// summed forward tasks checking their own targets.
 fn run_streamed_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let op = Op::of(&task);
-    Plan::with_schedule(isa, c, op, true, op == Op::Forward).run_one(params, c, task)
+    Plan::with_schedule(isa, c, op, true, op == Op::Forward).run_one(params, c, &mut { task })
 }
 
 /// Runs two tasks on `isa` as a pair of blocks of a large call.

@@ -4,8 +4,7 @@
 
 use super::element::{Element, Targets};
 use super::real::Real;
-use super::reference;
-use super::schedule::{Entries, Entry, Schedule, Work};
+use super::schedule::{Entries, Entry, Schedule, Work, by_reference};
 use super::sum;
 use super::task::{Params, Task};
 use super::vector::{MAX_LANES, NEXT_BLOCK_L1_MAX_CLASSES};
@@ -268,20 +267,15 @@ impl<S: Kernels> Plan<S> {
             // SAFETY: `entry` names only entries of an available path (`isa.clamped()`), whose
             // CPU features were detected.
             Some(entry) => unsafe { entry(self.schedule, params, c, work) },
-            None => {
-                reference::run(params, c, work.first.reborrow());
-                if let Some(second) = work.second {
-                    reference::run(params, c, second.reborrow());
-                }
-            }
+            None => by_reference(params, c, work.first, work.second),
         }
     }
 
-    /// Runs one task as planned.
+    /// Runs one task as planned, where the caller wrote it.
     #[inline(always)]
-    pub fn run_one(&self, params: &Params<S::Real>, c: usize, mut task: Task<'_, S>) {
+    pub fn run_one(&self, params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
         let work = Work {
-            first: &mut task,
+            first: task,
             second: None,
         };
         self.run(params, c, work)
@@ -341,20 +335,19 @@ fn entry<S: Kernels>(isa: Isa, c: usize, op: Op) -> Option<Entry<S>> {
     let [wide, avx2, avx512] = &S::BACKENDS;
     let forward = op == Op::Forward;
     let f64 = size_of::<S::Real>() == size_of::<f64>();
-    // The backend and its tile (the most classes of a "short" row).
-    let (backend, tile) = match isa {
+    let backend = match isa {
         Isa::Scalar => return None,
-        Isa::Wide => (wide, 8),
-        Isa::Avx2 => (avx2, if f64 { 4 } else { 8 }),
-        Isa::Avx512 if f64 => (avx512, 8),
+        Isa::Wide => wide,
+        Isa::Avx2 => avx2,
+        Isa::Avx512 if f64 => avx512,
         // `f32` rows of 9 to 16 classes are one AVX-512 tile; shorter ones fill at most half of
         // it, and 17 to 256 classes (and long rows with a gradient) run faster in AVX2's 8-row
         // blocks; from 257 on, forward blocks are AVX-512's again (docs/DESIGN.md).
-        Isa::Avx512 if (9..=16).contains(&c) => (avx512, 16),
-        Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => (avx512, 16),
-        Isa::Avx512 => (avx2, 8),
+        Isa::Avx512 if (9..=16).contains(&c) => avx512,
+        Isa::Avx512 if forward && c > NEXT_BLOCK_L1_MAX_CLASSES => avx512,
+        Isa::Avx512 => avx2,
     };
-    backend.get(forward, c <= tile)
+    backend.get(forward, c)
 }
 
 /// PyTorch's serial float64 sum `((total + l0) + l1) + …` of `losses`, in any order with the

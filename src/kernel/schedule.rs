@@ -217,10 +217,11 @@ fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_,
     }
 }
 
-/// Work the entry does not take, on the reference; out of line, as it is rare.
+/// Work the entry does not take (or a plan without an entry), on the reference; out of line, as
+/// it is rare.
 #[cold]
 #[inline(never)]
-fn by_reference<S: Element>(
+pub(crate) fn by_reference<S: Element>(
     params: &Params<S::Real>,
     c: usize,
     first: &mut Task<'_, S>,
@@ -595,19 +596,25 @@ impl<'a, T: super::real::Real> LossSink<'a, T> {
 }
 
 /// One element type's entries on one backend: forward short, forward long, gradient short,
-/// gradient long ("short": rows of at most one tile); `None` where the backend has none.
+/// gradient long ("short": rows of at most one tile of its vectors); `None` where it has none.
 #[doc(hidden)]
-pub struct Entries<S: Element>(pub(crate) [Option<Entry<S>>; 4]);
+pub struct Entries<S: Element> {
+    pub(crate) tile: usize,
+    pub(crate) entries: [Option<Entry<S>>; 4],
+}
 
 impl<S: Element> Entries<S> {
     /// No entries: the x86 backends' slots on other architectures.
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    pub(crate) const NONE: Self = Entries([None; 4]);
+    pub(crate) const NONE: Self = Entries {
+        tile: 0,
+        entries: [None; 4],
+    };
 
-    /// The entry for operation `forward` (else a gradient) on rows of at most one tile (`short`).
+    /// The entry for operation `forward` (else a gradient) on rows of `c` classes.
     #[inline(always)]
-    pub(crate) fn get(&self, forward: bool, short: bool) -> Option<Entry<S>> {
-        self.0[2 * usize::from(!forward) + usize::from(!short)]
+    pub(crate) fn get(&self, forward: bool, c: usize) -> Option<Entry<S>> {
+        self.entries[2 * usize::from(!forward) + usize::from(c > self.tile)]
     }
 }
 
@@ -618,8 +625,10 @@ impl<S: Element> Entries<S> {
 macro_rules! entries {
     (#[$attr:meta] $($name:ident = $s:ty, $v:ty, [$($body:tt),*];)*) => {
         $(
-            pub(super) const $name: schedule::Entries<$s> =
-                schedule::Entries([$(schedule::entries!(@one #[$attr] $s, $v, $body)),*]);
+            pub(super) const $name: schedule::Entries<$s> = schedule::Entries {
+                tile: <$v as super::vector::Vector<<$s as super::element::Element>::Real>>::TILE,
+                entries: [$(schedule::entries!(@one #[$attr] $s, $v, $body)),*],
+            };
         )*
     };
     (@one #[$attr:meta] $s:ty, $v:ty, _) => { None };
