@@ -4,7 +4,7 @@
 use crate::error::{Error, check_targets};
 use crate::kernel::{
     GradOut, INTERLEAVE, Isa, Kernels, LineAligned, LossOut, Op, Params, Partials, Plan, Targets,
-    Task, Work, sum,
+    Task, sum,
 };
 use crate::parallel;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +64,7 @@ pub fn execute_with<S: Kernels>(
     } else {
         // By reference from the caller's task, where its fields were written: a task moved
         // whole was copied wider than its fields were written (loads that cannot forward).
-        plan.run_one(params, c, task)
+        plan.run(params, c, task)
     }
 }
 
@@ -110,8 +110,8 @@ fn execute_in_blocks<S: Kernels>(
     let n = task.rows();
     let rows = rows_per_block(c);
     let blocks = n.div_ceil(rows);
-    let plan = Plan::<S>::for_blocks(isa, c, Op::of(&task), (n, rows, parallel::num_threads()));
-    assert!(!unchecked_targets || plan.checks_targets());
+    let plan = Plan::<S>::for_blocks(isa, c, Op::of(&task), (n, rows));
+    assert!(!unchecked_targets || plan.schedule().checks_targets);
     let Task {
         input,
         pitch,
@@ -119,7 +119,7 @@ fn execute_in_blocks<S: Kernels>(
         loss,
         grad,
     } = task;
-    let team = parallel::Team::for_items(blocks.div_ceil(1 + usize::from(plan.pairs())));
+    let team = parallel::Team::for_items(blocks);
     let block_parts = split((input, pitch), target, grad, rows, c);
     let (mut per_row, mut total) = match loss {
         LossOut::Skip => (None, None),
@@ -157,12 +157,12 @@ fn execute_in_blocks<S: Kernels>(
         }
     });
     let all_targets_valid = AtomicBool::new(true);
-    team.for_each(work_items(plan.pairs(), tasks), |(first, second)| {
+    team.for_each(tasks, |task| {
         // After a bad target anywhere, the rest is wasted work.
         if unchecked_targets && !all_targets_valid.load(Ordering::Relaxed) {
             return;
         }
-        if !run_reporting_targets(&plan, params, c, first, second) {
+        if !run_reporting_targets(&plan, params, c, task) {
             all_targets_valid.store(false, Ordering::Relaxed);
         }
     });
@@ -182,35 +182,22 @@ fn sum_serially<'a, S: Kernels>(
     params: &Params<S::Real>,
     c: usize,
     pitch: usize,
-    mut blocks: impl Iterator<Item = Block<'a, S>>,
+    blocks: impl Iterator<Item = Block<'a, S>>,
 ) -> Option<f64> {
     let mut total = 0.0f64;
-    while let Some((input, target, grad)) = blocks.next() {
-        let second = if plan.pairs() { blocks.next() } else { None };
-        let pair = second.is_some();
-        let mut partials = [Partials::ZERO; 2];
-        let [first_sums, second_sums] = &mut partials;
-        let first = Task {
+    for (input, target, grad) in blocks {
+        let mut partials = Partials::ZERO;
+        let task = Task {
             input,
             pitch,
             target,
-            loss: LossOut::Interleaved(first_sums),
+            loss: LossOut::Interleaved(&mut partials),
             grad,
         };
-        let second = second.map(|(input, target, grad)| Task {
-            input,
-            pitch,
-            target,
-            loss: LossOut::Interleaved(second_sums),
-            grad,
-        });
-        if !run_reporting_targets(plan, params, c, first, second) {
+        if !run_reporting_targets(plan, params, c, task) {
             return None;
         }
-        total = sum::add(total, reduce_block(&partials[0].sums));
-        if pair {
-            total = sum::add(total, reduce_block(&partials[1].sums));
-        }
+        total = sum::add(total, reduce_block(&partials.sums));
     }
     Some(total)
 }
@@ -222,43 +209,17 @@ type Block<'a, S> = (
     Option<GradOut<'a, <S as crate::kernel::Element>::Real>>,
 );
 
-/// The work items of a call's block tasks: the tasks one by one, or in pairs of neighbours (a
-/// last odd one, or one too short for a vector block, alone).
-fn work_items<'a, S: Kernels>(
-    paired: bool,
-    mut tasks: impl Iterator<Item = Task<'a, S>>,
-) -> impl Iterator<Item = (Task<'a, S>, Option<Task<'a, S>>)> {
-    let mut held = None;
-    std::iter::from_fn(move || {
-        let first = held.take().or_else(|| tasks.next())?;
-        let second = if paired { tasks.next() } else { None };
-        match second {
-            Some(second) if second.rows() < BLOCK_ROW_MULTIPLE => {
-                held = Some(second);
-                Some((first, None))
-            }
-            second => Some((first, second)),
-        }
-    })
-}
-
-/// Runs a work item's block task, or pair of them; returns whether their targets were in range
-/// (as far as the tasks check them: see [`Partials::bad_target`]).
+/// Runs a block task; returns whether its targets were in range (as far as the task checks
+/// them: see [`Partials::bad_target`]).
 #[inline(always)]
-fn run_reporting_targets<'a, S: Kernels>(
+fn run_reporting_targets<S: Kernels>(
     plan: &Plan<S>,
     params: &Params<S::Real>,
     c: usize,
-    mut first: Task<'a, S>,
-    mut second: Option<Task<'a, S>>,
+    mut task: Task<'_, S>,
 ) -> bool {
-    // By reference, so that the tasks' losses can be read after the run.
-    let work = Work {
-        first: &mut first,
-        second: second.as_mut(),
-    };
-    plan.run(params, c, work);
-    !found_bad_target(&first.loss) && second.is_none_or(|second| !found_bad_target(&second.loss))
+    plan.run(params, c, &mut task);
+    !found_bad_target(&task.loss)
 }
 
 /// Whether a task that checked its own targets met a bad one.
@@ -346,7 +307,7 @@ fn add_block<S: Kernels>(
 ) -> f64 {
     let rows = target.len();
     let loss = LossOut::PerRow(&mut buffer[..rows]);
-    plan.run_one(
+    plan.run(
         params,
         c,
         &mut Task {

@@ -892,7 +892,7 @@ impl<S: Scores> Stage<'_, S> {
             },
         };
         // The kernel alone (never the pool: this may run on one of its workers).
-        Plan::<S>::new(isa, c, Op::of(&task)).run_one(&self.params, c, &mut task);
+        Plan::<S>::new(isa, c, Op::of(&task)).run(&self.params, c, &mut task);
         if let Some(mut out) = out {
             out.iter_mut()
                 .zip(&losses[..rows])

@@ -383,15 +383,12 @@ fn messages_and_versions() {
 /// `engine::execute_checked`) instead of in a pass of its own: a bad target in any
 /// block, the first row, the second block, the last row, or several, is still refused with
 /// nothing written, through the C ABI in both precisions, and the Rust API names the first bad
-/// row; also in a call large enough that its blocks run in pairs.
+/// row; also in a call large enough that its blocks prefetch far ahead.
 #[test]
 fn large_summed_forward_refuses_bad_targets_untouched() {
     let c = 10;
-    let rows = mml::engine::rows_per_block(c);
-    let paired_n = (mml::kernel::STREAMED_MIN_BYTES / 4 / c)
-        .max(mml::kernel::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows)
-        + 11;
-    for n in [60_011, paired_n] {
+    let ahead_n = mml::kernel::STREAMED_MIN_BYTES / 4 / c + 11;
+    for n in [60_011, ahead_n] {
         large_summed_forward_refuses_bad_targets(n, c);
     }
 }

@@ -5,41 +5,30 @@ use mml::Float;
 use mml::engine;
 use mml::kernel::sum::{self, SUM_LANES};
 use mml::kernel::{
-    self, GradOut, INTERLEAVE, Isa, LossOut, Op, Params, Partials, Plan, Power, Task, Upstream,
-    Work,
+    self, GradOut, INTERLEAVE, Isa, LossOut, Op, Params, Partials, Plan, Power, Schedule, Task,
+    Upstream,
 };
 
 /// Runs one task on `isa` as a call below the parallel threshold runs it.
 fn run_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
-    Plan::new(isa, c, Op::of(&task)).run_one(params, c, &mut { task })
+    Plan::new(isa, c, Op::of(&task)).run(params, c, &mut { task })
 }
 
 /// Runs one task on `isa` as a block of a large call: forward tasks of long rows in streams,
-/// summed forward tasks checking their own targets.
+/// short rows prefetched far ahead, summed forward tasks checking their own targets.
 fn run_streamed_with<T: Float>(isa: Isa, params: &Params<T>, c: usize, task: Task<'_, T>) {
     let op = Op::of(&task);
-    Plan::with_schedule(isa, c, op, true, op == Op::Forward).run_one(params, c, &mut { task })
-}
-
-/// Runs two tasks on `isa` as a pair of blocks of a large call.
-fn run_pair_with<'a, T: Float>(
-    isa: Isa,
-    params: &Params<T>,
-    c: usize,
-    mut a: Task<'a, T>,
-    mut b: Task<'a, T>,
-) {
-    let op = Op::of(&a);
-    let work = Work {
-        first: &mut a,
-        second: Some(&mut b),
+    let schedule = Schedule {
+        streams: true,
+        ahead: true,
+        checks_targets: op == Op::Forward,
     };
-    Plan::with_schedule(isa, c, op, false, op == Op::Forward).run(params, c, work)
+    Plan::with_schedule(isa, c, op, schedule).run(params, c, &mut { task })
 }
 
-/// The plan of a call of `n` rows (blocks of `block_rows`) on this machine's threads.
+/// The plan of a call of `n` rows in blocks of `block_rows`.
 fn large_plan<T: Float>(isa: Isa, c: usize, op: Op, n: usize, block_rows: usize) -> Plan<T> {
-    Plan::for_blocks(isa, c, op, (n, block_rows, mml::parallel::num_threads()))
+    Plan::for_blocks(isa, c, op, (n, block_rows))
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -831,7 +820,7 @@ fn sums_that_another_order_would_round_differently_match_the_chain() {
 /// classes, weights `{0, NaN}`: a row of target 0 with `x[1] = +inf` loses `inf · 0`, the
 /// default NaN `0xffc00000`; a row of target 1 loses `z · NaN`, the weight's `0x7fc00000`), its
 /// mirror (the negative NaN last), and sizes that sum in the engine's buffers and in a large
-/// call's blocks; also with 10 and 300 classes, whose large calls run blocks in pairs and in
+/// call's blocks; also with 10 and 300 classes, whose large calls prefetch far ahead and run in
 /// streams (weights `{0, NaN, 0, …}`).
 #[test]
 fn summed_nans_keep_the_first_nan_met_on_every_path() {
@@ -1084,10 +1073,12 @@ fn check_streamed<T: Float>() {
             let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
             for rows in [31usize, 32, 47, 80, 513] {
                 let huge = 1 << 30;
-                let streams = large_plan::<T>(isa, c, Op::Forward, huge, rows).streams();
+                let streams = large_plan::<T>(isa, c, Op::Forward, huge, rows)
+                    .schedule()
+                    .streams;
                 assert_eq!(streams, simd && rows >= 32, "{isa:?} c={c} rows={rows}");
                 for op in [Op::Backward, Op::Fused] {
-                    let streams = large_plan::<T>(isa, c, op, huge, rows).streams();
+                    let streams = large_plan::<T>(isa, c, op, huge, rows).schedule().streams;
                     assert!(!streams, "{isa:?} {op:?}");
                 }
             }
@@ -1150,209 +1141,30 @@ fn streamed_tasks_give_the_reference_bits_f64() {
     check_streamed::<f64>();
 }
 
-/// Two tasks run as a pair (`kernel::run_pair_with`) give each task the bits it gets when run
-/// alone, on every path: tasks of one kind and 9 to 31 classes run interleaved where the path
-/// pairs them (asserted for AVX2 and AVX-512 where the CPU has them), everything else one after
-/// the other, mixed kinds included. Every task kind, all parameters, pairs of unequal lengths
-/// (so one task runs on alone), overlapping last vectors, tasks shorter than a vector.
-fn check_pairs<T: Float>() {
-    let mut rng = Rng(0x9a1e_d7a5);
-    let weight: Vec<T> = (0..40).map(|_| score(&mut rng)).collect();
-    let row_pairs = [
-        (16, 16),
-        (61, 33),
-        (33, 200),
-        (17, 16),
-        (5, 40),
-        (40, 5),
-        (700, 690),
-    ];
-    for c in [8usize, 9, 10, 12, 16, 17, 20, 31, 32] {
-        for isa in Isa::available() {
-            let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && (9..=31).contains(&c);
-            for (op, want) in [
-                (Op::Forward, simd),
-                (Op::Backward, false),
-                (Op::Fused, false),
-            ] {
-                let pairs = large_plan::<T>(isa, c, op, 1 << 30, 16).pairs();
-                assert_eq!(pairs, want, "{isa:?} c={c} {op:?}");
-            }
-        }
-        for (na, nb) in row_pairs {
-            let input: Vec<T> = (0..(na + nb) * c).map(|_| score(&mut rng)).collect();
-            let target: Vec<i64> = (0..na + nb).map(|_| rng.below(c) as i64).collect();
-            let upstream: Vec<T> = (0..na + nb).map(|_| score(&mut rng)).collect();
-            let (input_a, input_b) = input.split_at(na * c);
-            let (target_a, target_b) = target.split_at(na);
-            let (upstream_a, upstream_b) = upstream.split_at(na);
-            let g = T::from_f64(0.5);
-            for (power, weighted, margin) in PARAMETERS {
-                let params = Params {
-                    power,
-                    margin: T::from_f64(margin),
-                    weight: weighted.then_some(&weight[..c]),
-                };
-                // The second task of a kind of its own, then of the other kinds in turn.
-                for (k, kind_a) in KINDS.into_iter().enumerate() {
-                    for kind_b in [kind_a, KINDS[(k + 3) % KINDS.len()]] {
-                        for isa in Isa::available() {
-                            let alone = |kind, input, target, upstream| {
-                                run_kind(
-                                    Runner::Kernel(isa),
-                                    kind,
-                                    &params,
-                                    c,
-                                    input,
-                                    target,
-                                    upstream,
-                                    g,
-                                )
-                            };
-                            let want = [
-                                alone(kind_a, input_a, target_a, upstream_a),
-                                alone(kind_b, input_b, target_b, upstream_b),
-                            ];
-                            let got = run_pair_kind(
-                                isa,
-                                [kind_a, kind_b],
-                                &params,
-                                c,
-                                [input_a, input_b],
-                                [target_a, target_b],
-                                [upstream_a, upstream_b],
-                                g,
-                            );
-                            for (task, (got, want)) in got.iter().zip(&want).enumerate() {
-                                let what = format!(
-                                    "{isa:?} {kind_a:?}+{kind_b:?} c={c} rows {na}+{nb} task {task} {power:?} w={weighted}"
-                                );
-                                assert_outputs_same(&what, got, want);
-                            }
-                        }
-                    }
-                }
-            }
-            // A bad target in either task of a summed forward pair is reported by that task.
-            let params = Params {
-                power: Power::One,
-                margin: T::from_f64(1.0),
-                weight: None,
-            };
-            for isa in Isa::available() {
-                for (task, row) in [(0, 0), (0, na - 1), (1, nb / 2), (1, nb - 1)] {
-                    let mut bad = [target_a.to_vec(), target_b.to_vec()];
-                    bad[task][row] = c as i64;
-                    let got = run_pair_kind(
-                        isa,
-                        [Kind::ForwardInterleaved; 2],
-                        &params,
-                        c,
-                        [input_a, input_b],
-                        [&bad[0], &bad[1]],
-                        [upstream_a, upstream_b],
-                        g,
-                    );
-                    assert!(
-                        got[task].partials.bad_target,
-                        "{isa:?} c={c} rows {na}+{nb}: bad target in task {task} row {row} not reported"
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Runs two tasks of the given kinds as a pair; canary-filled outputs and upstream gradients
-/// as in [`run_kind`].
-#[allow(clippy::too_many_arguments)]
-fn run_pair_kind<T: Float>(
-    isa: Isa,
-    kinds: [Kind; 2],
-    params: &Params<T>,
-    c: usize,
-    input: [&[T]; 2],
-    target: [&[i64]; 2],
-    upstream: [&[T]; 2],
-    g: T,
-) -> [Outputs<T>; 2] {
-    let mut out = target.map(|t| Outputs {
-        losses: vec![T::from_f64(12345.0); t.len()],
-        sum: -7.0,
-        partials: Partials {
-            sums: [-7.0; INTERLEAVE],
-            bad_target: false,
-        },
-        grad: vec![T::from_f64(-999.0); t.len() * c],
-    });
-    let [a, b] = &mut out;
-    let mut tasks = [(a, kinds[0], 0), (b, kinds[1], 1)].map(|(o, kind, k)| {
-        let (loss, with_grad, per_row_up) = match kind {
-            Kind::ForwardPerRow => (LossOut::PerRow(&mut o.losses[..]), false, false),
-            Kind::ForwardSum => (LossOut::Sum(&mut o.sum), false, false),
-            Kind::BackwardScalar => (LossOut::Skip, true, false),
-            Kind::BackwardPerRow => (LossOut::Skip, true, true),
-            Kind::FusedPerRow => (LossOut::PerRow(&mut o.losses[..]), true, true),
-            Kind::FusedSum => (LossOut::Sum(&mut o.sum), true, false),
-            Kind::ForwardInterleaved => (LossOut::Interleaved(&mut o.partials), false, false),
-            Kind::FusedInterleaved => (LossOut::Interleaved(&mut o.partials), true, true),
-        };
-        let up = upstream[k];
-        Some(Task {
-            input: input[k],
-            pitch: c,
-            target: target[k].into(),
-            loss,
-            grad: with_grad.then(|| GradOut {
-                g,
-                upstream: if per_row_up {
-                    Upstream::PerRow(up)
-                } else {
-                    Upstream::Scalar(up.first().copied().unwrap_or(T::from_f64(0.75)))
-                },
-                grad: &mut o.grad[..],
-                pitch: c,
-            }),
-        })
-    });
-    let (first, second) = (tasks[0].take().unwrap(), tasks[1].take().unwrap());
-    run_pair_with(isa, params, c, first, second);
-    out
-}
-
-#[test]
-fn paired_tasks_give_each_task_its_own_bits_f32() {
-    check_pairs::<f32>();
-}
-
-#[test]
-fn paired_tasks_give_each_task_its_own_bits_f64() {
-    check_pairs::<f64>();
-}
-
-/// Calls large enough that the engine hands out their blocks in pairs (asserted on the AVX2 and
-/// AVX-512 paths where the CPU has them) give the per-row losses and gradients of the reference
-/// and the sum of the fixed blocks (each block's sixteen partials in index order, the blocks in
-/// order), forward, backward and fused, on every path: an odd number of blocks, so the last
-/// runs alone, and both the constant-`c` kernel (p = 1, no weights, 10 classes) and the general
-/// one.
-fn check_paired_engine<T: Float>() {
-    for c in [10usize, 20] {
+/// Calls large enough that their blocks prefetch far ahead (asserted on the AVX2 and AVX-512
+/// paths where the CPU has them: rows of fewer than 32 classes, every operation, from
+/// `STREAMED_MIN_BYTES` of scores) give the per-row losses and gradients of the reference and
+/// the sum of the fixed blocks, forward, backward and fused, on every path; the last block is
+/// short, with a last group of rows that does not fill a vector; both the constant-`c` kernel
+/// (p = 1, no weights, 10 classes) and the general one.
+fn check_ahead_engine<T: Float>() {
+    for c in [10usize, 20, 32] {
         let rows = engine::rows_per_block(c);
-        let min_rows = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c)
-            .max(kernel::PAIRED_MIN_BLOCKS_PER_THREAD * mml::parallel::num_threads() * rows);
-        let n = (min_rows.div_ceil(2 * rows) * 2 + 1) * rows - rows / 2 + 3;
-        assert!(n.div_ceil(rows) % 2 == 1, "an odd number of blocks");
+        let n = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
-            if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+            let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c < 32;
+            for op in [Op::Forward, Op::Backward, Op::Fused] {
+                let ahead = |n| large_plan::<T>(isa, c, op, n, rows).schedule().ahead;
+                assert_eq!(ahead(n), want, "{isa:?} c={c} n={n} {op:?}: ahead");
                 assert!(
-                    large_plan::<T>(isa, c, Op::Forward, n, rows).pairs()
-                        && !large_plan::<T>(isa, c, Op::Fused, n, rows).pairs(),
-                    "{isa:?} c={c} n={n}: pairs"
+                    !ahead(n - 2 * rows),
+                    "{isa:?} c={c} {op:?}: ahead below the size"
                 );
             }
         }
-        check_large_call::<T>(c, n);
+        if c < 32 {
+            check_large_call::<T>(c, n);
+        }
     }
 }
 
@@ -1367,7 +1179,7 @@ fn check_streamed_engine<T: Float>() {
         let n = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
             let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
-            let streams = |op, n| large_plan::<T>(isa, c, op, n, rows).streams();
+            let streams = |op, n| large_plan::<T>(isa, c, op, n, rows).schedule().streams;
             assert_eq!(
                 streams(Op::Forward, n),
                 want,
@@ -1483,13 +1295,13 @@ fn check_large_call<T: Float>(c: usize, n: usize) {
 }
 
 #[test]
-fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f32() {
-    check_paired_engine::<f32>();
+fn large_calls_prefetching_ahead_keep_the_fixed_blocks_bits_f32() {
+    check_ahead_engine::<f32>();
 }
 
 #[test]
-fn large_calls_in_paired_blocks_keep_the_fixed_blocks_bits_f64() {
-    check_paired_engine::<f64>();
+fn large_calls_prefetching_ahead_keep_the_fixed_blocks_bits_f64() {
+    check_ahead_engine::<f64>();
 }
 
 /// Half-precision scores compute exactly as their widened float32 values do, on every path, in

@@ -7,7 +7,7 @@
 //!
 //! Covered: `mml_create` with weights, `MultiMarginLoss::try_new` and `Builder::build` with
 //! weights, and large forward, backward and fused calls (n·c >= 131072 scores: 16384x10 with
-//! NaN weights, 4096x100, and on 2 threads 524288x10, whose blocks run in pairs) with each
+//! NaN weights, 4096x100, and on 2 threads 524288x10, whose blocks prefetch far ahead) with each
 //! reduction, f32 and f64, on a pool that is already built (2 and 3 threads) and on the calling
 //! thread alone (1 thread).
 //!
@@ -395,7 +395,7 @@ fn large_calls_never_abort() {
         assert_eq!(ffi::mml_set_num_threads(threads), MML_STATUS_OK);
         // Calls by their number of allocation points.
         let mut by_points = std::collections::BTreeMap::<usize, Vec<String>>::new();
-        // 524288x10 (20 MiB) runs its blocks in pairs; once is enough.
+        // 524288x10 (20 MiB) prefetches its blocks far ahead; once is enough.
         let shapes: &[(usize, usize)] = if threads == 2 {
             &[(16384, 10), (4096, 100), (524288, 10)]
         } else {

@@ -7,8 +7,8 @@
 use std::arch::x86_64::*;
 
 use super::element::{Half, Targets, half_bits};
-use super::schedule::{self, Schedule, Work};
-use super::task::Params;
+use super::schedule::{self, Schedule};
+use super::task::{Params, Task};
 use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 #[derive(Clone, Copy)]
@@ -19,15 +19,15 @@ pub(super) struct F64x4(__m256d);
 
 schedule::entries! {
     #[target_feature(enable = "avx2,fma")]
-    F32 = f32, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
-    F64 = f64, F64x4, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
+    F32 = f32, F32x8, [(SHORT), (STREAMS), (SHORT | GRAD), (GRAD)];
+    F64 = f64, F64x4, [(SHORT), (STREAMS), (SHORT | GRAD), (GRAD)];
 }
 
 // 16-bit scores, widened in registers (F16C for `f16`, a shift for `bf16`).
 schedule::entries! {
     #[target_feature(enable = "avx2,fma,f16c")]
-    BF16 = half::bf16, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
-    F16 = half::f16, F32x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
+    BF16 = half::bf16, F32x8, [(SHORT), (STREAMS), (SHORT | GRAD), (GRAD)];
+    F16 = half::f16, F32x8, [(SHORT), (STREAMS), (SHORT | GRAD), (GRAD)];
 }
 
 /// [`super::sum::sum_in_any_order`] compiled for this backend's instruction set.

@@ -7,8 +7,8 @@
 use std::arch::x86_64::*;
 
 use super::element::{Half, Targets, half_bits};
-use super::schedule::{self, Schedule, Work};
-use super::task::Params;
+use super::schedule::{self, Schedule};
+use super::task::{Params, Task};
 use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 #[derive(Clone, Copy)]
@@ -20,10 +20,10 @@ pub(super) struct F64x8(__m512d);
 // No long `f32` gradient body: `platform` gives those rows to AVX2.
 schedule::entries! {
     #[target_feature(enable = "avx512f,avx2,fma")]
-    F32 = f32, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
-    F64 = f64, F64x8, [(SHORT), (PAIRS | STREAMS), (SHORT | GRAD), (GRAD)];
-    BF16 = half::bf16, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
-    F16 = half::f16, F32x16, [(SHORT | PAIRS), (STREAMS), (SHORT | GRAD), _];
+    F32 = f32, F32x16, [(SHORT), (STREAMS), (SHORT | GRAD), _];
+    F64 = f64, F64x8, [(SHORT), (STREAMS), (SHORT | GRAD), (GRAD)];
+    BF16 = half::bf16, F32x16, [(SHORT), (STREAMS), (SHORT | GRAD), _];
+    F16 = half::f16, F32x16, [(SHORT), (STREAMS), (SHORT | GRAD), _];
 }
 
 /// [`super::sum::sum_in_any_order`] in this backend's vectors (the portable one reduces in scalar).

@@ -22,10 +22,9 @@ mod wide;
 
 pub use element::{Element, GradStore, Target, Targets};
 pub use platform::{
-    ISA_ENV, Isa, Kernels, Op, PAIRED_MIN_BLOCKS_PER_THREAD, Plan, STREAMED_MIN_BYTES,
-    first_bad_target, sum_in_any_order,
+    ISA_ENV, Isa, Kernels, Op, Plan, STREAMED_MIN_BYTES, first_bad_target, sum_in_any_order,
 };
 pub use real::Real;
-pub use schedule::Work;
+pub use schedule::Schedule;
 pub(crate) use task::LineAligned;
 pub use task::{GradOut, INTERLEAVE, LossOut, Params, Partials, Power, Task, Upstream};

@@ -4,10 +4,10 @@
 
 use super::element::{Element, Targets};
 use super::real::Real;
-use super::schedule::{Entries, Entry, Schedule, Work, by_reference};
+use super::schedule::{Entries, Entry, Schedule, by_reference};
 use super::sum;
 use super::task::{Params, Task};
-use super::vector::{MAX_LANES, NEXT_BLOCK_L1_MAX_CLASSES};
+use super::vector::{MAX_LANES, NEXT_BLOCK_L1_MAX_CLASSES, PREFETCH_MIN_CLASSES};
 use super::wide;
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512};
@@ -160,14 +160,13 @@ impl Op {
     }
 }
 
-/// How a call runs: the backend entry (none: the scalar reference), the schedule, and whether a
-/// large call's blocks go in pairs; once per call from path, `c`, operation, size, element type.
+/// How a call runs: the backend entry (none: the scalar reference) and the schedule; once per
+/// call from path, `c`, operation, size, element type.
 #[derive(Clone, Copy)]
 pub struct Plan<S: Element> {
     isa: Isa,
     entry: Option<Entry<S>>,
     schedule: Schedule,
-    pairs: bool,
 }
 
 impl<S: Kernels> Plan<S> {
@@ -180,19 +179,14 @@ impl<S: Kernels> Plan<S> {
             isa,
             entry: entry::<S>(isa, c, op),
             schedule: Schedule::default(),
-            pairs: false,
         }
     }
 
-    /// The plan for a large call's blocks (`n` rows, blocks of `block_rows`, `threads` threads):
-    /// from [`STREAMED_MIN_BYTES`] of scores, long forward rows in streams and 9 to 31 classes in
-    /// pairs; summed forward blocks check their own targets (docs/DESIGN.md, schedule table).
-    pub fn for_blocks(
-        isa: Isa,
-        c: usize,
-        op: Op,
-        (n, block_rows, threads): (usize, usize, usize),
-    ) -> Self {
+    /// The plan for a large call's blocks (`n` rows, blocks of `block_rows`): from
+    /// [`STREAMED_MIN_BYTES`] of scores, long forward rows in streams and rows too short for the
+    /// block's own hints prefetched far ahead; summed forward blocks check their own targets
+    /// (docs/DESIGN.md, schedule table).
+    pub fn for_blocks(isa: Isa, c: usize, op: Op, (n, block_rows): (usize, usize)) -> Self {
         let isa = isa.clamped();
         let mut plan = Plan::new(isa, c, op);
         let large = n.saturating_mul(c).saturating_mul(size_of::<S>()) >= STREAMED_MIN_BYTES;
@@ -203,51 +197,31 @@ impl<S: Kernels> Plan<S> {
                 && op == Op::Forward
                 && c > NEXT_BLOCK_L1_MAX_CLASSES
                 && block_rows.min(n) >= 2 * MAX_LANES,
+            ahead: large && simd && c < PREFETCH_MIN_CLASSES,
             checks_targets: op == Op::Forward,
         };
-        plan.pairs = large
-            && simd
-            && op == Op::Forward
-            && PAIRED_CLASSES.contains(&c)
-            && n.div_ceil(block_rows) >= PAIRED_MIN_BLOCKS_PER_THREAD * threads;
         plan
     }
 
-    /// A plan with the schedule of the caller's choosing (for tests and benchmarks): long forward
-    /// rows in streams, summed forward tasks checking their own targets.
+    /// A plan with the schedule of the caller's choosing (for tests and benchmarks).
     #[doc(hidden)]
-    pub fn with_schedule(isa: Isa, c: usize, op: Op, streams: bool, checks_targets: bool) -> Self {
+    pub fn with_schedule(isa: Isa, c: usize, op: Op, schedule: Schedule) -> Self {
         Plan {
-            schedule: Schedule {
-                streams,
-                checks_targets,
-            },
+            schedule,
             ..Plan::new(isa, c, op)
         }
     }
 
-    /// Whether forward blocks of long rows read their rows in streams.
+    /// How the plan's blocks run.
     #[inline(always)]
-    pub fn streams(&self) -> bool {
-        self.schedule.streams
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
     }
 
     /// The path the plan runs on (clamped to what this CPU has).
     #[inline(always)]
     pub fn isa(&self) -> Isa {
         self.isa
-    }
-
-    /// Whether a large call's blocks go to [`Plan::run`] in pairs of neighbours.
-    #[inline(always)]
-    pub fn pairs(&self) -> bool {
-        self.pairs
-    }
-
-    /// Whether summed forward blocks check their own targets (see `Partials::bad_target`).
-    #[inline(always)]
-    pub fn checks_targets(&self) -> bool {
-        self.schedule.checks_targets
     }
 
     /// Whether a summed call of `n` rows on one thread adds its row losses in any order where
@@ -260,36 +234,22 @@ impl<S: Kernels> Plan<S> {
         n >= MAX_LANES && self.isa != Isa::Scalar && size_of::<S::Real>() == size_of::<f32>()
     }
 
-    /// Runs `work` as planned. Every plan gives the reference's bits.
+    /// Runs `task` as planned, where the caller wrote it. Every plan gives the reference's bits.
     #[inline(always)]
-    pub fn run(&self, params: &Params<S::Real>, c: usize, work: Work<'_, '_, S>) {
+    pub fn run(&self, params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
         match self.entry {
             // SAFETY: `entry` names only entries of an available path (`isa.clamped()`), whose
             // CPU features were detected.
-            Some(entry) => unsafe { entry(self.schedule, params, c, work) },
-            None => by_reference(params, c, work.first, work.second),
+            Some(entry) => unsafe { entry(self.schedule, params, c, task) },
+            None => by_reference(params, c, task),
         }
-    }
-
-    /// Runs one task as planned, where the caller wrote it.
-    #[inline(always)]
-    pub fn run_one(&self, params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
-        let work = Work {
-            first: task,
-            second: None,
-        };
-        self.run(params, c, work)
     }
 }
 
 /// From this many bytes of scores on, a large call's blocks are planned for memory: streams,
-/// pairs (smaller inputs stay in cache between calls, where these gain nothing or lose).
+/// prefetches far ahead (smaller inputs stay in cache between calls, where these gain nothing or
+/// lose).
 pub const STREAMED_MIN_BYTES: usize = 16 << 20;
-/// Rows of these many classes run in pairs: shorter rows gained nothing, longer ones prefetch
-/// the next block themselves.
-const PAIRED_CLASSES: std::ops::RangeInclusive<usize> = 9..=31;
-/// Pairs also need this many blocks per thread: they halve the work items.
-pub const PAIRED_MIN_BLOCKS_PER_THREAD: usize = 8;
 
 /// An element type's entries on every backend: `wide`'s, AVX2's and AVX-512's.
 pub trait Kernels: Element + Sized {

@@ -1,8 +1,9 @@
 //! The order a task's blocks run in, over the one block body of `vector`: neighbouring rows one
-//! block after another, two forward tasks' blocks alternately (pairs), or long forward rows in
-//! streams; and where the losses go. Each backend compiles [`run`] inside its entries.
+//! block after another (in large calls, prefetched far ahead where rows are short), or long
+//! forward rows in streams; and where the losses go. Each backend compiles [`run`] inside its
+//! entries.
 
-use super::element::{Element, Targets};
+use super::element::{Element, Targets, with_targets};
 use super::reference;
 #[cfg(not(fuzzing))]
 use super::task::Power;
@@ -22,27 +23,25 @@ use super::vector::{
 pub struct Schedule {
     /// Forward tasks of long rows read their rows in streams.
     pub streams: bool,
+    /// Each block of neighbouring rows first prefetches the rows, targets and gradient
+    /// [`AHEAD`] bytes on into L2 (rows too short for the block's own hints, `vector::Prefetch`).
+    pub ahead: bool,
     /// Forward tasks summing into [`Partials`] check their targets just before reading them.
     pub checks_targets: bool,
 }
 
-/// A work item: one task, or two forward tasks whose blocks run alternately. By reference: an
-/// entry gets two pointers in registers and reads the caller's tasks where they are.
-pub struct Work<'t, 'a, S: Element> {
-    pub first: &'t mut Task<'a, S>,
-    pub second: Option<&'t mut Task<'a, S>>,
-}
-
 /// A backend's entry (see [`entries!`]); callers must have detected the CPU features it enables.
+/// The task by reference: an entry reads the caller's task where it is.
 #[doc(hidden)]
-pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, Work<'_, '_, S>);
+pub type Entry<S> = unsafe fn(Schedule, &Params<<S as Element>::Real>, usize, &mut Task<'_, S>);
 
 /// The class count whose kernels for PyTorch's defaults (p = 1, no weights, contiguous rows)
 /// are also compiled with `c` a constant: 10, the common case (docs/DESIGN.md).
 #[cfg_attr(fuzzing, allow(dead_code))]
 const CONSTANT_CLASSES: usize = 10;
-/// A paired run takes about this many bytes of rows from one task, then from the other.
-const PAIR_GROUP_BYTES: usize = 2560;
+/// How far ahead [`Schedule::ahead`] prefetches: 4 KiB measured as fast as 8 and 16, faster
+/// than 2 (docs/DESIGN.md).
+const AHEAD: usize = 4096;
 /// The most rows of a streamed chunk (an engine block of 257 classes has at most 256).
 const STREAMED_CHUNK_MAX_ROWS: usize = 512;
 
@@ -95,43 +94,33 @@ macro_rules! with_shape {
 
 /// What an entry compiles in: a set of these bits (`entries!`), given to [`run`] as constants.
 pub(crate) mod body {
-    /// Forward work on rows longer than a tile, in neither schedule below.
+    /// Forward work on rows longer than a tile, not in streams.
     pub(crate) const LONG_FORWARD: u8 = 0;
     /// Rows of at most one tile (else longer ones).
     pub(crate) const SHORT: u8 = 1;
-    /// Forward blocks of two tasks in turn (large calls of 9 to 31 classes).
-    pub(crate) const PAIRS: u8 = 2;
     /// Forward blocks of long rows read in streams (large calls).
-    pub(crate) const STREAMS: u8 = 4;
+    pub(crate) const STREAMS: u8 = 2;
     /// Backward and fused work (else forward).
-    pub(crate) const GRAD: u8 = 8;
+    pub(crate) const GRAD: u8 = 4;
 }
 
 /// Runs work with vectors `V`, giving every task [`reference::run`]'s bits: the work an entry's
 /// [`body`] bits name, as constants (so that the compiler never emits the rest).
 #[inline(always)]
-pub(crate) fn run<
-    S,
-    V,
-    const SHORT: bool,
-    const PAIRS: bool,
-    const STREAMS: bool,
-    const GRAD: bool,
->(
+pub(crate) fn run<S, V, const SHORT: bool, const STREAMS: bool, const GRAD: bool>(
     schedule: Schedule,
     params: &Params<S::Real>,
     c: usize,
-    Work { first, second }: Work<'_, '_, S>,
+    task: &mut Task<'_, S>,
 ) where
     S: Load<V>,
     V: Vector<S::Real>,
 {
-    // What the entry takes: a block of rows at least, rows as long as `SHORT` says, a pair of
-    // forward tasks with `PAIRS`. Plans keep to this; anything else runs the reference.
-    let takes = |t: &Task<'_, S>| t.target.len() >= V::LANES && t.grad.is_some() == GRAD;
-    let pair = second.as_ref().is_none_or(|t| PAIRS && !GRAD && takes(t));
-    if !takes(first) || !pair || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
-        return by_reference(params, c, first, second);
+    // What the entry takes: a block of rows at least, rows as long as `SHORT` says. Plans keep
+    // to this; anything else runs the reference.
+    let takes = task.target.len() >= V::LANES && task.grad.is_some() == GRAD;
+    if !takes || (c <= V::TILE) != SHORT || c > MAX_CLASSES {
+        return by_reference(params, c, task);
     }
     // A no-op that tells the compiler which half of the block body runs.
     let c = if SHORT {
@@ -146,7 +135,7 @@ pub(crate) fn run<
             target,
             loss,
             grad: Some(grad),
-        } = &mut *first
+        } = &mut *task
         else {
             return;
         };
@@ -165,42 +154,37 @@ pub(crate) fn run<
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, V, H, false>(params, c, rows, grad, None)
+                gradient::<S, V, H, false>(params, c, rows, grad, None, schedule.ahead)
             }),
             Some(sink) => with_shape!(params, c, contiguous, || {
                 let (rows, grad) = (
                     rows.pitched::<CONTIGUOUS>(c),
                     pitched::<CONTIGUOUS, _>(grad, c),
                 );
-                gradient::<S, V, H, true>(params, c, rows, grad, Some(sink))
+                gradient::<S, V, H, true>(params, c, rows, grad, Some(sink), schedule.ahead)
             }),
         };
-        return sum_again(params, c, first, again);
+        return sum_again(params, c, task, again);
     }
-    let checks = schedule.checks_targets;
-    let (a, sink_a) = Rows::forward(first);
-    // `PAIRS` first: an entry without them never emits the paired loops (a pair reaching it went
-    // to the reference above).
-    if PAIRS && let Some(second) = second {
-        let (b, sink_b) = Rows::forward(second);
-        let [again_a, again_b] = with_shape!(params, c, a.pitch == c && b.pitch == c, || {
-            let (a, b) = (a.pitched::<CONTIGUOUS>(c), b.pitched::<CONTIGUOUS>(c));
-            forward_pair::<S, V, H>(params, c, [(a, sink_a), (b, sink_b)], checks)
-        });
-        sum_again(params, c, first, again_a);
-        return sum_again(params, c, second, again_b);
-    }
+    let (rows, sink) = Rows::forward(task);
     let again = if STREAMS && !SHORT && schedule.streams {
         with_shape!(params, c, false, || {
-            streamed::<S, V, H>(params, c, a, sink_a, checks)
+            streamed::<S, V, H>(params, c, rows, sink, schedule.checks_targets)
         })
     } else {
-        with_shape!(params, c, a.pitch == c, || {
-            let a = a.pitched::<CONTIGUOUS>(c);
-            forward::<S, V, H>(params, c, a, sink_a, checks)
+        with_shape!(params, c, rows.pitch == c, || {
+            let rows = rows.pitched::<CONTIGUOUS>(c);
+            forward::<S, V, H>(
+                params,
+                c,
+                rows,
+                sink,
+                schedule.checks_targets,
+                schedule.ahead,
+            )
         })
     };
-    sum_again(params, c, first, again)
+    sum_again(params, c, task, again)
 }
 
 /// Where `again` (a sum came out NaN), the reference sums the task's losses again, keeping the
@@ -213,7 +197,7 @@ fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_,
             grad: None,
             ..task.reborrow()
         };
-        by_reference(params, c, losses, None);
+        by_reference(params, c, losses);
     }
 }
 
@@ -221,16 +205,8 @@ fn sum_again<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_,
 /// it is rare.
 #[cold]
 #[inline(never)]
-pub(crate) fn by_reference<S: Element>(
-    params: &Params<S::Real>,
-    c: usize,
-    first: &mut Task<'_, S>,
-    second: Option<&mut Task<'_, S>>,
-) {
-    reference::run(params, c, first.reborrow());
-    if let Some(second) = second {
-        reference::run(params, c, second.reborrow());
-    }
+pub(crate) fn by_reference<S: Element>(params: &Params<S::Real>, c: usize, task: &mut Task<'_, S>) {
+    reference::run(params, c, task.reborrow());
 }
 
 /// A task's scores and targets.
@@ -262,6 +238,13 @@ impl<'a, S: Element> Rows<'a, S> {
         }
     }
 
+    /// [`prefetch_ahead`] for rows `start..start + rows` and their targets.
+    #[inline(always)]
+    fn prefetch_ahead(&self, start: usize, rows: usize) {
+        prefetch_ahead(self.input, start * self.pitch, rows * self.pitch);
+        with_targets!(self.target, |t| prefetch_ahead(t, start, rows));
+    }
+
     /// The block of neighbouring rows from row `start`.
     #[inline(always)]
     fn block(&self, start: usize) -> Block<'a, S> {
@@ -284,7 +267,8 @@ fn pitched<const CONTIGUOUS: bool, T>(grad: GradOut<'_, T>, c: usize) -> GradOut
     }
 }
 
-/// Every block of neighbouring rows of a forward task (a bad target `checks` finds fails the call).
+/// Every block of neighbouring rows of a forward task (a bad target `checks` finds fails the call),
+/// prefetched far ahead with `ahead` ([`Schedule::ahead`]).
 #[inline(always)]
 fn forward<S, V, H: Hinge>(
     params: &Params<S::Real>,
@@ -292,6 +276,7 @@ fn forward<S, V, H: Hinge>(
     rows: Rows<'_, S>,
     sink: Option<LossSink<'_, S::Real>>,
     checks: bool,
+    ahead: bool,
 ) -> bool
 where
     S: Load<V>,
@@ -302,9 +287,15 @@ where
     let prefetch = Prefetch::new::<S, V>(c, false, false);
     let mut sums = [0.0; INTERLEAVE];
     for (start, first) in blocks(rows.target.len(), V::LANES) {
-        // Before anything reads the block's targets or indexes by them.
-        if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
-            return sink.reject_targets();
+        // Both only in large calls: one test a block in the others.
+        if checks || ahead {
+            if ahead {
+                rows.prefetch_ahead(start, V::LANES);
+            }
+            // Before anything reads the block's targets or indexes by them.
+            if checks && rows.target.from(start).any_out_of_range(V::LANES, c) {
+                return sink.reject_targets();
+            }
         }
         let losses = block_loss::<S, V, H>(params, c, rows.block(start), prefetch);
         sink.add(&mut sums, losses, start, first);
@@ -312,7 +303,7 @@ where
     sink.finish(&sums)
 }
 
-/// Every block of a backward (`!LOSS`) or fused task.
+/// Every block of a backward (`!LOSS`) or fused task (`ahead` as for [`forward`]).
 #[inline(always)]
 fn gradient<S, V, H: Hinge, const LOSS: bool>(
     params: &Params<S::Real>,
@@ -325,6 +316,7 @@ fn gradient<S, V, H: Hinge, const LOSS: bool>(
         pitch,
     }: GradOut<'_, S::Real>,
     mut sink: Option<LossSink<'_, S::Real>>,
+    ahead: bool,
 ) -> bool
 where
     S: Load<V>,
@@ -333,6 +325,10 @@ where
     let prefetch = Prefetch::new::<S, V>(c, true, false);
     let mut sums = [0.0; INTERLEAVE];
     for (start, first) in blocks(rows.target.len(), V::LANES) {
+        if ahead {
+            rows.prefetch_ahead(start, V::LANES);
+            prefetch_ahead(grad, start * pitch, V::LANES * pitch);
+        }
         let up = match upstream {
             Upstream::Scalar(v) => V::splat(v),
             Upstream::PerRow(u) => V::load(&u[start..start + V::LANES]),
@@ -345,57 +341,6 @@ where
         }
     }
     sink.is_some_and(|sink| sink.finish(&sums))
-}
-
-/// Two forward tasks, each as [`forward`] runs it with its own sink, [`PAIR_GROUP_BYTES`] of rows
-/// of one, then the other: a core reads two streams from memory faster than one (docs/DESIGN.md).
-#[inline(always)]
-#[allow(clippy::type_complexity)]
-fn forward_pair<S, V, H: Hinge>(
-    params: &Params<S::Real>,
-    c: usize,
-    [(a, sink_a), (b, sink_b)]: [(Rows<'_, S>, Option<LossSink<'_, S::Real>>); 2],
-    checks: bool,
-) -> [bool; 2]
-where
-    S: Load<V>,
-    V: Vector<S::Real>,
-{
-    let (Some(mut sink_a), Some(mut sink_b)) = (sink_a, sink_b) else {
-        return [false; 2]; // Paired forward tasks have somewhere to put their losses.
-    };
-    let checks = checks && sink_a.is_interleaved() && sink_b.is_interleaved();
-    let prefetch = Prefetch::new::<S, V>(c, false, false);
-    let group = (PAIR_GROUP_BYTES / (V::LANES * c * size_of::<S>())).max(1);
-    let (mut blocks_a, mut blocks_b) = (
-        blocks(a.target.len(), V::LANES),
-        blocks(b.target.len(), V::LANES),
-    );
-    let (mut more_a, mut more_b) = (true, true);
-    let (mut sums_a, mut sums_b) = ([0.0; INTERLEAVE], [0.0; INTERLEAVE]);
-    // One task's group of blocks into its sink; a bad target ends the call (the other task's
-    // sink no longer matters). A macro, so that both steps are inlined.
-    macro_rules! group {
-        ($rows:expr, $blocks:expr, $sink:expr, $sums:expr, $more:expr) => {
-            for _ in 0..group {
-                let Some((start, first)) = $blocks.next() else {
-                    $more = false;
-                    break;
-                };
-                if checks && $rows.target.from(start).any_out_of_range(V::LANES, c) {
-                    $sink.reject_targets();
-                    return [false; 2];
-                }
-                let losses = block_loss::<S, V, H>(params, c, $rows.block(start), prefetch);
-                $sink.add(&mut $sums, losses, start, first);
-            }
-        };
-    }
-    while more_a || more_b {
-        group!(a, blocks_a, sink_a, sums_a, more_a);
-        group!(b, blocks_b, sink_b, sums_b, more_b);
-    }
-    [sink_a.finish(&sums_a), sink_b.finish(&sums_b)]
 }
 
 /// A large call's block of long rows, forward, in chunks of up to [`STREAMED_CHUNK_MAX_ROWS`]
@@ -490,6 +435,17 @@ where
         start += len;
     }
     sink.finish(&sums)
+}
+
+/// Prefetches into L2 the lines [`AHEAD`] bytes past `values[start..start + len]`: a block's
+/// share of the lines far ahead, so that memory reads run ahead of the hardware prefetchers'
+/// (`wrapping_add`: any address will do, none is dereferenced).
+#[inline(always)]
+fn prefetch_ahead<E>(values: &[E], start: usize, len: usize) {
+    let at = values.as_ptr().wrapping_add(start).cast::<u8>();
+    for line in (0..len * size_of::<E>()).step_by(CACHE_LINE) {
+        prefetch::<TO_L2, _>(at.wrapping_add(AHEAD + line));
+    }
 }
 
 /// The starts of the blocks of `lanes` rows covering `n >= lanes` rows, each with the first lane
@@ -638,7 +594,7 @@ macro_rules! entries {
             schedule: Schedule,
             params: &Params<<$s as super::element::Element>::Real>,
             c: usize,
-            work: Work<'_, '_, $s>,
+            task: &mut Task<'_, $s>,
         ) {
             #[allow(unused_imports)]
             use schedule::body::*;
@@ -646,10 +602,9 @@ macro_rules! entries {
                 $s,
                 $v,
                 { $body & SHORT != 0 },
-                { $body & PAIRS != 0 },
                 { $body & STREAMS != 0 },
                 { $body & GRAD != 0 },
-            >(schedule, params, c, work)
+            >(schedule, params, c, task)
         }
         Some(entry as schedule::Entry<$s>)
     }};

@@ -176,8 +176,8 @@ pub(crate) struct Prefetch {
     streams: bool,
 }
 
-/// Blocks of rows this long or longer prefetch.
-const PREFETCH_MIN_CLASSES: usize = 32;
+/// Blocks of rows this long or longer prefetch (shorter ones: `Schedule::ahead`).
+pub(crate) const PREFETCH_MIN_CLASSES: usize = 32;
 /// Up to this many classes, the whole next block into L1; longer rows each row ahead instead.
 pub(crate) const NEXT_BLOCK_L1_MAX_CLASSES: usize = 256;
 /// How far ahead in each row (two lines of `f32`).

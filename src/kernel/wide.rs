@@ -8,8 +8,8 @@ use wide::{f32x4, f32x8, f64x2, f64x4};
 
 use super::element::{Element, Target};
 use super::real::Real;
-use super::schedule::{self, Schedule, Work};
-use super::task::Params;
+use super::schedule::{self, Schedule};
+use super::task::{Params, Task};
 use super::vector::{Load, MAX_LANES, MAX_TILE, Vector};
 
 // The portable path computes more slowly than memory reads: no schedules for large calls.
