@@ -10,7 +10,8 @@
  * 255..257 and 1023..1025, with n around multiples of 4, 8 and 16 up to 65, up to 4097 for
  * c <= 129; for every c, the smallest n of a large call (n*c >= 131072 scores: blocks on the
  * pool) and shapes with a short last block; 4097x1025 (16 MiB of float scores: long rows read
- * in streams) and 262145x17 (blocks in pairs). f32 and f64, every reduction (large calls: none
+ * in streams) and 262145x17 (blocks prefetched 4 KiB ahead, past the buffers' ends into the guard
+ * pages, which a prefetch never faults on). f32 and f64, every reduction (large calls: none
  * and sum; mean runs sum's blocks), p = 2 with weights.
  * `make test-c` runs it once per MML_ISA; it prints the path that ran.
  */
@@ -247,7 +248,7 @@ int main(void) {
             for (int size = 4; size <= 8; size += 4) shape(rows[r], c, size);
         shapes += count;
     }
-    /* Long rows read in streams (16 MiB of float scores), and blocks in pairs. */
+    /* Long rows read in streams (16 MiB of float scores), and short rows prefetched far ahead. */
     for (int size = 4; size <= 8; size += 4) {
         shape(4097, 1025, size);
         shape(262145, 17, size);
