@@ -387,7 +387,7 @@ fn messages_and_versions() {
 #[test]
 fn large_summed_forward_refuses_bad_targets_untouched() {
     let c = 10;
-    let ahead_n = mml::kernel::STREAMED_MIN_BYTES / 4 / c + 11;
+    let ahead_n = mml::kernel::MEMORY_SCHEDULE_MIN_BYTES / 4 / c + 11;
     for n in [60_011, ahead_n] {
         large_summed_forward_refuses_bad_targets(n, c);
     }

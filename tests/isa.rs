@@ -1143,14 +1143,15 @@ fn streamed_tasks_give_the_reference_bits_f64() {
 
 /// Calls large enough that their blocks prefetch far ahead (asserted on the AVX2 and AVX-512
 /// paths where the CPU has them: rows of fewer than 32 classes, every operation, from
-/// `STREAMED_MIN_BYTES` of scores) give the per-row losses and gradients of the reference and
-/// the sum of the fixed blocks, forward, backward and fused, on every path; the last block is
-/// short, with a last group of rows that does not fill a vector; both the constant-`c` kernel
-/// (p = 1, no weights, 10 classes) and the general one.
+/// `MEMORY_SCHEDULE_MIN_BYTES` of scores) give the per-row losses and gradients of the
+/// reference and the sum of the fixed blocks, forward, backward and fused, on every path; the
+/// last block is short, with a last group of rows that does not fill a vector; both the
+/// constant-`c` kernel (p = 1, no weights, 10 classes) and the general one.
 fn check_ahead_engine<T: Float>() {
     for c in [10usize, 20, 32] {
         let rows = engine::rows_per_block(c);
-        let n = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
+        let n =
+            (kernel::MEMORY_SCHEDULE_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
             let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c < 32;
             for op in [Op::Forward, Op::Backward, Op::Fused] {
@@ -1176,7 +1177,8 @@ fn check_ahead_engine<T: Float>() {
 fn check_streamed_engine<T: Float>() {
     for c in [256usize, 300, 1000] {
         let rows = engine::rows_per_block(c);
-        let n = (kernel::STREAMED_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
+        let n =
+            (kernel::MEMORY_SCHEDULE_MIN_BYTES / size_of::<T>() / c).next_multiple_of(rows) + 37;
         for isa in Isa::available() {
             let want = matches!(isa, Isa::Avx2 | Isa::Avx512) && c >= 257;
             let streams = |op, n| large_plan::<T>(isa, c, op, n, rows).schedule().streams;

@@ -22,7 +22,7 @@ mod wide;
 
 pub use element::{Element, GradStore, Target, Targets};
 pub use platform::{
-    ISA_ENV, Isa, Kernels, Op, Plan, STREAMED_MIN_BYTES, first_bad_target, sum_in_any_order,
+    ISA_ENV, Isa, Kernels, MEMORY_SCHEDULE_MIN_BYTES, Op, Plan, first_bad_target, sum_in_any_order,
 };
 pub use real::Real;
 pub use schedule::Schedule;

@@ -183,13 +183,14 @@ impl<S: Kernels> Plan<S> {
     }
 
     /// The plan for a large call's blocks (`n` rows, blocks of `block_rows`): from
-    /// [`STREAMED_MIN_BYTES`] of scores, long forward rows in streams and rows too short for the
-    /// block's own hints prefetched far ahead; summed forward blocks check their own targets
-    /// (docs/DESIGN.md, schedule table).
+    /// [`MEMORY_SCHEDULE_MIN_BYTES`] of scores, long forward rows in streams and rows too short
+    /// for the block's own hints prefetched far ahead; summed forward blocks check their own
+    /// targets (docs/DESIGN.md, schedule table).
     pub fn for_blocks(isa: Isa, c: usize, op: Op, (n, block_rows): (usize, usize)) -> Self {
         let isa = isa.clamped();
         let mut plan = Plan::new(isa, c, op);
-        let large = n.saturating_mul(c).saturating_mul(size_of::<S>()) >= STREAMED_MIN_BYTES;
+        let bytes = n.saturating_mul(c).saturating_mul(size_of::<S>());
+        let large = bytes >= MEMORY_SCHEDULE_MIN_BYTES;
         let simd = matches!(isa, Isa::Avx2 | Isa::Avx512) && plan.entry.is_some();
         plan.schedule = Schedule {
             streams: large
@@ -249,7 +250,7 @@ impl<S: Kernels> Plan<S> {
 /// From this many bytes of scores on, a large call's blocks are planned for memory: streams,
 /// prefetches far ahead (smaller inputs stay in cache between calls, where these gain nothing or
 /// lose).
-pub const STREAMED_MIN_BYTES: usize = 16 << 20;
+pub const MEMORY_SCHEDULE_MIN_BYTES: usize = 16 << 20;
 
 /// An element type's entries on every backend: `wide`'s, AVX2's and AVX-512's.
 pub trait Kernels: Element + Sized {
