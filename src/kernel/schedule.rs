@@ -391,9 +391,7 @@ where
         if per > 0 {
             // Each lane's run up to where its stream prefetch takes over, and its first `x[y]`.
             for k in 0..V::LANES {
-                for at in (0..STREAM_AHEAD).step_by(CACHE_LINE / size_of::<S>()) {
-                    prefetch::<TO_L2, _>(rows.as_ptr().wrapping_add(k * per * pitch + at));
-                }
+                prefetch_span(rows, k * per * pitch, STREAM_AHEAD);
                 target_score(k * per);
             }
         }
@@ -437,15 +435,22 @@ where
     sink.finish(&sums)
 }
 
-/// Prefetches into L2 the lines [`AHEAD`] bytes past `values[start..start + len]`: a block's
-/// share of the lines far ahead, so that memory reads run ahead of the hardware prefetchers'
-/// (`wrapping_add`: any address will do, none is dereferenced).
+/// Prefetches into L2 the lines of `values[start..start + len]`, which may lie past the slice's
+/// end (`wrapping_add`: any address will do, none is dereferenced).
 #[inline(always)]
-fn prefetch_ahead<E>(values: &[E], start: usize, len: usize) {
+fn prefetch_span<E>(values: &[E], start: usize, len: usize) {
     let at = values.as_ptr().wrapping_add(start).cast::<u8>();
     for line in (0..len * size_of::<E>()).step_by(CACHE_LINE) {
-        prefetch::<TO_L2, _>(at.wrapping_add(AHEAD + line));
+        prefetch::<TO_L2, _>(at.wrapping_add(line));
     }
+}
+
+/// [`prefetch_span`] of the values [`AHEAD`] bytes past `values[start..start + len]` (a whole
+/// number of values of every element and target type): a block's share of the lines far ahead,
+/// so that memory reads run ahead of the hardware prefetchers'.
+#[inline(always)]
+fn prefetch_ahead<E>(values: &[E], start: usize, len: usize) {
+    prefetch_span(values, start + AHEAD / size_of::<E>(), len);
 }
 
 /// The starts of the blocks of `lanes` rows covering `n >= lanes` rows, each with the first lane
